@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from vdev import audio_available
+
+_LOCK = "/tmp/voicebot-test-audio.lock"
+
+
+@pytest.fixture
+def audio_devices() -> Iterator[None]:
+    """The PipeWire virtual mic and speaker, held exclusively for this test.
+
+    scripts/test starts them (scripts/audio-up). Under CI they must be there: a
+    missing sound server fails the test instead of skipping it.
+    """
+    if not audio_available():
+        if os.environ.get("CI") or os.environ.get("VOICEBOT_TEST_AUDIO"):
+            pytest.fail("PipeWire virtual devices are not running (scripts/audio-up)")
+        pytest.skip("no PipeWire virtual devices; run through ./scripts/test")
+    with open(_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
