@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+
+from voicebot.config import Settings, default_config_path, resolve
+from voicebot.errors import ConfigError, redact
+
+
+def test_precedence_defaults_file_env_flags(tmp_path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('voice = "echo"\nmodel = "file-model"\ntimeout = 5\n')
+    env = {"VOICEBOT_MODEL": "env-model", "HOME": str(tmp_path)}
+    s = resolve({"voice": None, "model": None}, config_path=str(cfg), env=env)
+    assert (s.voice, s.model, s.stall_timeout_s) == ("echo", "env-model", 5)
+    s = resolve({"model": "flag-model"}, config_path=str(cfg), env=env)
+    assert s.model == "flag-model"
+
+
+def test_api_key_from_env_fallback_and_never_in_repr(tmp_path) -> None:
+    env = {"OPENAI_API_KEY": "zz-secret-key-123", "HOME": str(tmp_path)}
+    s = resolve({}, env=env)
+    assert s.api_key == "zz-secret-key-123"
+    assert "zz-secret" not in repr(s)
+    assert "zz-secret" not in redact("failed with key zz-secret-key-123")
+    env["VOICEBOT_API_KEY"] = "vb-key-4567"
+    assert resolve({}, env=env).api_key == "vb-key-4567"
+
+
+def test_bad_config_is_one_clear_error(tmp_path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("voice = [1, 2")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        resolve({}, config_path=str(cfg), env={"HOME": str(tmp_path)})
+    cfg.write_text("colour = 'red'\n")
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        resolve({}, config_path=str(cfg), env={"HOME": str(tmp_path)})
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve({}, config_path=str(tmp_path / "none.toml"), env={"HOME": str(tmp_path)})
+    with pytest.raises(ConfigError, match="http"):
+        resolve({"base_url": "localhost:8000"}, env={"HOME": str(tmp_path)})
+
+
+def test_default_config_path_per_platform() -> None:
+    assert str(default_config_path("linux", {"HOME": "/h"})) == "/h/.config/voicebot/config.toml"
+    assert str(default_config_path("linux", {"HOME": "/h", "XDG_CONFIG_HOME": "/x"})) == "/x/voicebot/config.toml"
+    assert "Library/Application Support/voicebot" in str(default_config_path("darwin", {"HOME": "/h"}))
+    assert str(default_config_path("win32", {"HOME": "/h", "APPDATA": "/a"})).endswith("voicebot/config.toml")
+
+
+def test_default_settings_use_embedded_server() -> None:
+    assert Settings().base_url is None

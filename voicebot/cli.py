@@ -1,0 +1,133 @@
+"""The ``voicebot`` command: ask, chat, devices, serve.
+
+Parses arguments, resolves settings and hands over to :mod:`voicebot.pipeline`.
+Every failure a user can cause ends in one line on stderr and a non-zero exit code;
+``-v`` adds the traceback and debug logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .config import resolve
+from .console import Console
+from .errors import VoicebotError, redact
+
+
+def _shared(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection and voice")
+    g.add_argument("--base-url", help="API base URL, e.g. https://api.openai.com/v1 "
+                   "(env VOICEBOT_BASE_URL; default: the embedded local server)")
+    g.add_argument("--api-key", help="API key (env VOICEBOT_API_KEY, then OPENAI_API_KEY)")
+    g.add_argument("--model", help="model name (default gpt-4o-audio-preview)")
+    g.add_argument("--voice", help="voice name, e.g. alloy, echo, shimmer (default alloy)")
+    g.add_argument("--ssml", action="store_true", default=None,
+                   help="ask the server to render SSML (ssml_enabled)")
+    g.add_argument("--system", help="system prompt")
+    g.add_argument("--timeout", type=float, dest="stall_timeout_s", metavar="SECONDS",
+                   help="give up when the stream stalls this long (default 30)")
+    g.add_argument("--input-device", help="microphone: index or name (see `voicebot devices`)")
+    g.add_argument("--output-device", help="speaker: index or name (see `voicebot devices`)")
+    g.add_argument("--config", metavar="FILE", help="TOML config file")
+    g.add_argument("-v", "--verbose", action="store_true", default=None, help="show details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voicebot", description="A voice assistant over a streaming chat-completions API.")
+    parser.add_argument("--version", action="version", version=f"voicebot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    ask = sub.add_parser("ask", help="one turn: text, audio and/or image in, spoken answer out")
+    ask.add_argument("--text", help="what to say, as text")
+    ask.add_argument("--audio", metavar="FILE", help="audio file to send as the turn's speech")
+    ask.add_argument("--image", metavar="FILE_OR_URL", help="image file or URL to send along")
+    ask.add_argument("--output", metavar="WAV", help="write the reply audio (24 kHz mono WAV)")
+    ask.add_argument("--no-play", action="store_true", help="do not play the reply")
+    ask.add_argument("--json", action="store_true", help="one JSON object per line per event")
+    _shared(ask)
+
+    chat = sub.add_parser("chat", help="hands-free conversation on microphone and speaker")
+    chat.add_argument("--input", metavar="FILE", help="audio file standing in for the microphone")
+    chat.add_argument("--fast", action="store_true",
+                      help="with --input: read the file as fast as possible, not in real time")
+    chat.add_argument("--max-turns", type=int, metavar="N", help="stop after N turns")
+    chat.add_argument("--output-dir", metavar="DIR", help="keep each reply as DIR/reply-NNN.wav")
+    chat.add_argument("--no-play", action="store_true", help="do not play replies")
+    chat.add_argument("--json", action="store_true", help="one JSON object per line per event")
+    _shared(chat)
+
+    dev = sub.add_parser("devices", help="list audio input and output devices")
+    dev.add_argument("--check", choices=["input", "output", "both"],
+                     help="exit 0 only if the default device(s) can be opened; print nothing")
+    dev.add_argument("-v", "--verbose", action="store_true", default=None)
+
+    serve = sub.add_parser("serve", help="run the local server of the API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--api-key", help="require Authorization: Bearer KEY")
+    serve.add_argument("-v", "--verbose", action="store_true", default=None)
+    return parser
+
+
+_SETTING_FLAGS = ("base_url", "api_key", "model", "voice", "ssml", "system", "stall_timeout_s",
+                  "input_device", "output_device", "verbose")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # Libraries log at INFO/DEBUG with request details; keep the user's screen clean.
+        for name in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    console = Console(json_mode=bool(getattr(args, "json", False)), verbose=verbose)
+    try:
+        return _dispatch(args, console)
+    except VoicebotError as exc:
+        if verbose:
+            logging.exception("failed")
+        console.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.notice("interrupted")
+        return 130
+    except Exception as exc:  # a bug: still one line, with the detail behind -v
+        if verbose:
+            logging.exception("internal error")
+        console.error(f"internal error: {redact(repr(exc))} (run with -v for details)")
+        return 70
+
+
+def _dispatch(args: argparse.Namespace, console: Console) -> int:
+    from . import pipeline  # imported late: `voicebot --help` stays fast
+
+    if args.command == "devices":
+        return pipeline.devices(console, check=args.check)
+    if args.command == "serve":
+        from .server.serve import run_server
+
+        run_server(args.host, args.port, args.api_key)
+        return 0
+    flags: dict[str, Any] = {k: getattr(args, k, None) for k in _SETTING_FLAGS}
+    settings = resolve(flags, config_path=args.config)
+    if args.command == "ask":
+        return asyncio.run(pipeline.ask(settings, console, text=args.text, audio=args.audio,
+                                        image=args.image, output=args.output,
+                                        play=not args.no_play))
+    return asyncio.run(pipeline.chat(settings, console, input_file=args.input, fast=args.fast,
+                                     max_turns=args.max_turns, output_dir=args.output_dir,
+                                     play=not args.no_play))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

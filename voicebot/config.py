@@ -1,0 +1,145 @@
+"""Settings: defaults < config file (TOML) < environment < command-line flags.
+
+Pure apart from :func:`load_config_file`, which reads one file. The API key is
+registered with :func:`voicebot.errors.register_secret` as soon as it is known so no
+message can show it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError, register_secret
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are voicebot, a helpful voice assistant. Answer briefly, in plain spoken sentences."
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs. ``base_url=None`` means: start the embedded local server."""
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model: str = "gpt-4o-audio-preview"
+    voice: str = "alloy"
+    ssml: bool = False
+    system: str = DEFAULT_SYSTEM_PROMPT
+    stall_timeout_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    max_retries: int = 2
+    input_device: str | None = None
+    output_device: str | None = None
+    prebuffer_ms: int = 120
+    # Voice activity detection and turn-taking (see capture.segmenter for meanings).
+    vad_aggressiveness: int = 3
+    hangover_ms: int = 700
+    preroll_ms: int = 300
+    min_utterance_ms: int = 300
+    max_utterance_ms: int = 15_000
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        register_secret(self.api_key)
+
+
+def default_config_path(platform: str = sys.platform,
+                        env: Mapping[str, str] = os.environ) -> Path:
+    """Where ``config.toml`` lives when ``--config`` is not given, per platform."""
+    home = Path(env.get("HOME") or Path.home())
+    if platform.startswith("win"):
+        base = Path(env.get("APPDATA") or home / "AppData" / "Roaming")
+    elif platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    return base / "voicebot" / "config.toml"
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+# Config-file keys may use dashes as on the command line.
+_ALIASES = {"timeout": "stall_timeout_s", "system_prompt": "system"}
+
+
+def load_config_file(path: Path | None, *, required: bool) -> dict[str, Any]:
+    """Read a TOML config file into settings keys. Missing and not required → {}."""
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    return _check_keys(raw, f"config file {path}")
+
+
+def _check_keys(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _ALIASES.get(key, key.replace("-", "_"))
+        if name not in _FIELDS:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        want = _FIELDS[name].type
+        ok = (
+            ("bool" in str(want) and isinstance(value, bool))
+            or ("int" in str(want) and isinstance(value, int) and not isinstance(value, bool))
+            or ("float" in str(want) and isinstance(value, (int, float)) and not isinstance(value, bool))
+            or ("str" in str(want) and isinstance(value, str))
+        )
+        if not ok:
+            raise ConfigError(f"{where}: {key} has the wrong type ({type(value).__name__})")
+        out[name] = value
+    return out
+
+
+def settings_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if env.get("VOICEBOT_BASE_URL"):
+        out["base_url"] = env["VOICEBOT_BASE_URL"]
+    key = env.get("VOICEBOT_API_KEY") or env.get("OPENAI_API_KEY")
+    if key:
+        out["api_key"] = key
+    for name, var in (("model", "VOICEBOT_MODEL"), ("voice", "VOICEBOT_VOICE")):
+        if env.get(var):
+            out[name] = env[var]
+    return out
+
+
+def resolve(flags: Mapping[str, Any], *, config_path: str | None = None,
+            env: Mapping[str, str] = os.environ) -> Settings:
+    """Merge defaults, config file, environment and flags (``None`` flags are unset)."""
+    path = Path(config_path) if config_path else default_config_path(env=env)
+    merged: dict[str, Any] = {}
+    merged.update(load_config_file(path, required=config_path is not None))
+    merged.update(settings_from_env(env))
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    settings = replace(Settings(), **merged)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if s.base_url is not None and not s.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"base URL must start with http:// or https:// (got {s.base_url!r})")
+    if s.stall_timeout_s <= 0 or s.connect_timeout_s <= 0:
+        raise ConfigError("timeouts must be positive numbers of seconds")
+    if not 0 <= s.vad_aggressiveness <= 3:
+        raise ConfigError("vad_aggressiveness must be 0, 1, 2 or 3")
+    if s.prebuffer_ms < 0 or s.hangover_ms <= 0:
+        raise ConfigError("prebuffer_ms must be >= 0 and hangover_ms > 0")

@@ -1,0 +1,306 @@
+"""The pipeline: a few asyncio tasks and queues, wired in this one place.
+
+::
+
+    mic/file ──capture task──▶ utterance queue ──turn loop──▶ Session.run_turn
+                                                                  │ stream events
+                                          console ◀── ReplyOutput ┴──▶ speaker / WAV sinks
+
+Everything runs on one event loop; the only other threads are PortAudio's callbacks
+(inside ``capture.mic`` and ``playback.speaker``) and the embedded server's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from .audio.files import read_audio_file
+from .audio.wav import encode_wav
+from .audio.convert import float_to_pcm16
+from .capture.mic import FileSource, MicrophoneSource, Utterance, utterance_wav, utterances
+from .capture.segmenter import SegmenterConfig
+from .capture.vad import UtteranceDetector
+from .config import Settings
+from .console import Console
+from .devices import can_open, list_devices
+from .errors import AudioDeviceError, ConfigError, ConnectError, InputFileError, VoicebotError
+from .playback.sinks import Sink, WavSink
+from .playback.speaker import Speaker
+from .protocol.request import image_data_url, image_part, input_audio_part, text_part
+from .session.builtin_tools import Timer, Timers, register_builtins
+from .session.client import ChatClient
+from .session.tools import ToolRegistry
+from .session.turn import RequestOptions, Session, TurnResult
+from .reply import ReplyOutput
+
+
+# ---------------------------------------------------------------------- building blocks
+
+@contextlib.asynccontextmanager
+async def backend(settings: Settings, console: Console) -> AsyncIterator[str]:
+    """The API base URL: the configured server, or the embedded local one started here."""
+    if settings.base_url:
+        yield settings.base_url
+        return
+    from .server.serve import start_embedded
+
+    started = time.monotonic()
+    server = await asyncio.to_thread(start_embedded)
+    console.event("backend", kind="embedded", base_url=server.base_url,
+                  startup_ms=round((time.monotonic() - started) * 1000))
+    if console.verbose:
+        console.notice(f"using the embedded local server at {server.base_url}")
+    try:
+        yield server.base_url
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+def open_speaker(settings: Settings) -> Speaker:
+    device = _device(settings.output_device)
+    try:
+        return Speaker(device, prebuffer_ms=settings.prebuffer_ms)
+    except AudioDeviceError as exc:
+        raise AudioDeviceError(f"{exc} — list devices with `voicebot devices`, "
+                               "or use --no-play") from None
+
+
+def make_session(settings: Settings, base_url: str, console: Console) -> tuple[Session, Timers]:
+    """A session with the built-in tools; timers announce themselves on the console."""
+    def announce(timer: Timer) -> None:
+        console.event("timer.fired", id=timer.id, label=timer.label)
+        console.notice(timer.announcement)
+
+    timers = Timers(on_fire=announce)
+    registry = ToolRegistry()
+    register_builtins(registry, timers=timers)
+    client = ChatClient(base_url, settings.api_key, connect_timeout_s=settings.connect_timeout_s,
+                        stall_timeout_s=settings.stall_timeout_s,
+                        max_retries=settings.max_retries)
+    options = RequestOptions(model=settings.model, voice=settings.voice,
+                             ssml_enabled=True if settings.ssml else None,
+                             system_prompt=settings.system)
+    return Session(client, options, tools=registry), timers
+
+
+async def run_turn(session: Session, parts: Sequence[dict[str, Any]], sinks: list[Sink],
+                   console: Console, *, pace_with: Sink | None, ssml: bool,
+                   user_transcript: str | None = None) -> TurnResult:
+    """One turn, start to finish: returns once the reply was played/written in full.
+
+    On failure the audio and text that arrived are still played, written and printed
+    before the error propagates.
+    """
+    output = ReplyOutput(sinks, console, pace_with=pace_with, strip_ssml=ssml)
+    try:
+        result = await session.run_turn(list(parts), output, user_transcript=user_transcript)
+    except BaseException:
+        await asyncio.shield(output.finish())
+        raise
+    await output.finish()
+    for call in result.tool_calls:
+        console.tool_call(call.name, call.arguments, call.result)
+    t = result.timings
+
+    def ms(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round((b - a) * 1000, 1)
+
+    console.event("turn.done", audio_bytes=result.audio_bytes, audio_id=result.audio_id,
+                  finish_reason=result.finish_reason, usage=result.usage,
+                  text=result.transcript or result.text, requests=result.requests,
+                  timings_ms={"first_byte": ms(t.request_sent, t.first_byte),
+                              "first_audio": ms(t.request_sent, t.first_audio),
+                              "done": ms(t.request_sent, t.done)},
+                  underruns=getattr(pace_with, "underruns", None))
+    return result
+
+
+def _device(value: str | None) -> int | str | None:
+    if value is None or value == "":
+        return None
+    return int(value) if value.isdigit() else value
+
+
+# ---------------------------------------------------------------------- commands
+
+async def ask(settings: Settings, console: Console, *, text: str | None, audio: str | None,
+              image: str | None, output: str | None, play: bool) -> int:
+    """``voicebot ask``: one turn from text, an audio file and/or an image."""
+    parts: list[dict[str, Any]] = []
+    if text:
+        parts.append(text_part(text))
+    if audio:
+        parts.append(input_audio_part(audio_file_as_wav(audio)))
+    if image:
+        parts.append(image_part(image_url(image)))
+    if not parts:
+        raise ConfigError("nothing to ask: give --text, --audio and/or --image")
+    sinks: list[Sink] = []
+    speaker = open_speaker(settings) if play else None
+    try:
+        if speaker is not None:
+            sinks.append(speaker)
+        if output:
+            sinks.append(WavSink(output))
+        async with backend(settings, console) as base_url:
+            session, timers = make_session(settings, base_url, console)
+            async with session.client:
+                console.user(text, audio_s=None if text or not audio else _duration(audio))
+                await run_turn(session, parts, sinks, console, pace_with=speaker,
+                               ssml=settings.ssml, user_transcript=text)
+            timers.cancel_all()
+    finally:
+        for sink in sinks:
+            sink.close()
+    return 0
+
+
+async def chat(settings: Settings, console: Console, *, input_file: str | None, fast: bool,
+               max_turns: int | None, output_dir: str | None, play: bool) -> int:
+    """``voicebot chat``: listen, answer, repeat — on the microphone or a file."""
+    if max_turns is not None and max_turns < 1:
+        raise ConfigError("--max-turns must be at least 1")
+    if output_dir:
+        try:
+            os.makedirs(output_dir, exist_ok=True)
+        except OSError as exc:
+            raise InputFileError(output_dir, f"cannot create directory ({exc.strerror})") from None
+    config = SegmenterConfig(aggressiveness=settings.vad_aggressiveness,
+                             hangover_ms=settings.hangover_ms, preroll_ms=settings.preroll_ms,
+                             min_utterance_ms=settings.min_utterance_ms,
+                             max_utterance_ms=settings.max_utterance_ms)
+    detector = UtteranceDetector(config)
+    exit_code = 0
+    async with contextlib.AsyncExitStack() as stack:
+        speaker = open_speaker(settings) if play else None
+        if speaker is not None:
+            stack.callback(speaker.close)
+        if input_file:
+            source: FileSource | MicrophoneSource = FileSource(input_file, realtime=not fast)
+        else:
+            mic = MicrophoneSource(_device(settings.input_device))
+            try:
+                source = await stack.enter_async_context(mic)
+            except AudioDeviceError as exc:
+                raise AudioDeviceError(f"{exc} — list devices with `voicebot devices`, "
+                                       "or use --input FILE") from None
+        base_url = await stack.enter_async_context(backend(settings, console))
+        session, timers = make_session(settings, base_url, console)
+        stack.callback(timers.cancel_all)
+        await stack.enter_async_context(session.client)
+
+        queue: asyncio.Queue[Utterance | BaseException | None] = asyncio.Queue()
+
+        async def capture() -> None:
+            try:
+                async for utterance in utterances(source, detector):
+                    console.event("utterance", start_s=round(utterance.start_s, 3),
+                                  end_s=round(utterance.end_s, 3), reason=utterance.reason)
+                    queue.put_nowait(utterance)
+            except BaseException as exc:  # noqa: BLE001 - handed to the turn loop
+                queue.put_nowait(exc)
+                return
+            queue.put_nowait(None)
+
+        capture_task = asyncio.create_task(capture())
+        stack.push_async_callback(_cancel, capture_task)
+        where = f"file {input_file}" if input_file else getattr(source, "device_name", "microphone")
+        console.event("listening", source=where)
+        if not console.json_mode:
+            console.notice(f"listening on {where}" + ("" if input_file else " — Ctrl-C to stop"))
+        turn = 0
+        while max_turns is None or turn < max_turns:
+            item = await queue.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            turn += 1
+            sinks: list[Sink] = [speaker] if speaker is not None else []
+            if output_dir:
+                sinks.append(WavSink(os.path.join(output_dir, f"reply-{turn:03d}.wav")))
+            console.user(None, audio_s=item.duration_s, turn=turn)
+            # A real microphone hears the speaker: stop listening while the reply plays.
+            detector.muted = speaker is not None and not input_file
+            try:
+                await run_turn(session, [input_audio_part(utterance_wav(item))], sinks, console,
+                               pace_with=speaker, ssml=settings.ssml)
+            except ConnectError:
+                raise
+            except VoicebotError as exc:
+                # One failed turn does not end a conversation: say it, keep listening.
+                console.error(str(exc))
+                exit_code = exc.exit_code
+            finally:
+                detector.muted = False
+                for sink in sinks[1 if speaker is not None else 0:]:
+                    sink.close()
+    return exit_code
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+
+
+def devices(console: Console, *, check: str | None) -> int:
+    """``voicebot devices``: list devices, or (``--check``) test that defaults open."""
+    if check:
+        kinds = ["input", "output"] if check == "both" else [check]
+        return 0 if all(can_open(k) for k in kinds) else 1
+    rows = list_devices()
+    if console.json_mode:
+        for row in rows:
+            console.event("device", **row)
+        return 0
+    if not rows:
+        console.notice("no audio devices found")
+        return 1
+    for r in rows:
+        mark = ("<" if r["default_input"] else " ") + (">" if r["default_output"] else " ")
+        print(f"{mark} {r['index']:3d} {r['name']} ({r['hostapi']}, {r['inputs']} in, "
+              f"{r['outputs']} out, {r['sample_rate']:.0f} Hz)")
+    print("< default input, > default output")
+    return 0
+
+
+# ---------------------------------------------------------------------- inputs
+
+def audio_file_as_wav(path: str) -> bytes:
+    """The file's bytes if it is a WAV, else the file decoded (pydub) and wrapped as WAV."""
+    samples, rate = read_audio_file(path)  # names the file on any failure
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        with open(path, "rb") as f:
+            return f.read()
+    return encode_wav(float_to_pcm16(samples), rate)
+
+
+def image_url(value: str) -> str:
+    """A URL as given, or a local image file as a data: URL."""
+    if value.startswith(("http://", "https://", "data:")):
+        return value
+    try:
+        with open(value, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise InputFileError(value, "no such file") from None
+    except OSError as exc:
+        raise InputFileError(value, f"cannot read ({exc.strerror})") from None
+    mime = mimetypes.guess_type(value)[0] or "application/octet-stream"
+    if not mime.startswith("image/"):
+        raise InputFileError(value, "not an image file (give a .png, .jpg, .gif or .webp)")
+    return image_data_url(data, mime)
+
+
+def _duration(path: str) -> float:
+    samples, rate = read_audio_file(path)
+    return len(samples) / rate
