@@ -43,6 +43,17 @@ class AudioDelta:
 
 
 @dataclass(frozen=True)
+class AudioFile:
+    """A whole audio file from a non-streamed response (``format`` wav, mp3, flac, opus…).
+
+    Only :func:`voicebot.protocol.stream.decode_response` emits it, for formats other
+    than pcm16; decode it with :mod:`voicebot.audio` before playing.
+    """
+    data: bytes
+    format: str
+
+
+@dataclass(frozen=True)
 class AudioInfo:
     """``delta.audio.id`` and/or ``delta.audio.expires_at`` (epoch seconds) were seen."""
     audio_id: str | None = None
@@ -84,4 +95,4 @@ class Done:
 
 
 StreamEvent = Union[RoleDelta, TextDelta, RefusalDelta, TranscriptDelta, AudioDelta, AudioInfo,
-                    ToolCallDelta, Finished, UsageReport, ServerError, Done]
+                    ToolCallDelta, Finished, UsageReport, ServerError, Done, AudioFile]
