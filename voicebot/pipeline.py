@@ -32,6 +32,7 @@ from .devices import can_open, list_devices
 from .errors import AudioDeviceError, ConfigError, ConnectError, InputFileError, VoicebotError
 from .playback.sinks import Sink, WavSink
 from .playback.speaker import Speaker
+from .protocol.ssml import validate_ssml
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
 from .session.builtin_tools import Timer, Timers, register_builtins
 from .session.client import ChatClient
@@ -133,6 +134,8 @@ async def ask(settings: Settings, console: Console, *, text: str | None, audio: 
               image: str | None, output: str | None, play: bool) -> int:
     """``voicebot ask``: one turn from text, an audio file and/or an image."""
     parts: list[dict[str, Any]] = []
+    if text and settings.ssml and text.lstrip().startswith("<"):
+        validate_ssml(text)  # malformed SSML is the user's error: say so before sending
     if text:
         parts.append(text_part(text))
     if audio:
@@ -185,11 +188,7 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             source: FileSource | MicrophoneSource = FileSource(input_file, realtime=not fast)
         else:
             mic = MicrophoneSource(_device(settings.input_device))
-            try:
-                source = await stack.enter_async_context(mic)
-            except AudioDeviceError as exc:
-                raise AudioDeviceError(f"{exc} — list devices with `voicebot devices`, "
-                                       "or use --input FILE") from None
+            source = await stack.enter_async_context(mic)  # its errors name the device
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(settings, base_url, console)
         stack.callback(timers.cancel_all)

@@ -1,0 +1,289 @@
+"""The capture I/O edges: a microphone (sounddevice) or a file, and the utterance loop.
+
+Sources only move data: each yields float32 blocks shaped (frames, channels) at
+its own ``sample_rate``/``channels``. :func:`utterances` runs them through the
+pure pieces in ``vad.py`` (conversion, VAD, segmentation) on the event loop.
+
+Typical use from the pipeline (one task that keeps pulling)::
+
+    detector = UtteranceDetector(SegmenterConfig())
+    async with MicrophoneSource(device, asyncio.get_running_loop()) as mic:
+        async for u in utterances(mic, detector):
+            await outbox.put(utterance_wav(u))      # hand over, keep pulling
+
+Muting (the assistant must not hear itself): set ``detector.muted = True``
+while the reply plays and False afterwards. Do *not* mute by pausing the pull:
+the microphone keeps capturing into its queue (up to ``max_queued_ms``), and
+those stale blocks of the assistant's voice would be analysed when pulling
+resumes. With ``muted`` the blocks are still pulled promptly and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..audio import VAD_SAMPLE_RATE, encode_wav
+from ..audio.files import read_audio_file
+from ..errors import AudioDeviceError
+from .segmenter import Event, UtteranceEnded
+from .vad import CaptureConverter, UtteranceDetector
+
+__all__ = [
+    "AudioSource",
+    "MicrophoneSource",
+    "FileSource",
+    "Utterance",
+    "capture_events",
+    "utterances",
+    "utterance_wav",
+]
+
+_FALLBACK_RATES = (48_000, 44_100, 16_000)
+_DEVICES_HINT = "`voicebot devices` lists them"
+
+
+class AudioSource(Protocol):
+    """Anything :func:`utterances` can read: float32 blocks (frames, channels)."""
+
+    sample_rate: int
+    channels: int
+
+    def blocks(self) -> AsyncIterator[np.ndarray]: ...
+
+
+class MicrophoneSource:
+    """Capture from an input device; use as ``async with`` on the event loop's thread.
+
+    ``device`` is a PortAudio index, a name (substring) or None for the default
+    input. The stream opens at the device's default rate (falling back to
+    48000/44100/16000 Hz, mono or stereo) and delivers ``block_ms`` blocks.
+    The PortAudio callback only copies each block and posts it to ``loop``; if
+    the consumer falls behind by more than ``max_queued_ms``, the oldest blocks
+    are dropped (counted in :attr:`dropped_blocks`). If no block arrives for
+    ``stall_timeout_s``, :meth:`blocks` raises ``AudioDeviceError``.
+    """
+
+    def __init__(self, device: int | str | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None, *, block_ms: int = 20,
+                 max_queued_ms: int = 2000, stall_timeout_s: float = 2.0) -> None:
+        self.device = device
+        self.block_ms = block_ms
+        self.stall_timeout_s = stall_timeout_s
+        self.sample_rate = 0
+        self.channels = 0
+        self.device_name = "default input device" if device is None else f"input device {device!r}"
+        #: Blocks PortAudio flagged as overflowed (samples lost before we saw them).
+        self.overflows = 0
+        #: Blocks dropped because the consumer did not keep up.
+        self.dropped_blocks = 0
+        self._loop = loop
+        self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue(
+            maxsize=max(1, max_queued_ms // block_ms))
+        self._stream: Any = None
+        self._closing = False
+
+    @property
+    def queued_blocks(self) -> int:
+        """Blocks captured but not yet pulled through :meth:`blocks`."""
+        return self._queue.qsize()
+
+    async def __aenter__(self) -> MicrophoneSource:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        # Opening an ALSA/PipeWire device can take tens of ms: keep it off the loop.
+        self._stream = await asyncio.to_thread(self._open)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Stop and close the stream (blocks until PortAudio is done); any thread."""
+        self._closing = True
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 - closing a vanished device must not mask the cause
+                pass
+
+    async def blocks(self) -> AsyncIterator[np.ndarray]:
+        """Yield captured float32 blocks (frames, channels) until closed. Loop thread."""
+        if self._stream is None and not self._closing:
+            raise AudioDeviceError(f"{self.device_name} is not open (use `async with`)")
+        while True:
+            try:
+                block = await asyncio.wait_for(self._queue.get(), self.stall_timeout_s)
+            except asyncio.TimeoutError:
+                if self._closing:
+                    return
+                raise AudioDeviceError(
+                    f"{self.device_name} delivered no audio for {self.stall_timeout_s:g} s "
+                    f"(unplugged?); {_DEVICES_HINT}") from None
+            if block is None:
+                if self._closing:
+                    return
+                raise AudioDeviceError(f"{self.device_name} stopped unexpectedly; {_DEVICES_HINT}")
+            yield block
+
+    # -- the edge ---------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        import sounddevice as sd  # imported here: PortAudio loads only when a mic is used
+
+        try:
+            info = sd.query_devices(self.device, "input")
+        except (ValueError, sd.PortAudioError) as exc:
+            raise AudioDeviceError(
+                f"no {self.device_name} ({_one_line(exc)}); {_DEVICES_HINT}") from None
+        self.device_name = f"input device {info['name']!r}"
+        max_channels = int(info["max_input_channels"])
+        if max_channels < 1:
+            raise AudioDeviceError(f"{self.device_name} has no input channels; {_DEVICES_HINT}")
+        last_error = "no format tried"
+        for rate, channels in _formats(int(info["default_samplerate"]), max_channels):
+            try:
+                sd.check_input_settings(device=self.device, samplerate=rate, channels=channels,
+                                        dtype="float32")
+                stream = sd.InputStream(
+                    samplerate=rate, blocksize=rate * self.block_ms // 1000, device=self.device,
+                    channels=channels, dtype="float32", callback=self._callback,
+                    finished_callback=self._finished)
+                stream.start()
+            except (ValueError, sd.PortAudioError) as exc:
+                last_error = _one_line(exc)
+                continue
+            self.sample_rate, self.channels = rate, channels
+            return stream
+        raise AudioDeviceError(f"{self.device_name} rejected 48000/44100/16000 Hz mono and "
+                               f"stereo ({last_error}); {_DEVICES_HINT}")
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        # PortAudio thread: no blocking, no logging. The copy is the one allowed
+        # allocation: PortAudio reuses `indata` as soon as we return, and the loop
+        # reads the block later on another thread. A preallocated ring would also
+        # need overwrite detection when the loop lags; a small copy per block is simpler.
+        if status.input_overflow:
+            self.overflows += 1
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._deliver, indata.copy())
+        except RuntimeError:  # the loop closed during shutdown: nobody left to deliver to
+            pass
+
+    def _finished(self) -> None:
+        # PortAudio thread, once the stream stops for any reason (close or device error).
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._deliver, None)
+
+    def _deliver(self, block: np.ndarray | None) -> None:
+        """Loop thread: queue a block, dropping the oldest when the consumer lags."""
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped_blocks += 1
+        self._queue.put_nowait(block)
+
+
+def _formats(default_rate: int, max_channels: int) -> list[tuple[int, int]]:
+    """Formats to try, best first: the device's own rate first, then common rates."""
+    rates = list(dict.fromkeys((default_rate, *_FALLBACK_RATES)))
+    channels = [c for c in dict.fromkeys((min(max_channels, 2), 1, 2)) if c <= max_channels]
+    return [(r, c) for r in rates for c in channels]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class FileSource:
+    """Read an audio file (any format ``read_audio_file`` takes) as capture blocks.
+
+    With ``realtime=True`` each block is yielded when a microphone would have
+    delivered it (paced on ``clock``, default the running loop's time); otherwise
+    as fast as the consumer pulls. The file is read (and errors raised as
+    ``InputFileError``) in the constructor. Use from the event loop's thread.
+    """
+
+    channels = 1
+
+    def __init__(self, path: str | os.PathLike[str], *, realtime: bool, block_ms: int = 20,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.path = os.fspath(path)
+        self.realtime = realtime
+        self.block_ms = block_ms
+        self._clock = clock
+        samples, self.sample_rate = read_audio_file(self.path)
+        self._samples = samples.reshape(-1, 1)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self._samples) / self.sample_rate
+
+    async def blocks(self) -> AsyncIterator[np.ndarray]:
+        """Yield (frames, 1) float32 blocks until the end of the file."""
+        clock = self._clock or asyncio.get_running_loop().time
+        block = max(1, self.sample_rate * self.block_ms // 1000)
+        t0 = clock()
+        for first in range(0, len(self._samples), block):
+            chunk = self._samples[first:first + block]
+            if self.realtime:
+                delay = t0 + (first + len(chunk)) / self.sample_rate - clock()
+                await asyncio.sleep(max(0.0, delay))
+            else:
+                await asyncio.sleep(0)  # let other tasks run between blocks
+            yield chunk
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance: PCM16 16 kHz mono, times in seconds since the source started."""
+
+    pcm16: bytes
+    start_s: float
+    end_s: float
+    reason: str
+    sample_rate: int = VAD_SAMPLE_RATE
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm16) / 2 / self.sample_rate
+
+
+def utterance_wav(u: Utterance) -> bytes:
+    """The utterance as a WAV file, ready to base64 into an ``input_audio`` part."""
+    return encode_wav(u.pcm16, u.sample_rate)
+
+
+async def capture_events(source: AudioSource, detector: UtteranceDetector) -> AsyncIterator[Event]:
+    """Every detector event for ``source`` (for barge-in, watch ``SpeechStarted``).
+
+    Runs on the loop: converts each block, feeds the detector, yields its events;
+    at the end of the source flushes the converter and the detector.
+    """
+    converter = CaptureConverter(source.sample_rate, source.channels)
+    async with contextlib.aclosing(source.blocks()) as blocks:
+        async for block in blocks:
+            for event in detector.feed(converter.feed(block)):
+                yield event
+    for event in detector.feed(converter.flush()) + detector.end():
+        yield event
+
+
+async def utterances(source: AudioSource, detector: UtteranceDetector) -> AsyncIterator[Utterance]:
+    """The finished utterances of ``source``, one at a time, in order."""
+    rate = VAD_SAMPLE_RATE
+    async with contextlib.aclosing(capture_events(source, detector)) as events:
+        async for ev in events:
+            if isinstance(ev, UtteranceEnded):
+                yield Utterance(ev.pcm, ev.start_sample / rate, ev.end_sample / rate, ev.reason)
