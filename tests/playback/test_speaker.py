@@ -1,0 +1,148 @@
+"""Speaker on the PipeWire virtual speaker, checked against a recording of its monitor.
+
+The played signal is espeak-ng speech at the API's 24 kHz followed by a chirp marker,
+so the recording must contain the reply through its very last samples. Expected audio
+is the source itself (resampled to the recorder's rate), never what Speaker produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import numpy as np
+import pytest
+import soxr
+from speech import synth
+from vdev import SpeakerRecorder
+
+from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
+from voicebot.errors import AudioDeviceError
+from voicebot.playback import PlaybackState, Sink, Speaker
+
+MARKER_S = 0.08
+
+
+def reply_signal() -> np.ndarray:
+    """Speech, then an 80 ms 2→6 kHz chirp ending at full amplitude: the last samples
+    are distinctive, so losing the tail shows in the marker's correlation."""
+    speech = synth("One two three, testing.", API_SAMPLE_RATE)
+    t = np.arange(int(MARKER_S * API_SAMPLE_RATE)) / API_SAMPLE_RATE
+    chirp = 0.5 * np.sin(2 * np.pi * (2000 * t + 0.5 * (4000 / MARKER_S) * t * t))
+    gap = np.zeros(int(0.05 * API_SAMPLE_RATE))
+    return np.concatenate([0.8 * speech / np.abs(speech).max(), gap, chirp]).astype(np.float32)
+
+
+def random_chunks(pcm: bytes, seed: int) -> list[bytes]:
+    """Cut like a server might: arbitrary sizes, often on half a sample."""
+    rng = random.Random(seed)
+    out, i = [], 0
+    while i < len(pcm):
+        k = rng.randint(1, 9601)
+        out.append(pcm[i:i + k])
+        i += k
+    return out
+
+
+def align(recording: np.ndarray, reference: np.ndarray) -> int:
+    """Offset of ``reference`` inside ``recording`` by FFT cross-correlation."""
+    n = len(recording) + len(reference)
+    size = 1 << (n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size)),
+                        size)
+    return int(np.argmax(corr[:len(recording)]))
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+@pytest.mark.audio
+@pytest.mark.parametrize("channels", [None, 2])
+def test_plays_the_whole_reply_through_its_last_sample(audio_devices: None,
+                                                       channels: int | None) -> None:
+    x = reply_signal()
+    duration_s = len(x) / API_SAMPLE_RATE
+
+    async def play() -> tuple[Speaker, float]:
+        loop = asyncio.get_running_loop()
+        speaker = Speaker(None, prebuffer_ms=80, loop=loop, channels=channels)
+        try:
+            start = loop.time()
+            for chunk in random_chunks(float_to_pcm16(x), seed=7):  # faster than real time
+                speaker.push_pcm16(chunk)
+                await asyncio.sleep(0)
+            speaker.end_of_stream()
+            await speaker.drained()
+            elapsed = loop.time() - start
+        finally:
+            speaker.close()
+        return speaker, elapsed
+
+    with SpeakerRecorder() as rec:
+        speaker, elapsed = asyncio.run(play())
+
+    assert speaker.underruns == 0
+    assert speaker.jitter.finished and speaker.frames_played == speaker.frames_received
+    # resampling 24 kHz → device rate neither loses nor adds samples (flushed tail)
+    assert abs(speaker.frames_received - len(x) * speaker.sample_rate / API_SAMPLE_RATE) <= 1
+    # drained() waits for real-time playback of every sample, and not much longer
+    assert duration_s <= elapsed < duration_s + 0.5
+    assert speaker.first_push_at is not None and speaker.first_sample_played_at is not None
+    assert speaker.first_sample_played_at >= speaker.first_push_at
+
+    reference = soxr.resample(x, API_SAMPLE_RATE, rec.rate).astype(np.float32)
+    offset = align(rec.samples, reference)
+    assert offset + len(reference) <= len(rec.samples), "the tail was not recorded"
+    played = rec.samples[offset:offset + len(reference)]
+    assert similarity(played, reference) > 0.95
+    marker = int(MARKER_S * rec.rate)
+    assert similarity(played[-marker:], reference[-marker:]) > 0.95
+    last_10ms = rec.rate // 100
+    assert similarity(played[-last_10ms:], reference[-last_10ms:]) > 0.9
+
+
+@pytest.mark.audio
+def test_cancel_then_next_reply(audio_devices: None) -> None:
+    x = reply_signal()
+    pcm = float_to_pcm16(x)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        speaker = Speaker(prebuffer_ms=60, loop=loop)
+        assert isinstance(speaker, Sink)
+        try:
+            speaker.push_pcm16(pcm)
+            await asyncio.sleep(0.3)
+            assert speaker.jitter.state is PlaybackState.PLAYING
+            before = loop.time()
+            speaker.cancel()
+            speaker.end_of_stream()             # harmless after cancel: no new reply
+            await speaker.drained()
+            # the rest of a ~2 s reply is dropped: drained is quick, nothing left queued
+            assert loop.time() - before < 0.25
+            assert speaker.jitter.cancelled and speaker.jitter.buffered_frames == 0
+            assert speaker.frames_played < speaker.frames_received
+
+            short = pcm[: len(pcm) // 20]       # shorter than the prebuffer? it still plays
+            speaker.push_pcm16(short)
+            assert speaker.frames_played == 0 and not speaker.jitter.cancelled
+            speaker.end_of_stream()
+            await speaker.drained()
+            assert speaker.jitter.finished and speaker.underruns == 0
+            assert speaker.first_sample_played_at is not None
+        finally:
+            speaker.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.audio
+def test_unknown_device_is_an_audio_device_error(audio_devices: None) -> None:
+    async def run() -> None:
+        Speaker("no-such-output-device-xyz")
+
+    with pytest.raises(AudioDeviceError) as info:
+        asyncio.run(run())
+    assert "no-such-output-device-xyz" in str(info.value)
+    assert "\n" not in str(info.value)

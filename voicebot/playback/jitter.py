@@ -1,0 +1,371 @@
+"""A jitter buffer between streamed reply audio and an audio output callback.
+
+Pure logic: no I/O, no clock, no sleeping. Samples go in with :meth:`JitterBuffer.push`
+(float32 mono, already at the output device's rate) and come out with
+:meth:`JitterBuffer.pull`, which fills exactly the requested number of frames.
+
+Behaviour, in output frames:
+
+- **Prebuffer.** Nothing plays (silence comes out) until ``prebuffer_ms`` is buffered,
+  or until :meth:`end_of_stream` says no more is coming, so a short reply plays at once.
+- **Underrun.** While playing, the buffer keeps ``fade_ms`` of samples in reserve. When
+  a pull would leave less than that, the block ends with a fade-out (over the last
+  ``fade_ms`` of real samples) to silence instead of a click; the underrun is counted
+  and the buffer waits for ``rebuffer_ms`` before it resumes with a fade-in.
+- **End of stream.** After :meth:`end_of_stream` the whole tail plays unfaded, then
+  :attr:`state` becomes ``ENDED`` and :attr:`finished` is true.
+- **Cancel.** :meth:`cancel` fades out over ``cancel_fade_ms`` (≤ 20 ms) of output,
+  then silence; everything still buffered is dropped.
+
+Fades multiply real samples by gains strictly between 0 and 1 (never exactly 0), so a
+real sample is never replaced by silence; ``frames_played`` counts faded samples too.
+
+Threads. Exactly one *producer* thread (the asyncio loop: :meth:`push`,
+:meth:`end_of_stream`, :meth:`cancel`, :meth:`reset`) and one *consumer* thread (the
+PortAudio callback: :meth:`pull`). The ring is single-producer/single-consumer with
+absolute (never wrapping) read and write positions. The producer copies samples into
+the free part of the ring *outside* the lock — the consumer never reads past the
+published write position — and then takes a small ``threading.Lock`` only to publish
+the new write position. :meth:`pull` holds the lock for its whole run, which is a few
+index operations and a copy of one callback's worth of frames (microseconds); the
+producer never holds the lock while doing work of unbounded size (copying a push,
+growing the ring), so the callback never waits on it. A lock (rather than relying on
+the GIL's atomic attribute stores) keeps the cross-thread commands — cancel, reset,
+end of stream — consistent with the indices in one step, and is correct on
+free-threaded Python too.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+
+import numpy as np
+
+__all__ = ["JitterBuffer", "PlaybackState"]
+
+
+class PlaybackState(str, enum.Enum):
+    """Where a reply is. ``str`` values so they print and compare as words."""
+
+    WAITING = "waiting"    # prebuffering (at the start or after an underrun): silence out
+    PLAYING = "playing"    # delivering samples; more may come
+    DRAINING = "draining"  # end of stream signalled, or cancelling: playing the rest / fading
+    ENDED = "ended"        # everything played (or cancelled): silence out
+
+
+_WAITING = PlaybackState.WAITING
+_PLAYING = PlaybackState.PLAYING
+_DRAINING = PlaybackState.DRAINING
+_ENDED = PlaybackState.ENDED
+
+#: Cancel must reach silence within this much output.
+MAX_CANCEL_FADE_MS = 20.0
+
+
+def _ms_to_frames(ms: float, sample_rate: int) -> int:
+    return int(round(ms * sample_rate / 1000.0))
+
+
+class JitterBuffer:
+    """Buffers one reply's samples between a producer and an output callback.
+
+    ``sample_rate`` is the output rate (it only converts the ``*_ms`` options to
+    frames). Create it on any thread; then follow the thread rules in the module
+    docstring. Use :meth:`reset` before each new reply.
+    """
+
+    def __init__(self, sample_rate: int, *, prebuffer_ms: float = 120.0,
+                 rebuffer_ms: float | None = None, fade_ms: float = 3.0,
+                 cancel_fade_ms: float = 10.0, capacity_ms: float = 2000.0) -> None:
+        if sample_rate <= 0:
+            raise ValueError("sample_rate must be positive")
+        if not 0.0 <= cancel_fade_ms <= MAX_CANCEL_FADE_MS:
+            raise ValueError(f"cancel_fade_ms must be within 0..{MAX_CANCEL_FADE_MS}")
+        if prebuffer_ms < 0 or fade_ms < 0 or (rebuffer_ms is not None and rebuffer_ms < 0):
+            raise ValueError("prebuffer_ms, rebuffer_ms and fade_ms must not be negative")
+        self.sample_rate = sample_rate
+        self.prebuffer_frames = _ms_to_frames(prebuffer_ms, sample_rate)
+        # After an underrun a smaller target gets sound back sooner; the stream has
+        # already shown it can deliver, so half the initial prebuffer is the default.
+        self.rebuffer_frames = (self.prebuffer_frames // 2 if rebuffer_ms is None
+                                else _ms_to_frames(rebuffer_ms, sample_rate))
+        self.fade_frames = _ms_to_frames(fade_ms, sample_rate)
+        self.cancel_fade_frames = _ms_to_frames(cancel_fade_ms, sample_rate)
+
+        self._lock = threading.Lock()
+        self._ring = np.zeros(max(1, _ms_to_frames(capacity_ms, sample_rate)), np.float32)
+        # Preallocated for fades, so pull() computes gains without allocating arrays.
+        longest_fade = max(self.fade_frames, self.cancel_fade_frames, 1)
+        self._ramp_index = np.arange(longest_fade, dtype=np.float32)
+        self._gain = np.zeros(longest_fade, np.float32)
+
+        # Producer side (written on the producer thread; published under the lock).
+        self._write_pos = 0
+        self._eos = False
+        self._cancel_requested = False
+        self._frames_pushed = 0
+        self._frames_dropped = 0
+        # Consumer side (only touched under the lock).
+        self._read_pos = 0
+        self._state = _WAITING
+        self._target_frames = self.prebuffer_frames
+        self._fade_in_done = self.fade_frames  # no fade-in at the very start of a reply
+        self._cancel_len = 0
+        self._cancel_done = 0
+        self._cancelled = False
+        self._frames_played = 0
+        self._underruns = 0
+
+    # ----------------------------------------------------------- producer thread
+
+    def push(self, samples: np.ndarray) -> None:
+        """Append float32 mono samples (at the output rate). Producer thread only.
+
+        Grows the ring (allocating here, never in :meth:`pull`) when the samples do
+        not fit. Samples pushed after :meth:`end_of_stream` or :meth:`cancel` are
+        dropped (counted in :attr:`frames_dropped`) until :meth:`reset`.
+        """
+        n = len(samples)
+        if n == 0:
+            return
+        if self._eos or self._cancel_requested:
+            self._frames_dropped += n
+            return
+        write = self._write_pos
+        # The consumer only advances the read position, so this snapshot can only
+        # under-estimate the free space: safe without the lock.
+        buffered = write - self._read_pos
+        ring = self._ring
+        if buffered + n > len(ring):
+            ring = self._grow(buffered + n, write)
+        cap = len(ring)
+        start = write % cap
+        first = min(n, cap - start)
+        ring[start:start + first] = samples[:first]
+        if first < n:
+            ring[:n - first] = samples[first:]
+        with self._lock:
+            self._write_pos = write + n
+            self._frames_pushed += n
+
+    def _grow(self, needed: int, write: int) -> np.ndarray:
+        """Copy the unread samples into a bigger ring and publish it. Producer thread."""
+        old = self._ring
+        new = np.zeros(max(2 * len(old), needed), np.float32)
+        # Copy from a read-position snapshot: the consumer may go on reading the old
+        # ring meanwhile, but only at positions >= this one, which both rings hold.
+        read = self._read_pos
+        _copy_positions(old, read, write - read, new, read)
+        with self._lock:
+            self._ring = new
+        return new
+
+    def end_of_stream(self) -> None:
+        """No more samples for this reply: play what is buffered now, without
+        waiting for the prebuffer. Producer thread."""
+        with self._lock:
+            self._eos = True
+
+    def cancel(self) -> None:
+        """Stop this reply: fade out within ``cancel_fade_ms`` of output, then silence.
+
+        Producer thread. Everything buffered beyond the fade is dropped; later pushes
+        are dropped until :meth:`reset`.
+        """
+        with self._lock:
+            if self._cancel_requested:
+                return
+            self._cancel_requested = True
+            # Keep only what the fade-out needs; the consumer ends the reply after it.
+            self._write_pos = min(self._write_pos, self._read_pos + self.cancel_fade_frames)
+
+    def reset(self) -> None:
+        """Drop everything and get ready for the next reply (state ``WAITING``,
+        counters at zero). Producer thread; the ring keeps its grown capacity."""
+        with self._lock:
+            self._read_pos = self._write_pos
+            self._eos = False
+            self._cancel_requested = False
+            self._frames_pushed = 0
+            self._frames_dropped = 0
+            self._state = _WAITING
+            self._target_frames = self.prebuffer_frames
+            self._fade_in_done = self.fade_frames
+            self._cancel_len = 0
+            self._cancel_done = 0
+            self._cancelled = False
+            self._frames_played = 0
+            self._underruns = 0
+
+    # ----------------------------------------------------------- consumer thread
+
+    def pull(self, out: np.ndarray) -> None:
+        """Fill all of ``out`` (1-D float32, may be a strided view) in place.
+
+        Consumer (audio callback) thread. Never blocks on producer work, never
+        allocates arrays: it copies ring slices into ``out`` and applies fades with
+        preallocated gain buffers.
+        """
+        n = len(out)
+        with self._lock:
+            ring = self._ring
+            avail = self._write_pos - self._read_pos
+            if self._cancel_requested and not self._cancelled:
+                self._start_cancel(avail)
+            state = self._state
+            if state is _ENDED:
+                out[:] = 0.0
+                return
+            if self._cancel_len:
+                self._pull_cancel(ring, out, avail)
+                return
+            if state is _WAITING:
+                if self._eos:
+                    state = _DRAINING if avail > 0 else _ENDED
+                elif avail >= max(self._target_frames, self.fade_frames + n):
+                    state = _PLAYING
+                else:
+                    out[:] = 0.0
+                    return
+                self._state = state
+            elif state is _PLAYING and self._eos:
+                state = self._state = _DRAINING
+
+            if state is _DRAINING:
+                m = min(n, avail)
+                self._copy_out(ring, out[:m])
+                out[m:] = 0.0
+                if m == avail:
+                    self._state = _ENDED
+                return
+            if state is _ENDED:  # end of stream with nothing buffered
+                out[:] = 0.0
+                return
+            # PLAYING, more to come: keep fade_frames in reserve for an underrun fade.
+            if avail - self.fade_frames >= n:
+                self._copy_out(ring, out)
+                return
+            m = min(n, avail)
+            self._copy_out(ring, out[:m])
+            k = min(self.fade_frames, m)
+            if k:
+                self._apply_fade(out[m - k:m], 0, k, rising=False)
+            out[m:] = 0.0
+            self._underruns += 1
+            self._state = _WAITING
+            self._target_frames = self.rebuffer_frames
+            self._fade_in_done = 0
+
+    def _copy_out(self, ring: np.ndarray, dest: np.ndarray) -> None:
+        """Move ``len(dest)`` samples from the read position into ``dest`` (under the
+        lock), applying any pending fade-in."""
+        m = len(dest)
+        if m == 0:
+            return
+        _copy_positions(ring, self._read_pos, m, dest, 0)
+        self._read_pos += m
+        self._frames_played += m
+        done = self._fade_in_done
+        if done < self.fade_frames:
+            k = min(m, self.fade_frames - done)
+            self._apply_fade(dest[:k], done, self.fade_frames, rising=True)
+            self._fade_in_done = done + k
+
+    def _start_cancel(self, avail: int) -> None:
+        self._cancelled = True
+        if self._state is _PLAYING or self._state is _DRAINING:
+            self._cancel_len = min(self.cancel_fade_frames, avail)
+            self._state = _DRAINING
+        if not self._cancel_len:
+            self._read_pos = self._write_pos
+            self._state = _ENDED
+
+    def _pull_cancel(self, ring: np.ndarray, out: np.ndarray, avail: int) -> None:
+        done = self._cancel_done
+        m = min(len(out), self._cancel_len - done, avail)
+        _copy_positions(ring, self._read_pos, m, out, 0)
+        self._apply_fade(out[:m], done, self._cancel_len, rising=False)
+        out[m:] = 0.0
+        self._read_pos += m
+        self._frames_played += m
+        self._cancel_done = done + m
+        if self._cancel_done >= self._cancel_len or m == avail:
+            self._read_pos = self._write_pos
+            self._cancel_len = 0
+            self._state = _ENDED
+
+    def _apply_fade(self, seg: np.ndarray, start: int, total: int, *, rising: bool) -> None:
+        """Multiply ``seg`` in place by fade gains ``start .. start+len(seg)`` of a
+        linear ramp of ``total`` steps, all strictly inside (0, 1)."""
+        m = len(seg)
+        gain = self._gain[:m]
+        if rising:   # gain_j = (j + 1) / (total + 1)
+            np.add(self._ramp_index[:m], start + 1, out=gain)
+        else:        # gain_j = (total - j) / (total + 1)
+            np.subtract(total - start, self._ramp_index[:m], out=gain)
+        np.multiply(gain, 1.0 / (total + 1), out=gain)
+        np.multiply(seg, gain, out=seg)
+
+    # ----------------------------------------------------------- any thread (reads)
+
+    @property
+    def state(self) -> PlaybackState:
+        return self._state
+
+    @property
+    def underruns(self) -> int:
+        """Underruns in this reply (each one a fade-out and a re-prebuffer)."""
+        return self._underruns
+
+    @property
+    def frames_pushed(self) -> int:
+        """Samples accepted by :meth:`push` in this reply."""
+        return self._frames_pushed
+
+    @property
+    def frames_dropped(self) -> int:
+        """Samples refused because they came after end of stream or cancel."""
+        return self._frames_dropped
+
+    @property
+    def frames_played(self) -> int:
+        """Real samples delivered by :meth:`pull` (faded ones included, silence not)."""
+        return self._frames_played
+
+    @property
+    def buffered_frames(self) -> int:
+        return self._write_pos - self._read_pos
+
+    @property
+    def capacity_frames(self) -> int:
+        return len(self._ring)
+
+    @property
+    def cancelled(self) -> bool:
+        """:meth:`cancel` was called in this reply."""
+        return self._cancel_requested
+
+    @property
+    def finished(self) -> bool:
+        """End of stream was signalled and every pushed sample has been played."""
+        return (self._eos and not self._cancel_requested and self._state is _ENDED
+                and self._frames_played == self._frames_pushed)
+
+
+def _copy_positions(src_ring: np.ndarray, src_pos: int, count: int, dest: np.ndarray,
+                    dest_pos: int) -> None:
+    """Copy ``count`` samples from absolute position ``src_pos`` of ring ``src_ring``
+    to absolute position ``dest_pos`` of ``dest`` (itself a ring if longer than
+    ``count`` and ``dest_pos`` wraps; a plain array when ``dest_pos`` is 0 and it fits)."""
+    if count <= 0:
+        return
+    src_cap = len(src_ring)
+    dest_cap = len(dest)
+    done = 0
+    while done < count:
+        s = (src_pos + done) % src_cap
+        d = (dest_pos + done) % dest_cap
+        m = min(count - done, src_cap - s, dest_cap - d)
+        dest[d:d + m] = src_ring[s:s + m]
+        done += m

@@ -1,0 +1,303 @@
+"""The speaker: streamed reply audio → resampler → jitter buffer → PortAudio output.
+
+This is the I/O edge of playback. It only moves data: the decisions (prebuffering,
+underrun fades, cancel) are in :mod:`.jitter`, which is pure.
+
+Threads:
+
+- *Loop thread* (the asyncio loop given to :class:`Speaker`): every public method.
+  :meth:`Speaker.push_pcm16` converts and resamples (``soxr.ResampleStream``, stateful,
+  24 kHz → device rate) there, then pushes into the jitter buffer.
+- *PortAudio callback thread*: :meth:`Speaker._callback` pulls exactly the requested
+  frames from the jitter buffer. It never blocks, logs or allocates arrays (channel
+  duplication goes through a preallocated buffer); it tells the loop about the first
+  and the last sample of a reply with ``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import soxr
+
+from ..audio import API_SAMPLE_RATE
+from ..audio.convert import pcm16_to_float
+from ..errors import AudioDeviceError
+from .jitter import JitterBuffer, PlaybackState
+from .sinks import NullSink, Pcm16Joiner, Sink, WavSink
+
+__all__ = ["Speaker", "Sink", "WavSink", "NullSink"]
+
+_ENDED = PlaybackState.ENDED
+_EMPTY = np.zeros(0, np.float32)
+
+
+def _sounddevice() -> Any:
+    try:
+        import sounddevice
+    except OSError as exc:  # libportaudio2 missing
+        raise AudioDeviceError(f"PortAudio is not available ({exc}); on Debian/Ubuntu: "
+                               "apt-get install libportaudio2") from None
+    return sounddevice
+
+
+class Speaker:
+    """Plays reply audio on an output device through a :class:`JitterBuffer`.
+
+    ``device`` is a PortAudio device index, a name (substring) or ``None`` for the
+    default output. The stream opens here, at the device's default sample rate, mono
+    if the device takes mono (else its channels, each fed the same signal), and runs
+    until :meth:`close`, playing silence between replies so a reply starts without
+    the delay of opening a device. Raises :class:`AudioDeviceError` naming the device
+    if it cannot be opened. Create and use it on the loop thread (``loop`` defaults
+    to the running loop). Implements :class:`Sink`.
+    """
+
+    def __init__(self, device: int | str | None = None, *, prebuffer_ms: float = 120.0,
+                 loop: asyncio.AbstractEventLoop | None = None, blocksize_ms: float = 10.0,
+                 latency: float | str = "low", channels: int | None = None,
+                 resample_quality: str = "HQ") -> None:
+        self._loop = loop if loop is not None else asyncio.get_running_loop()
+        sd = _sounddevice()
+        name = "default output device" if device is None else f"output device {device!r}"
+        try:
+            info = sd.query_devices(device, "output")
+        except (ValueError, sd.PortAudioError) as exc:
+            raise AudioDeviceError(f"{name}: {exc}") from None
+        if info["max_output_channels"] < 1:
+            raise AudioDeviceError(f"{name}: has no output channels")
+        self.device_name: str = info["name"]
+        self.sample_rate = int(info["default_samplerate"])
+        self.channels = channels or self._pick_channels(sd, device, info)
+        self.blocksize = max(1, round(self.sample_rate * blocksize_ms / 1000.0))
+        self.jitter = JitterBuffer(self.sample_rate, prebuffer_ms=prebuffer_ms)
+        self._resampler = (None if self.sample_rate == API_SAMPLE_RATE else
+                           soxr.ResampleStream(API_SAMPLE_RATE, self.sample_rate, 1,
+                                               dtype="float32", quality=resample_quality))
+        self._joiner = Pcm16Joiner()
+        # Mono scratch for multi-channel devices: pulled into, then broadcast to every
+        # channel. PortAudio may ask for more than blocksize; the callback loops.
+        self._scratch = np.zeros(max(4 * self.blocksize, 4096), np.float32)
+
+        # Reply bookkeeping (loop thread). The callback compares _reply_id with the
+        # last reply it reported, so it reports each reply's first/last sample once.
+        self._reply_id = 0
+        self._reply_open = False
+        self._ended: asyncio.Future[float] | None = None
+        self._failure: AudioDeviceError | None = None
+        self._closing = False
+        self.first_push_at: float | None = None
+        """Loop time of this reply's first :meth:`push_pcm16`."""
+        self.first_sample_played_at: float | None = None
+        """Loop time when the callback that carried the reply's first real sample
+        reported it (the sample left the callback; add ``first_sample_dac_delay`` for
+        when it reaches the DAC)."""
+        self.first_sample_dac_delay: float | None = None
+        # Callback thread only.
+        self._cb_first_reported = 0
+        self._cb_end_reported = 0
+        self.xruns = 0
+        """Device-level output underflows PortAudio reported (not jitter underruns)."""
+
+        try:
+            self._stream = sd.OutputStream(
+                device=device, samplerate=self.sample_rate, channels=self.channels,
+                dtype="float32", blocksize=self.blocksize, latency=latency,
+                callback=self._callback, finished_callback=self._on_stream_finished)
+            self._latency_s = float(self._stream.latency)
+            self._stream.start()
+        except (ValueError, sd.PortAudioError) as exc:
+            raise AudioDeviceError(f"{name}: cannot open for output at "
+                                   f"{self.sample_rate} Hz ({exc})") from None
+
+    @staticmethod
+    def _pick_channels(sd: Any, device: int | str | None, info: dict[str, Any]) -> int:
+        for channels in (1, 2):
+            try:
+                sd.check_output_settings(device=device, channels=channels, dtype="float32",
+                                         samplerate=info["default_samplerate"])
+                return channels
+            except (ValueError, sd.PortAudioError):
+                continue
+        return int(info["max_output_channels"])
+
+    # ------------------------------------------------------------------ loop thread
+
+    def push_pcm16(self, pcm: bytes) -> None:
+        """Queue a streamed audio delta (PCM16 LE mono 24 kHz bytes) for playing.
+
+        Loop thread. Starts a new reply if the last one was ended or cancelled (await
+        :meth:`drained` before that, or the previous reply's unplayed tail is dropped).
+        Raises :class:`AudioDeviceError` if the output stream has failed.
+        """
+        if self._failure is not None:
+            raise self._failure
+        if not self._reply_open:
+            self._begin_reply()
+        whole = self._joiner.whole(pcm)
+        if not whole:
+            return
+        if self.first_push_at is None:
+            self.first_push_at = self._loop.time()
+        samples = pcm16_to_float(whole)
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples)
+        self.jitter.push(samples)
+
+    def end_of_stream(self) -> None:
+        """The reply's audio is complete: flush the resampler and play the tail now.
+        Loop thread."""
+        if not self._reply_open:
+            # Already ended or cancelled (or no audio at all): nothing to flush, and
+            # starting an empty reply here would cut a cancel fade short.
+            return
+        if self._resampler is not None:
+            self.jitter.push(self._resampler.resample_chunk(_EMPTY, last=True))
+        self._joiner.reset()
+        self.jitter.end_of_stream()
+        self._reply_open = False
+
+    def cancel(self) -> None:
+        """Fade the current reply out within 20 ms and drop the rest. Loop thread.
+        Stop pushing this reply's audio: the next push starts a new reply."""
+        if self._reply_open or self.jitter.state is not _ENDED:
+            self.jitter.cancel()
+        self._reply_open = False
+
+    async def drained(self) -> None:
+        """Wait until the reply's last sample has left the callback, plus the output
+        latency PortAudio reported for it, so it has reached the device.
+
+        Call after :meth:`end_of_stream` or :meth:`cancel`. Loop thread. Raises
+        :class:`AudioDeviceError` if the stream failed meanwhile.
+        """
+        if self._failure is not None:
+            raise self._failure
+        if self._ended is None:
+            return
+        tail_s = await asyncio.shield(self._ended)
+        if tail_s > 0:
+            # One wait for the known device latency, not a polling loop.
+            await asyncio.sleep(tail_s)
+
+    def close(self) -> None:
+        """Stop and close the stream. Loop thread; idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        try:
+            self._stream.close(ignore_errors=True)
+        finally:
+            if self._ended is not None and not self._ended.done():
+                self._ended.set_result(0.0)
+
+    async def __aenter__(self) -> Speaker:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def _begin_reply(self) -> None:
+        # Reset the buffer before publishing the new id: a callback that sees the new
+        # id then also sees the empty buffer, never the previous reply's end.
+        self.jitter.reset()
+        if self._resampler is not None:
+            self._resampler.clear()
+        self._joiner.reset()
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(0.0)  # a waiter on the replaced reply must not hang
+        self._ended = self._loop.create_future()
+        self.first_push_at = None
+        self.first_sample_played_at = None
+        self.first_sample_dac_delay = None
+        self._reply_open = True
+        self._reply_id += 1
+
+    def _on_first_sample(self, reply_id: int, dac_delay_s: float) -> None:
+        if reply_id == self._reply_id and self.first_sample_played_at is None:
+            self.first_sample_played_at = self._loop.time()
+            self.first_sample_dac_delay = dac_delay_s
+
+    def _on_reply_ended(self, reply_id: int, tail_s: float) -> None:
+        if reply_id == self._reply_id and self._ended is not None and not self._ended.done():
+            self._ended.set_result(tail_s)
+
+    def _on_stream_ended_unexpectedly(self) -> None:
+        if self._closing:
+            return
+        self._failure = AudioDeviceError(
+            f"output device {self.device_name!r} stopped (disconnected or failed)")
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_exception(self._failure)
+            self._ended.exception()  # retrieved here: nobody may be awaiting it
+
+    # ------------------------------------------------------- PortAudio threads
+
+    def _on_stream_finished(self) -> None:
+        """PortAudio thread: the stream stopped (closed by us, or the device failed)."""
+        try:
+            self._loop.call_soon_threadsafe(self._on_stream_ended_unexpectedly)
+        except RuntimeError:  # the loop is closed: nobody is left to tell
+            pass
+
+    def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        """PortAudio callback thread: fill ``outdata`` (frames × channels) exactly."""
+        reply_id = self._reply_id
+        jitter = self.jitter
+        played_before = jitter.frames_played
+        if status.output_underflow:
+            self.xruns += 1
+        if self.channels == 1:
+            jitter.pull(outdata[:, 0])
+        else:
+            done = 0
+            scratch = self._scratch
+            while done < frames:
+                m = min(frames - done, len(scratch))
+                jitter.pull(scratch[:m])
+                outdata[done:done + m] = scratch[:m, None]
+                done += m
+        played = jitter.frames_played
+        first_report = self._cb_first_reported != reply_id and played_before == 0 and played > 0
+        end_report = self._cb_end_reported != reply_id and jitter.state is _ENDED
+        if not (first_report or end_report):
+            return
+        # How long until this block's first frame reaches the DAC, from the times
+        # PortAudio handed us (0 when the host API does not provide them).
+        dac_delay = time.outputBufferDacTime - time.currentTime
+        if time.outputBufferDacTime <= 0 or time.currentTime <= 0 or dac_delay < 0:
+            dac_delay = self._latency_s
+        try:
+            if first_report:
+                self._cb_first_reported = reply_id
+                self._loop.call_soon_threadsafe(self._on_first_sample, reply_id, dac_delay)
+            if end_report:
+                self._cb_end_reported = reply_id
+                # The reply's last real sample is this block's (played - before)th.
+                tail_s = dac_delay + (played - played_before) / self.sample_rate
+                self._loop.call_soon_threadsafe(self._on_reply_ended, reply_id, tail_s)
+        except RuntimeError:  # loop closed while the stream still runs
+            pass
+
+    # ----------------------------------------------------------------- counters
+
+    @property
+    def frames_received(self) -> int:
+        """Frames of this reply queued, at :attr:`sample_rate` (after resampling)."""
+        return self.jitter.frames_pushed
+
+    @property
+    def frames_played(self) -> int:
+        """Real frames of this reply that have left the callback, at :attr:`sample_rate`."""
+        return self.jitter.frames_played
+
+    @property
+    def underruns(self) -> int:
+        return self.jitter.underruns
+
+    @property
+    def output_latency_s(self) -> float:
+        """The output latency PortAudio reported when the stream opened."""
+        return self._latency_s
