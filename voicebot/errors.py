@@ -6,7 +6,8 @@ Tree::
     ├── ConfigError            bad option, config file or environment value
     ├── InputError             an input the user gave cannot be used
     │   ├── InputFileError     missing/unreadable/undecodable file (names the file)
-    │   └── SSMLError          malformed or unsafe SSML
+    │   ├── SSMLError          malformed or unsafe SSML
+    │   └── RequestError       the local server refuses a request (4xx; carries param/code)
     ├── ProtocolError          the peer sent bytes that break the API's wire format
     ├── APIError               the server answered with an error
     │   ├── APIStatusError     non-2xx HTTP status; carries status and error.message
@@ -34,6 +35,7 @@ __all__ = [
     "InputError",
     "InputFileError",
     "SSMLError",
+    "RequestError",
     "ProtocolError",
     "APIError",
     "APIStatusError",
@@ -53,6 +55,9 @@ class VoicebotError(Exception):
     """Root of every error voicebot raises on purpose. ``str(err)`` is the user's line."""
 
     exit_code = 1
+    # What the failed operation produced before it failed, for the caller to keep
+    # (the session sets its partial TurnResult here); None when there is nothing.
+    partial: object | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
@@ -78,6 +83,21 @@ class InputFileError(InputError):
 
 class SSMLError(InputError):
     pass
+
+
+class RequestError(InputError):
+    """A request to the local API server cannot be served; the server answers ``status_code``.
+
+    ``param`` names the offending request field (``messages[0].content``), ``code`` is a
+    short machine-readable reason; both go into the ``{"error": ...}`` body.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
+                 status_code: int = 400) -> None:
+        self.param = param
+        self.code = code
+        self.status_code = status_code
+        super().__init__(message)
 
 
 class ProtocolError(VoicebotError):

@@ -1,0 +1,165 @@
+"""The tools voicebot ships: the time, arithmetic and kitchen timers.
+
+``register_builtins(registry, timers=Timers(on_fire=...))`` adds them to a
+:class:`~voicebot.session.tools.ToolRegistry`. Timers really fire: each is an
+``loop.call_later`` handle, and a fired timer is passed to ``on_fire`` and put on
+:attr:`Timers.fired` so the pipeline can announce it (e.g. by running a turn with
+``timer.announcement``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from voicebot.session.calc import evaluate, format_number
+from voicebot.session.tools import ToolRegistry
+
+__all__ = ["Timer", "Timers", "register_builtins", "describe_time"]
+
+_MAX_TIMER_S = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Timer:
+    id: int
+    label: str
+    duration_s: float
+    due_at: float  # loop.time() seconds
+
+    @property
+    def announcement(self) -> str:
+        """A sentence to say when the timer fires."""
+        what = f"The {self.label} timer" if self.label else "Your timer"
+        return f"{what} for {_spoken_duration(self.duration_s)} is done."
+
+
+class Timers:
+    """Timers on one asyncio loop. Call every method on that loop's thread.
+
+    ``on_fire(timer)`` runs on the loop thread when a timer fires; it must not
+    block. Fired timers are also queued on :attr:`fired`.
+    """
+
+    def __init__(self, on_fire: Callable[[Timer], None] | None = None, *,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._on_fire = on_fire
+        self._loop = loop
+        self._ids = itertools.count(1)
+        self._handles: dict[int, tuple[Timer, asyncio.TimerHandle]] = {}
+        self.fired: asyncio.Queue[Timer] = asyncio.Queue()
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def set(self, duration_s: float, label: str = "") -> Timer:
+        """Start a timer that fires in ``duration_s`` seconds."""
+        if not 0 < duration_s <= _MAX_TIMER_S:
+            raise ValueError("a timer must last more than 0 s and at most 7 days")
+        loop = self._get_loop()
+        timer = Timer(next(self._ids), label.strip(), float(duration_s),
+                      loop.time() + duration_s)
+        handle = loop.call_later(duration_s, self._fire, timer.id)
+        self._handles[timer.id] = (timer, handle)
+        return timer
+
+    def pending(self) -> list[tuple[Timer, float]]:
+        """Running timers with their remaining seconds, soonest first."""
+        now = self._get_loop().time()
+        running = sorted((t for t, _ in self._handles.values()), key=lambda t: t.due_at)
+        return [(t, max(0.0, t.due_at - now)) for t in running]
+
+    def cancel(self, timer_id: int) -> bool:
+        """Stop timer ``timer_id``; False if there is no such running timer."""
+        entry = self._handles.pop(timer_id, None)
+        if entry is None:
+            return False
+        entry[1].cancel()
+        return True
+
+    def cancel_all(self) -> None:
+        for timer_id in list(self._handles):
+            self.cancel(timer_id)
+
+    def _fire(self, timer_id: int) -> None:
+        entry = self._handles.pop(timer_id, None)
+        if entry is None:
+            return
+        self.fired.put_nowait(entry[0])
+        if self._on_fire is not None:
+            self._on_fire(entry[0])
+
+
+def describe_time(utc_now: datetime, tz_name: str | None = None) -> str:
+    """``utc_now`` (aware) as a sentence-ready local date and time. Pure.
+
+    Raises ``ValueError`` for an unknown IANA time zone name.
+    """
+    if tz_name:
+        try:
+            zone: Any = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {tz_name!r}; use an IANA name "
+                             "like Europe/Paris") from None
+        local = utc_now.astimezone(zone)
+    else:
+        local = utc_now.astimezone()  # the machine's zone
+        tz_name = local.tzname() or "local time"
+    return (f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M:%S} "
+            f"({tz_name}, UTC{local:%z})")
+
+
+def register_builtins(registry: ToolRegistry, *, timers: Timers | None = None,
+                      utc_now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+                      ) -> None:
+    """Add ``get_current_time`` and ``calculate``, and the timer tools when ``timers``
+    is given. ``utc_now`` is the clock the time tool reads."""
+
+    @registry.tool(description="Get the current date and time, optionally in an IANA "
+                               "time zone such as Europe/Paris or America/New_York.")
+    def get_current_time(
+            timezone: Annotated[str | None, "IANA time zone name; omit for local time"] = None,
+    ) -> str:
+        return describe_time(utc_now(), timezone)
+
+    @registry.tool(description="Evaluate an arithmetic expression exactly, e.g. "
+                               "'(17.5 * 3) / 4' or 'sqrt(2) ** 3'. Use it for any math.")
+    def calculate(expression: Annotated[str, "the arithmetic expression"]) -> str:
+        return format_number(evaluate(expression))
+
+    if timers is None:
+        return
+
+    # Async so they run on the loop thread, where the timers live.
+    @registry.tool(description="Start a countdown timer; it rings when it runs out.")
+    async def set_timer(duration_s: Annotated[float, "length in seconds"],
+                        label: Annotated[str, "what the timer is for"] = "") -> str:
+        timer = timers.set(duration_s, label)
+        return f"timer {timer.id} set for {_spoken_duration(timer.duration_s)}"
+
+    @registry.tool(description="List the running timers and the time left on each.")
+    async def list_timers() -> list[dict[str, Any]]:
+        return [{"id": t.id, "label": t.label, "remaining_s": round(left, 1)}
+                for t, left in timers.pending()]
+
+    @registry.tool(description="Cancel a running timer by its id.")
+    async def cancel_timer(timer_id: Annotated[int, "the id from set_timer"]) -> str:
+        return "cancelled" if timers.cancel(timer_id) else f"no running timer {timer_id}"
+
+
+def _spoken_duration(seconds: float) -> str:
+    total = round(seconds)
+    if total == 0:
+        return f"{format_number(round(seconds, 1))} seconds"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n} {unit}{'s' if n != 1 else ''}"
+             for n, unit in ((hours, "hour"), (minutes, "minute"), (secs, "second")) if n]
+    return " and ".join(parts) if len(parts) <= 2 else f"{parts[0]}, {parts[1]} and {parts[2]}"
