@@ -11,8 +11,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from . import __version__
 from .config import resolve
@@ -38,8 +38,16 @@ def _shared(p: argparse.ArgumentParser) -> None:
     g.add_argument("-v", "--verbose", action="store_true", default=None, help="show details")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too (argparse prints the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The ``voicebot`` parser; subparsers are of the same one-line-error class."""
+    parser = _Parser(
         prog="voicebot", description="A voice assistant over a streaming chat-completions API.")
     parser.add_argument("--version", action="version", version=f"voicebot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -81,29 +89,74 @@ _SETTING_FLAGS = ("base_url", "api_key", "model", "voice", "ssml", "system", "st
                   "input_device", "output_device", "verbose")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    verbose = bool(getattr(args, "verbose", False))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+class _RedactingFormatter(logging.Formatter):
+    """Masks the API key in the whole formatted record, traceback text included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def _redacting_record_factory(base: Callable[..., logging.LogRecord]
+                              ) -> Callable[..., logging.LogRecord]:
+    # Handlers we do not own (uvicorn's, in the embedded server) format records with
+    # their own formatters; masking the message when the record is made covers them.
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return record  # a broken format string: logging reports it when emitting
+        record.msg, record.args = redact(message), ()
+        return record
+    make.redacting = True  # type: ignore[attr-defined]
+    return make
+
+
+def setup_logging(verbose: bool) -> None:
+    """stderr logging: warnings only, or everything with ``-v``; never the API key.
+
+    Main thread, before anything logs. Safe to call again (replaces its own handler).
+    """
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h.formatter, _RedactingFormatter)]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "redacting", False):
+        logging.setLogRecordFactory(_redacting_record_factory(factory))
     if not verbose:
         # Libraries log at INFO/DEBUG with request details; keep the user's screen clean.
         for name in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) on the main thread.
+
+    Returns the exit code; the caller passes it to ``sys.exit``. Failures a user can
+    cause (every :class:`VoicebotError`) print one line on stderr, also with ``-v``.
+    """
+    args = build_parser().parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    setup_logging(verbose)
     console = Console(json_mode=bool(getattr(args, "json", False)), verbose=verbose)
     try:
         return _dispatch(args, console)
     except VoicebotError as exc:
-        if verbose:
-            logging.exception("failed")
+        # Expected failures: the one line says it all, no traceback even with -v.
+        logging.getLogger(__name__).debug("%s, exit code %d", type(exc).__name__,
+                                          exc.exit_code)
         console.error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         console.notice("interrupted")
         return 130
     except Exception as exc:  # a bug: still one line, with the detail behind -v
-        if verbose:
-            logging.exception("internal error")
+        if verbose:  # a bug report needs the traceback
+            logging.getLogger(__name__).exception("internal error")
         console.error(f"internal error: {redact(repr(exc))} (run with -v for details)")
         return 70
 

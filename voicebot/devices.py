@@ -49,6 +49,6 @@ def can_open(kind: str, device: int | str | None = None) -> bool:
     try:
         with cls(device=device, channels=1, dtype="float32"):
             pass
-    except Exception:  # any PortAudio/ALSA failure means "no usable device"
+    except Exception:  # noqa: BLE001 - any PortAudio/ALSA failure: "no usable device"
         return False
     return True

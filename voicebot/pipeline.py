@@ -14,32 +14,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import mimetypes
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from .audio.convert import float_to_pcm16
 from .audio.files import read_audio_file
 from .audio.wav import encode_wav
-from .audio.convert import float_to_pcm16
-from .capture.mic import FileSource, MicrophoneSource, Utterance, utterance_wav, utterances
+from .capture.mic import (
+    FileSource,
+    MicrophoneSource,
+    Utterance,
+    utterance_wav,
+    utterances,
+)
 from .capture.segmenter import SegmenterConfig
 from .capture.vad import UtteranceDetector
 from .config import Settings
 from .console import Console
 from .devices import can_open, list_devices
-from .errors import AudioDeviceError, ConfigError, ConnectError, InputFileError, VoicebotError
+from .errors import (
+    AudioDeviceError,
+    ConfigError,
+    ConnectError,
+    InputFileError,
+    VoicebotError,
+)
 from .playback.sinks import Sink, WavSink
 from .playback.speaker import Speaker
-from .protocol.ssml import validate_ssml
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
+from .protocol.ssml import validate_ssml
+from .reply import ReplyOutput
 from .session.builtin_tools import Timer, Timers, register_builtins
 from .session.client import ChatClient
 from .session.tools import ToolRegistry
 from .session.turn import RequestOptions, Session, TurnResult
-from .reply import ReplyOutput
-
 
 # ---------------------------------------------------------------------- building blocks
 
@@ -51,8 +63,15 @@ async def backend(settings: Settings, console: Console) -> AsyncIterator[str]:
         return
     from .server.serve import start_embedded
 
+    # A failure inside the embedded server reaches the user as the HTTP error's one
+    # line; the server's own log on the same terminal would only bury it (-v shows it).
+    quiet = () if console.verbose else ("voicebot.server", "uvicorn", "uvicorn.error")
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     started = time.monotonic()
     server = await asyncio.to_thread(start_embedded)
+    for name in quiet:  # again: creating the uvicorn server reconfigured its loggers
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     console.event("backend", kind="embedded", base_url=server.base_url,
                   startup_ms=round((time.monotonic() - started) * 1000))
     if console.verbose:
@@ -138,8 +157,10 @@ async def ask(settings: Settings, console: Console, *, text: str | None, audio: 
         validate_ssml(text)  # malformed SSML is the user's error: say so before sending
     if text:
         parts.append(text_part(text))
+    audio_s: float | None = None
     if audio:
-        parts.append(input_audio_part(audio_file_as_wav(audio)))
+        wav, audio_s = audio_file_as_wav(audio)
+        parts.append(input_audio_part(wav))
     if image:
         parts.append(image_part(image_url(image)))
     if not parts:
@@ -154,7 +175,7 @@ async def ask(settings: Settings, console: Console, *, text: str | None, audio: 
         async with backend(settings, console) as base_url:
             session, timers = make_session(settings, base_url, console)
             async with session.client:
-                console.user(text, audio_s=None if text or not audio else _duration(audio))
+                console.user(text, audio_s=None if text else audio_s)
                 await run_turn(session, parts, sinks, console, pace_with=speaker,
                                ssml=settings.ssml, user_transcript=text)
             timers.cancel_all()
@@ -211,7 +232,9 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         stack.push_async_callback(_cancel, capture_task)
         where = f"file {input_file}" if input_file else getattr(source, "device_name", "microphone")
         console.event("listening", source=where)
-        if not console.json_mode:
+        # The microphone needs the cue (speak now); a file does not, and stderr stays
+        # free for the one line a failure prints.
+        if not console.json_mode and (input_file is None or console.verbose):
             console.notice(f"listening on {where}" + ("" if input_file else " — Ctrl-C to stop"))
         turn = 0
         while max_turns is None or turn < max_turns:
@@ -272,15 +295,23 @@ def devices(console: Console, *, check: str | None) -> int:
 
 # ---------------------------------------------------------------------- inputs
 
-def audio_file_as_wav(path: str) -> bytes:
-    """The file's bytes if it is a WAV, else the file decoded (pydub) and wrapped as WAV."""
+def audio_file_as_wav(path: str) -> tuple[bytes, float]:
+    """(WAV bytes, duration in seconds) of an audio file, for an ``input_audio`` part.
+
+    A WAV goes byte for byte as it is; other formats are decoded (pydub/ffmpeg) and
+    wrapped as 16-bit WAV. Decoding a WAV too checks it is one the server can read.
+    Raises :class:`InputFileError` naming the file.
+    """
     samples, rate = read_audio_file(path)  # names the file on any failure
-    with open(path, "rb") as f:
-        head = f.read(12)
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+    duration_s = len(samples) / rate
+    try:
         with open(path, "rb") as f:
-            return f.read()
-    return encode_wav(float_to_pcm16(samples), rate)
+            data = f.read()
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read ({exc.strerror})") from None
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return data, duration_s
+    return encode_wav(float_to_pcm16(samples), rate), duration_s
 
 
 def image_url(value: str) -> str:
@@ -299,7 +330,3 @@ def image_url(value: str) -> str:
         raise InputFileError(value, "not an image file (give a .png, .jpg, .gif or .webp)")
     return image_data_url(data, mime)
 
-
-def _duration(path: str) -> float:
-    samples, rate = read_audio_file(path)
-    return len(samples) / rate

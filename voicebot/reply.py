@@ -15,8 +15,15 @@ from .console import Console
 from .playback.sinks import Sink
 from .playback.transcript import TranscriptPacer
 from .protocol.events import (
-    AudioDelta, Done, RefusalDelta, ServerError, StreamEvent, TextDelta, ToolCallDelta,
-    TranscriptDelta, UsageReport,
+    AudioDelta,
+    Done,
+    RefusalDelta,
+    ServerError,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    TranscriptDelta,
+    UsageReport,
 )
 from .protocol.ssml import SSMLStripper
 
