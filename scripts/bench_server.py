@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Benchmark the local API server and print numbers (no pass/fail).
+
+- time to first audio byte of a short streamed text request (goal: <= 150 ms on 2 cores)
+- real-time factors of speech synthesis and recognition (processing time / audio time)
+- streamed requests per second it sustains with N concurrent clients
+
+The server runs in a separate process (as ``voicebot serve`` would), so the client's
+work does not share its GIL. Usage: ``.venv/bin/python scripts/bench_server.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+
+SHORT = {"messages": [{"role": "user", "content": "what time is it"}],
+         "modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "pcm16"},
+         "stream": True}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    code = f"from voicebot.server.serve import run_server; run_server('127.0.0.1', {port})"
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def first_audio_ms(client: httpx.Client) -> float:
+    t0 = time.perf_counter()
+    with client.stream("POST", "/chat/completions", json=SHORT) as r:
+        for line in r.iter_lines():
+            if '"data":"' in line:
+                return (time.perf_counter() - t0) * 1000
+    raise RuntimeError("no audio in the stream")
+
+
+def bench_ttfa(base_url: str, runs: int) -> None:
+    with httpx.Client(base_url=base_url, timeout=30) as c:
+        for _ in range(3):  # warm: engines loaded, connection open
+            first_audio_ms(c)
+        times = sorted(first_audio_ms(c) for _ in range(runs))
+    p90 = times[int(0.9 * (len(times) - 1))]
+    print(f"time to first audio byte: median {statistics.median(times):.1f} ms, "
+          f"p90 {p90:.1f} ms, max {times[-1]:.1f} ms ({runs} runs, goal <= 150 ms)")
+
+
+def bench_rtf() -> None:
+    from voicebot.server.tts import Synthesizer
+    synth = Synthesizer()
+    text = ("The quick brown fox jumps over the lazy dog. It is a quarter past three. "
+            "Twelve times seven is eighty four. Your timer has two minutes left.")
+    synth.synthesize_all("warm up.")
+    t0 = time.perf_counter()
+    pcm = synth.synthesize_all(text)
+    took = time.perf_counter() - t0
+    audio_s = len(pcm) / 2 / 24_000
+    print(f"synthesis RTF: {took / audio_s:.3f} ({took * 1000:.0f} ms for {audio_s:.1f} s)")
+    try:
+        from voicebot.server.assistant import SKILL_PHRASES
+        from voicebot.server.stt import PocketsphinxRecognizer
+    except ImportError as exc:
+        print(f"recognition RTF: not measured ({exc})")
+        return
+    rec = PocketsphinxRecognizer(phrases=SKILL_PHRASES)
+    speech = np.frombuffer(synth.synthesize_all("what time is it. set a timer for five "
+                                                "minutes."), dtype="<i2")
+    samples = speech.astype(np.float32) / 32768
+    rec.transcribe(samples[:2400], 24_000)
+    t0 = time.perf_counter()
+    heard = rec.transcribe(samples, 24_000)
+    took = time.perf_counter() - t0
+    audio_s = len(samples) / 24_000
+    print(f"recognition RTF: {took / audio_s:.3f} ({took * 1000:.0f} ms for {audio_s:.1f} s; "
+          f"heard {heard!r})")
+
+
+async def bench_rps(base_url: str, clients: int, seconds: float) -> None:
+    done = 0
+    audio_bytes = 0
+    stop_at = time.monotonic() + seconds
+
+    async def worker(c: httpx.AsyncClient) -> None:
+        nonlocal done, audio_bytes
+        while time.monotonic() < stop_at:
+            async with c.stream("POST", "/chat/completions", json=SHORT) as r:
+                async for chunk in r.aiter_bytes():
+                    audio_bytes += len(chunk)
+            done += 1
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as c:
+        t0 = time.monotonic()
+        await asyncio.gather(*(worker(c) for _ in range(clients)))
+        took = time.monotonic() - t0
+    print(f"streamed requests/s with {clients} concurrent clients: {done / took:.1f} "
+          f"({done} requests in {took:.1f} s, {audio_bytes / took / 1e6:.1f} MB/s of SSE)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer runs")
+    args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs")
+    port = free_port()
+    proc = start_server(port)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        bench_ttfa(base_url, 10 if args.quick else 50)
+        bench_rtf()
+        for n in (1, 4, 16):
+            asyncio.run(bench_rps(base_url, n, 2 if args.quick else 5))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Fixtures for the local server's tests: a real server on a loopback port, SSE reading."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from voicebot.server.serve import EmbeddedServer, start_embedded
+from voicebot.server.spec import validator_for_component
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[EmbeddedServer]:
+    """One real server (uvicorn on 127.0.0.1, ephemeral port) shared by the HTTP tests."""
+    srv = start_embedded()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def client(server: EmbeddedServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def chunk_validator() -> Any:
+    return validator_for_component("ChatCompletionChunk")
+
+
+@pytest.fixture(scope="session")
+def response_validator() -> Any:
+    return validator_for_component("ChatCompletionResponse")
+
+
+def sse_events(client: httpx.Client, body: dict[str, Any], **kw: Any) -> list[Any]:
+    """POST ``body`` with stream and return the decoded ``data:`` payloads ("[DONE]" kept)."""
+    out: list[Any] = []
+    with client.stream("POST", "/chat/completions", json=body, **kw) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                data = line[6:]
+                out.append(data if data == "[DONE]" else json.loads(data))
+    return out
+
+
+def collect(events: list[Any]) -> dict[str, Any]:
+    """Join a stream's pieces: transcript, content, pcm, audio id, finish, usage, calls."""
+    res: dict[str, Any] = {"transcript": "", "content": "", "pcm": b"", "audio_id": None,
+                           "expires_at": None, "finish": None, "usage": None,
+                           "tool_calls": [], "roles": []}
+    for ev in events:
+        if ev == "[DONE]":
+            continue
+        if ev.get("usage"):
+            res["usage"] = ev["usage"]
+        for ch in ev.get("choices", []):
+            d = ch.get("delta", {})
+            if "role" in d:
+                res["roles"].append(d["role"])
+            res["content"] += d.get("content", "")
+            a = d.get("audio", {})
+            res["transcript"] += a.get("transcript", "")
+            if "data" in a:
+                res["pcm"] += base64.b64decode(a["data"])
+            if "id" in a:
+                assert res["audio_id"] is None, "audio.id sent twice"
+                res["audio_id"] = a["id"]
+            if "expires_at" in a:
+                res["expires_at"] = a["expires_at"]
+            res["tool_calls"].extend(d.get("tool_calls", []))
+            if "finish_reason" in ch:
+                res["finish"] = ch["finish_reason"]
+    return res
