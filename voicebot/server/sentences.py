@@ -31,7 +31,7 @@ import xml.parsers.expat
 
 from ..errors import SSMLError
 
-__all__ = ["split_sentences", "sentence_spans", "SentenceBuffer", "split_ssml"]
+__all__ = ["SentenceBuffer", "sentence_spans", "split_sentences", "split_ssml"]
 
 # Lower-case, without the final dot. Kept short on purpose: a missed split only
 # delays audio a little, a wrong split makes speech sound choppy.

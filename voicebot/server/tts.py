@@ -22,10 +22,17 @@ import numpy as np
 import soxr
 
 from ..errors import VoicebotError
+from ..protocol.ssml import validate_ssml
 from .sentences import split_sentences, split_ssml
 
-__all__ = ["Synthesizer", "VoiceSpec", "VOICES", "DEFAULT_VOICE", "OUTPUT_SAMPLE_RATE",
-           "voices"]
+__all__ = [
+    "DEFAULT_VOICE",
+    "OUTPUT_SAMPLE_RATE",
+    "VOICES",
+    "Synthesizer",
+    "VoiceSpec",
+    "voices",
+]
 
 #: The API streams PCM16 LE mono at this rate.
 OUTPUT_SAMPLE_RATE = 24_000
@@ -42,15 +49,16 @@ class VoiceSpec:
 
 
 # Each API voice name gets its own accent, variant, pitch and rate, so two voices
-# never sound alike. Variants (+f2, +m3) are eSpeak NG's own voice files.
+# never sound alike. Variants (+f2, +m3) are eSpeak NG's own voice files; m2 and
+# f4 are left out because their built-in echo smears SSML breaks.
 VOICES: dict[str, VoiceSpec] = {
     "alloy": VoiceSpec("en-us+f3", pitch=50, pitch_range=55, rate_wpm=175),
     "ash": VoiceSpec("en-us+m3", pitch=45, pitch_range=50, rate_wpm=170),
-    "ballad": VoiceSpec("en-gb-x-rp+m2", pitch=48, pitch_range=70, rate_wpm=160),
+    "ballad": VoiceSpec("en-gb-x-rp+m6", pitch=48, pitch_range=70, rate_wpm=160),
     "coral": VoiceSpec("en-us+f2", pitch=58, pitch_range=60, rate_wpm=180),
     "echo": VoiceSpec("en-us+m1", pitch=40, pitch_range=45, rate_wpm=170),
     "fable": VoiceSpec("en-gb-x-rp+m7", pitch=52, pitch_range=65, rate_wpm=165),
-    "nova": VoiceSpec("en-us+f4", pitch=62, pitch_range=60, rate_wpm=185),
+    "nova": VoiceSpec("en-us+f1", pitch=62, pitch_range=60, rate_wpm=185),
     "onyx": VoiceSpec("en-us+m7", pitch=30, pitch_range=40, rate_wpm=160),
     "sage": VoiceSpec("en-gb-scotland+f1", pitch=50, pitch_range=50, rate_wpm=170),
     "shimmer": VoiceSpec("en+f5", pitch=60, pitch_range=70, rate_wpm=175),
@@ -196,18 +204,17 @@ class Synthesizer:
         """Yield PCM16 LE mono 24 kHz audio for ``text``, one piece per sentence.
 
         With ``ssml=True`` the text must be an SSML document: it is validated
-        first (malformed → :class:`~voicebot.errors.SSMLError`, raised before any
-        audio) and cut only between top-level ``<s>``/``<p>`` elements and at
+        first (malformed → :class:`~voicebot.errors.SSMLError`, raised by the
+        first ``next()``, before any audio) and cut only between top-level ``<s>``/``<p>`` elements and at
         sentence ends in top-level text (see :func:`.sentences.split_ssml`).
         The audio of consecutive pieces joins without a click: one resampler
-        runs across all of them, so a piece may end a few milliseconds early and
-        the next one starts with that tail.
+        runs across all of them, so each piece holds back its last ~40 ms, which
+        start the next piece (the last piece flushes everything).
 
         Stop early by setting ``cancel`` (checked while eSpeak runs and between
         sentences) or by closing the generator. Runs on the calling thread.
         """
         if ssml:
-            from ..protocol.ssml import validate_ssml
             validate_ssml(text)
             pieces = split_ssml(text)
         else:
