@@ -115,15 +115,19 @@ async def run_turn(session: Session, parts: Sequence[dict[str, Any]], sinks: lis
     """One turn, start to finish: returns once the reply was played/written in full.
 
     On failure the audio and text that arrived are still played, written and printed
-    before the error propagates.
+    before the error propagates. Cancelling the task (Ctrl-C) stops playback at once
+    with a short fade; what was written to files stays.
     """
     output = ReplyOutput(sinks, console, pace_with=pace_with, strip_ssml=ssml)
     try:
         result = await session.run_turn(list(parts), output, user_transcript=user_transcript)
+        await output.finish()
+    except asyncio.CancelledError:
+        output.cancel()  # interrupted (Ctrl-C): fade out now, don't play the rest
+        raise
     except BaseException:
         await asyncio.shield(output.finish())
         raise
-    await output.finish()
     for call in result.tool_calls:
         console.tool_call(call.name, call.arguments, call.result)
     t = result.timings

@@ -122,6 +122,15 @@ class ReplyOutput:
             self.console.assistant_delta(self._pacer.advance(self.pace_with.frames_played))
             await asyncio.sleep(self._interval)
 
+    def cancel(self) -> None:
+        """Interrupted: stop every sink now (the speaker fades out within 20 ms)."""
+        self._ended = True
+        for sink in self.sinks:
+            sink.cancel()
+        if self._pace_task is not None:
+            self._pace_task.cancel()
+        self.console.assistant_end()
+
     async def finish(self) -> None:
         """End the reply: drain every sink, print the remaining words, close the line."""
         self._stream_ended()

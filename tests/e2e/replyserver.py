@@ -24,10 +24,12 @@ from starlette.routing import Route
 
 
 class ReplyServer:
-    def __init__(self, reply_pcm: bytes, transcript: str, *, piece_bytes: int = 4801) -> None:
+    def __init__(self, reply_pcm: bytes, transcript: str, *, piece_bytes: int = 4801,
+                 piece_delay_s: float = 0.01) -> None:
         self.reply_pcm = reply_pcm
         self.transcript = transcript
         self.piece_bytes = piece_bytes  # odd on purpose: deltas end on half a sample
+        self.piece_delay_s = piece_delay_s
         self.requests: list[dict[str, Any]] = []
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -55,7 +57,7 @@ class ReplyServer:
                 if i == self.piece_bytes * 2:
                     audio["transcript"] = " ".join(words[len(words) // 2:])
                 yield chunk({"audio": audio})
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(self.piece_delay_s)
             yield chunk({}, finish_reason="stop")
             yield chunk({"audio": {"expires_at": int(time.time()) + 3600}})
             usage = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0,
