@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from .audio.convert import float_to_pcm16
-from .audio.files import read_audio_file
+from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
 from .capture.mic import (
     FileSource,
@@ -306,13 +306,9 @@ def audio_file_as_wav(path: str) -> tuple[bytes, float]:
     wrapped as 16-bit WAV. Decoding a WAV too checks it is one the server can read.
     Raises :class:`InputFileError` naming the file.
     """
-    samples, rate = read_audio_file(path)  # names the file on any failure
+    data = read_input_file(path)
+    samples, rate = decode_audio_file(path, data)  # names the file on any failure
     duration_s = len(samples) / rate
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read ({exc.strerror})") from None
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return data, duration_s
     return encode_wav(float_to_pcm16(samples), rate), duration_s
@@ -322,13 +318,7 @@ def image_url(value: str) -> str:
     """A URL as given, or a local image file as a data: URL."""
     if value.startswith(("http://", "https://", "data:")):
         return value
-    try:
-        with open(value, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise InputFileError(value, "no such file") from None
-    except OSError as exc:
-        raise InputFileError(value, f"cannot read ({exc.strerror})") from None
+    data = read_input_file(value)
     mime = mimetypes.guess_type(value)[0] or "application/octet-stream"
     if not mime.startswith("image/"):
         raise InputFileError(value, "not an image file (give a .png, .jpg, .gif or .webp)")

@@ -39,18 +39,30 @@ def decode_audio_bytes(data: bytes, format_hint: str | None = None) -> tuple[np.
     return downmix(ints.astype(np.float32) / 32768.0), seg.frame_rate
 
 
-def read_audio_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """Read an audio file → (mono float32 samples, sample_rate). Errors name the file."""
+def read_input_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a file the user named. Errors are :class:`InputFileError` naming it."""
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:
-            data = f.read()
+            return f.read()
     except FileNotFoundError:
         raise InputFileError(name, "no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(name, "is a directory") from None
     except OSError as exc:
         raise InputFileError(name, f"cannot read ({exc.strerror or exc})") from None
+
+
+def decode_audio_file(path: str | os.PathLike[str], data: bytes) -> tuple[np.ndarray, int]:
+    """Decode the bytes read from ``path`` → (mono float32, sample_rate); errors name it."""
+    name = os.fspath(path)
     hint = os.path.splitext(name)[1].lstrip(".").lower() or None
     try:
         return decode_audio_bytes(data, hint)
     except ValueError as exc:
         raise InputFileError(name, f"not a readable audio file: {exc}") from None
+
+
+def read_audio_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Read an audio file → (mono float32 samples, sample_rate). Errors name the file."""
+    return decode_audio_file(path, read_input_file(path))

@@ -93,91 +93,12 @@ class Pcm16Joiner:
         self._odd = b""
 
 
-class WavSink:
-    """Writes exactly the received audio to a 24 kHz mono 16-bit WAV file.
-
-    For ``--output`` and headless runs. The file is created here (errors name it);
-    replies are appended one after another, and the header is kept valid after every
-    write, so the file is usable even if the process dies. Loop thread.
-    """
-
-    sample_rate = API_SAMPLE_RATE
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        try:
-            # Open the file ourselves: wave.open(path) on a bad path leaves a broken
-            # Wave_write whose __del__ raises.
-            self._file = open(self.path, "wb")
-        except OSError as exc:
-            raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
-        try:
-            self._wav: wave.Wave_write | None = wave.open(self._file, "wb")
-            self._wav.setnchannels(1)
-            self._wav.setsampwidth(2)
-            self._wav.setframerate(API_SAMPLE_RATE)
-            self._wav.writeframes(b"")  # write the header now: errors surface here
-        except OSError as exc:
-            self._file.close()
-            raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
-        self._joiner = Pcm16Joiner()
-        self._reply_open = False
-        self._frames = 0
-        self.frames_total = 0  # frames written over all replies
-
-    @property
-    def frames_received(self) -> int:
-        return self._frames
-
-    @property
-    def frames_played(self) -> int:
-        return self._frames
-
-    def push_pcm16(self, pcm: bytes) -> None:
-        if not self._reply_open:
-            self._reply_open = True
-            self._frames = 0
-        whole = self._joiner.whole(pcm)
-        if not whole:
-            return
-        if self._wav is None:
-            raise InputFileError(self.path, "already closed")
-        try:
-            self._wav.writeframes(whole)
-        except OSError as exc:
-            raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
-        self._frames += len(whole) // 2
-        self.frames_total += len(whole) // 2
-
-    def end_of_stream(self) -> None:
-        self._joiner.reset()
-        self._reply_open = False
-
-    def cancel(self) -> None:
-        # Everything received was written already; nothing is left to drop.
-        self.end_of_stream()
-
-    async def drained(self) -> None:
-        return None
-
-    def close(self) -> None:
-        if self._wav is not None:
-            wav, self._wav = self._wav, None
-            try:
-                wav.close()  # patches the header; leaves our file open
-                self._file.close()
-            except OSError as exc:
-                raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
-
-    def __enter__(self) -> WavSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class NullSink:
-    """Discards audio but counts it (text-only and benchmark runs). Loop thread."""
+    """Discards audio but counts it (text-only and benchmark runs). Loop thread.
+
+    Also the base of :class:`WavSink`: it keeps the per-reply frame count and the
+    odd-byte carry; subclasses override :meth:`_write` to store the whole samples.
+    """
 
     sample_rate = API_SAMPLE_RATE
 
@@ -198,13 +119,20 @@ class NullSink:
         if not self._reply_open:
             self._reply_open = True
             self._frames = 0
-        self._frames += len(self._joiner.whole(pcm)) // 2
+        whole = self._joiner.whole(pcm)
+        if whole:
+            self._write(whole)
+            self._frames += len(whole) // 2
+
+    def _write(self, pcm16: bytes) -> None:
+        """Store whole PCM16 samples (nothing, here)."""
 
     def end_of_stream(self) -> None:
         self._joiner.reset()
         self._reply_open = False
 
     def cancel(self) -> None:
+        # Everything received was handled already; nothing is left to drop.
         self.end_of_stream()
 
     async def drained(self) -> None:
@@ -212,3 +140,56 @@ class NullSink:
 
     def close(self) -> None:
         return None
+
+
+class WavSink(NullSink):
+    """Writes exactly the received audio to a 24 kHz mono 16-bit WAV file.
+
+    For ``--output`` and headless runs. The file is created here (errors name it);
+    replies are appended one after another, and the header is kept valid after every
+    write, so the file is usable even if the process dies. Loop thread.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        try:
+            # Open the file ourselves: wave.open(path) on a bad path leaves a broken
+            # Wave_write whose __del__ raises.
+            self._file = open(self.path, "wb")
+        except OSError as exc:
+            raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
+        try:
+            self._wav: wave.Wave_write | None = wave.open(self._file, "wb")
+            self._wav.setnchannels(1)
+            self._wav.setsampwidth(2)
+            self._wav.setframerate(API_SAMPLE_RATE)
+            self._wav.writeframes(b"")  # write the header now: errors surface here
+        except OSError as exc:
+            self._file.close()
+            raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
+        self.frames_total = 0  # frames written over all replies
+
+    def _write(self, pcm16: bytes) -> None:
+        if self._wav is None:
+            raise InputFileError(self.path, "already closed")
+        try:
+            self._wav.writeframes(pcm16)
+        except OSError as exc:
+            raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
+        self.frames_total += len(pcm16) // 2
+
+    def close(self) -> None:
+        if self._wav is not None:
+            wav, self._wav = self._wav, None
+            try:
+                wav.close()  # patches the header; leaves our file open
+                self._file.close()
+            except OSError as exc:
+                raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
+
+    def __enter__(self) -> WavSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
