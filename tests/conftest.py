@@ -5,10 +5,17 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from vdev import audio_available
 
 _LOCK = "/tmp/voicebot-test-audio.lock"
+
+# CI must be reproducible: the same examples on every run (a property that fails
+# there fails locally too). Locally, hypothesis explores new examples each run.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture

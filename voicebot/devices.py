@@ -1,4 +1,8 @@
-"""Listing and checking audio devices (the `voicebot devices` command). I/O edge."""
+"""Audio devices: loading PortAudio, listing and checking devices (`voicebot devices`).
+
+I/O edge. Importing this module does not load PortAudio; :func:`sounddevice_module`
+does, on first use, so `voicebot --help` and file-only runs never touch it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,15 @@ from typing import Any
 
 from .errors import AudioDeviceError
 
+__all__ = ["sounddevice_module", "list_devices", "can_open"]
 
-def _sd() -> Any:
+
+def sounddevice_module() -> Any:
+    """The ``sounddevice`` module (PortAudio loaded), for every device edge. Any thread.
+
+    Raises :class:`AudioDeviceError` with the package to install if the PortAudio
+    library is missing. Typed ``Any``: sounddevice ships no type information.
+    """
     try:
         import sounddevice
     except OSError as exc:  # libportaudio2 missing
@@ -18,7 +29,7 @@ def _sd() -> Any:
 
 def list_devices() -> list[dict[str, Any]]:
     """Every device PortAudio sees, with which are the default input/output."""
-    sd = _sd()
+    sd = sounddevice_module()
     try:
         devices = sd.query_devices()
         default_in, default_out = sd.default.device
@@ -42,7 +53,7 @@ def can_open(kind: str, device: int | str | None = None) -> bool:
     runs, and only opening them tells.
     """
     try:
-        sd = _sd()
+        sd = sounddevice_module()
     except AudioDeviceError:
         return False
     cls = sd.InputStream if kind == "input" else sd.OutputStream

@@ -12,7 +12,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from voicebot.playback.jitter import MAX_CANCEL_FADE_MS, JitterBuffer, PlaybackState
@@ -268,6 +268,9 @@ def _run_ops(jb: JitterBuffer, x: np.ndarray, script: list[tuple[str, int]],
 @given(n=st.integers(1, 600), script=ops, final_pull=st.integers(1, 50),
        prebuffer_ms=st.sampled_from([0, 5, 30]), fade_ms=st.sampled_from([0, 1, 4]),
        seed=st.integers(0, 2**16))
+# Found by hypothesis: a 1-frame pull underruns, so the fade-out is compressed to 1 frame.
+@example(n=5, script=[("push", 5), ("pull", 1), ("pull", 1)], final_pull=1, prebuffer_ms=0,
+         fade_ms=4, seed=0)
 def test_real_samples_are_the_input_in_order(n: int, script: list[tuple[str, int]],
                                               final_pull: int, prebuffer_ms: int,
                                               fade_ms: int, seed: int) -> None:
@@ -280,16 +283,15 @@ def test_real_samples_are_the_input_in_order(n: int, script: list[tuple[str, int
         np.testing.assert_array_equal(real, x)
         return
     # With underruns, samples differ from the input only by fade gains: each one a
-    # step of the documented ramp, or the product of two (fade-in meeting fade-out).
+    # step j/(k+1) of a ramp of k <= fade frames (a fade-out is compressed into a
+    # pull shorter than the fade), or the product of two (fade-in meeting fade-out).
     gain = real.astype(np.float64) / x
     faded = np.abs(gain - 1) > 1e-6
     assert np.count_nonzero(faded) <= 2 * fade_ms * jb.underruns
-    steps = gain[faded] * (fade_ms + 1)
-    products = gain[faded] * (fade_ms + 1) ** 2
-    on_ramp = (np.abs(steps - np.rint(steps)) < 1e-4) & (np.rint(steps) >= 1) & (
-        np.rint(steps) <= fade_ms)
-    on_product = np.abs(products - np.rint(products)) < 1e-3
-    assert (on_ramp | on_product).all()
+    steps = np.array([j / (k + 1) for k in range(1, fade_ms + 1) for j in range(1, k + 1)])
+    allowed = np.concatenate([steps, np.outer(steps, steps).ravel()])
+    distance = np.abs(gain[faded][:, None] - allowed[None, :]).min(axis=1)
+    assert (distance < 1e-4).all(), gain[faded]
 
 
 @settings(max_examples=100, deadline=None)

@@ -24,7 +24,8 @@ def downmix(block: np.ndarray) -> np.ndarray:
         return block.astype(np.float32, copy=False)
     if block.shape[1] == 1:
         return block[:, 0].astype(np.float32, copy=False)
-    return block.mean(axis=1, dtype=np.float32)
+    mono: np.ndarray = block.mean(axis=1, dtype=np.float32)
+    return mono
 
 
 def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
@@ -35,4 +36,6 @@ def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
     """
     if in_rate == out_rate:
         return np.asarray(samples, dtype=np.float32)
-    return soxr.resample(np.asarray(samples, dtype=np.float32), in_rate, out_rate, quality="HQ")
+    resampled: np.ndarray = soxr.resample(np.asarray(samples, dtype=np.float32), in_rate,
+                                          out_rate, quality="HQ")
+    return resampled

@@ -3,6 +3,8 @@
 - :mod:`.segmenter`: pure state machine, VAD frames → utterance events.
 - :mod:`.vad`: pure conversion (:class:`CaptureConverter`), framing and webrtcvad
   (:class:`UtteranceDetector`).
+- :mod:`.ring`: pure :class:`~.ring.BlockRing`, the preallocated block pool the
+  microphone callback copies into (sequence numbers, overwrite detection).
 - :mod:`.mic`: the I/O edges (:class:`MicrophoneSource`, :class:`FileSource`) and
   :func:`utterances`, which joins a source to a detector on the event loop.
 """

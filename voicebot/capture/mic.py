@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +31,9 @@ import numpy as np
 
 from ..audio import VAD_SAMPLE_RATE, encode_wav
 from ..audio.files import read_audio_file
+from ..devices import sounddevice_module
 from ..errors import AudioDeviceError
+from .ring import BlockRing
 from .segmenter import Event, UtteranceEnded
 from .vad import CaptureConverter, UtteranceDetector
 
@@ -47,15 +49,23 @@ __all__ = [
 
 _FALLBACK_RATES = (48_000, 44_100, 16_000)
 _DEVICES_HINT = "`voicebot devices` lists them"
+# Ring slots beyond the queue's capacity: how long the loop may stall (not run the
+# callbacks' deliveries) before a queued block is overwritten and has to be dropped.
+_RING_MARGIN_MS = 200
 
 
 class AudioSource(Protocol):
-    """Anything :func:`utterances` can read: float32 blocks (frames, channels)."""
+    """Anything :func:`utterances` can read: float32 blocks (frames, channels).
+
+    A consumer may rely on a yielded block only until it asks for the next one;
+    copy it to keep it longer. (Both sources here yield arrays nobody else
+    writes to, but the protocol promises no more than that.)
+    """
 
     sample_rate: int
     channels: int
 
-    def blocks(self) -> AsyncIterator[np.ndarray]: ...
+    def blocks(self) -> AsyncGenerator[np.ndarray, None]: ...
 
 
 class MicrophoneSource:
@@ -64,9 +74,11 @@ class MicrophoneSource:
     ``device`` is a PortAudio index, a name (substring) or None for the default
     input. The stream opens at the device's default rate (falling back to
     48000/44100/16000 Hz, mono or stereo) and delivers ``block_ms`` blocks.
-    The PortAudio callback only copies each block and posts it to ``loop``; if
-    the consumer falls behind by more than ``max_queued_ms``, the oldest blocks
-    are dropped (counted in :attr:`dropped_blocks`). If no block arrives for
+    The PortAudio callback only copies each block into a preallocated
+    :class:`~.ring.BlockRing` and posts its sequence number to ``loop``; if the
+    consumer falls behind by more than ``max_queued_ms``, the oldest blocks are
+    dropped, and so is a block the callback overwrote before the loop read it
+    (both counted in :attr:`dropped_blocks`). If no block arrives for
     ``stall_timeout_s``, :meth:`blocks` raises ``AudioDeviceError``.
     """
 
@@ -81,13 +93,23 @@ class MicrophoneSource:
         self.device_name = "default input device" if device is None else f"input device {device!r}"
         #: Blocks PortAudio flagged as overflowed (samples lost before we saw them).
         self.overflows = 0
-        #: Blocks dropped because the consumer did not keep up.
+        #: Blocks dropped because the consumer did not keep up: pushed out of the full
+        #: queue, or overwritten in the ring before the loop read them.
         self.dropped_blocks = 0
         self._loop = loop
-        self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue(
+        # Sequence numbers of captured blocks in the ring (None: the stream ended).
+        self._queue: asyncio.Queue[int | None] = asyncio.Queue(
             maxsize=max(1, max_queued_ms // block_ms))
+        self._ring_slots = self._queue.maxsize + max(2, -(-_RING_MARGIN_MS // block_ms))
         self._stream: Any = None
         self._closing = False
+        # Set when a stream format is chosen, before the stream starts (see _prepare).
+        self._ring: BlockRing | None = None
+        self._post: Callable[..., object] | None = None
+        # Bound once: evaluating `self._deliver` in the callback would create a
+        # method object per block.
+        self._deliver_cb = self._deliver
+        self._queued_end = 0  # loop thread: blocks below this number have been queued
 
     @property
     def queued_blocks(self) -> int:
@@ -114,30 +136,37 @@ class MicrophoneSource:
             except Exception:  # noqa: BLE001 - closing a vanished device must not mask the cause
                 pass
 
-    async def blocks(self) -> AsyncIterator[np.ndarray]:
-        """Yield captured float32 blocks (frames, channels) until closed. Loop thread."""
-        if self._stream is None and not self._closing:
+    async def blocks(self) -> AsyncGenerator[np.ndarray, None]:
+        """Yield captured float32 blocks (frames, channels) until closed. Loop thread.
+
+        Each block is a fresh copy taken from the ring on the loop thread; it stays
+        valid however long the caller keeps it.
+        """
+        if self._ring is None and not self._closing:
             raise AudioDeviceError(f"{self.device_name} is not open (use `async with`)")
         while True:
             try:
-                block = await asyncio.wait_for(self._queue.get(), self.stall_timeout_s)
+                seq = await asyncio.wait_for(self._queue.get(), self.stall_timeout_s)
             except asyncio.TimeoutError:
                 if self._closing:
                     return
                 raise AudioDeviceError(
                     f"{self.device_name} delivered no audio for {self.stall_timeout_s:g} s "
                     f"(unplugged?); {_DEVICES_HINT}") from None
-            if block is None:
+            if seq is None:
                 if self._closing:
                     return
                 raise AudioDeviceError(f"{self.device_name} stopped unexpectedly; {_DEVICES_HINT}")
+            block = self._ring.read(seq) if self._ring is not None else None
+            if block is None:  # the callback overwrote it before we got here (loop stalled)
+                self.dropped_blocks += 1
+                continue
             yield block
 
     # -- the edge ---------------------------------------------------------------------
 
     def _open(self) -> Any:
-        import sounddevice as sd  # imported here: PortAudio loads only when a mic is used
-
+        sd = sounddevice_module()  # loaded here: PortAudio loads only when a mic is used
         try:
             info = sd.query_devices(self.device, "input")
         except (ValueError, sd.PortAudioError) as exc:
@@ -149,34 +178,56 @@ class MicrophoneSource:
             raise AudioDeviceError(f"{self.device_name} has no input channels; {_DEVICES_HINT}")
         last_error = "no format tried"
         for rate, channels in _formats(int(info["default_samplerate"]), max_channels):
+            stream = None
             try:
                 sd.check_input_settings(device=self.device, samplerate=rate, channels=channels,
                                         dtype="float32")
+                # A fixed blocksize: PortAudio then calls back with exactly these frames,
+                # the ring's slot size (the ring still copes with other sizes).
+                block_frames = self._prepare(rate, channels)
                 stream = sd.InputStream(
-                    samplerate=rate, blocksize=rate * self.block_ms // 1000, device=self.device,
+                    samplerate=rate, blocksize=block_frames, device=self.device,
                     channels=channels, dtype="float32", callback=self._callback,
                     finished_callback=self._finished)
                 stream.start()
             except (ValueError, sd.PortAudioError) as exc:
                 last_error = _one_line(exc)
+                if stream is not None:  # opened but did not start: release the device
+                    with contextlib.suppress(Exception):
+                        stream.close(ignore_errors=True)
                 continue
             self.sample_rate, self.channels = rate, channels
             return stream
+        self._ring = self._post = None
         raise AudioDeviceError(f"{self.device_name} rejected 48000/44100/16000 Hz mono and "
                                f"stereo ({last_error}); {_DEVICES_HINT}")
 
+    def _prepare(self, sample_rate: int, channels: int) -> int:
+        """Allocate the ring for a format and bind the loop; return the block's frames.
+
+        Any thread, before the stream starts (the callback reads what this sets).
+        """
+        block_frames = max(1, sample_rate * self.block_ms // 1000)
+        self._ring = BlockRing(self._ring_slots, block_frames, channels)
+        self._queued_end = 0
+        loop = self._loop
+        self._post = None if loop is None else loop.call_soon_threadsafe
+        return block_frames
+
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        # PortAudio thread: no blocking, no logging. The copy is the one allowed
-        # allocation: PortAudio reuses `indata` as soon as we return, and the loop
-        # reads the block later on another thread. A preallocated ring would also
-        # need overwrite detection when the loop lags; a small copy per block is simpler.
+        # PortAudio thread: no blocking, no logging, no buffer allocation. PortAudio
+        # reuses `indata` as soon as we return, so its samples go into the ring's
+        # next preallocated slot and only a sequence number travels to the loop.
+        # What remains is unavoidable in Python: an int for the number, and the
+        # Handle asyncio allocates to wake the loop from another thread.
         if status.input_overflow:
             self.overflows += 1
-        loop = self._loop
-        if loop is None:
+        ring, post = self._ring, self._post
+        if ring is None or post is None:
             return
+        end_seq = ring.write(indata, frames)
         try:
-            loop.call_soon_threadsafe(self._deliver, indata.copy())
+            post(self._deliver_cb, end_seq)
         except RuntimeError:  # the loop closed during shutdown: nobody left to deliver to
             pass
 
@@ -187,12 +238,21 @@ class MicrophoneSource:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._deliver, None)
 
-    def _deliver(self, block: np.ndarray | None) -> None:
-        """Loop thread: queue a block, dropping the oldest when the consumer lags."""
+    def _deliver(self, end_seq: int | None) -> None:
+        """Loop thread: queue the blocks written below ``end_seq`` (None: the stream
+        ended), dropping the oldest when the consumer lags."""
+        if end_seq is None:
+            self._enqueue(None)
+            return
+        for seq in range(self._queued_end, end_seq):
+            self._enqueue(seq)
+        self._queued_end = max(self._queued_end, end_seq)
+
+    def _enqueue(self, item: int | None) -> None:
         if self._queue.full():
             self._queue.get_nowait()
             self.dropped_blocks += 1
-        self._queue.put_nowait(block)
+        self._queue.put_nowait(item)
 
 
 def _formats(default_rate: int, max_channels: int) -> list[tuple[int, int]]:
@@ -230,7 +290,7 @@ class FileSource:
     def duration_s(self) -> float:
         return len(self._samples) / self.sample_rate
 
-    async def blocks(self) -> AsyncIterator[np.ndarray]:
+    async def blocks(self) -> AsyncGenerator[np.ndarray, None]:
         """Yield (frames, 1) float32 blocks until the end of the file."""
         clock = self._clock or asyncio.get_running_loop().time
         block = max(1, self.sample_rate * self.block_ms // 1000)
@@ -265,7 +325,8 @@ def utterance_wav(u: Utterance) -> bytes:
     return encode_wav(u.pcm16, u.sample_rate)
 
 
-async def capture_events(source: AudioSource, detector: UtteranceDetector) -> AsyncIterator[Event]:
+async def capture_events(source: AudioSource,
+                         detector: UtteranceDetector) -> AsyncGenerator[Event, None]:
     """Every detector event for ``source`` (for barge-in, watch ``SpeechStarted``).
 
     Runs on the loop: converts each block, feeds the detector, yields its events;
@@ -280,7 +341,8 @@ async def capture_events(source: AudioSource, detector: UtteranceDetector) -> As
         yield event
 
 
-async def utterances(source: AudioSource, detector: UtteranceDetector) -> AsyncIterator[Utterance]:
+async def utterances(source: AudioSource,
+                     detector: UtteranceDetector) -> AsyncGenerator[Utterance, None]:
     """The finished utterances of ``source``, one at a time, in order."""
     rate = VAD_SAMPLE_RATE
     async with contextlib.aclosing(capture_events(source, detector)) as events:

@@ -24,6 +24,7 @@ import soxr
 
 from ..audio import API_SAMPLE_RATE
 from ..audio.convert import pcm16_to_float
+from ..devices import sounddevice_module
 from ..errors import AudioDeviceError
 from .jitter import JitterBuffer, PlaybackState
 from .sinks import NullSink, Pcm16Joiner, Sink, WavSink
@@ -32,15 +33,6 @@ __all__ = ["Speaker", "Sink", "WavSink", "NullSink"]
 
 _ENDED = PlaybackState.ENDED
 _EMPTY = np.zeros(0, np.float32)
-
-
-def _sounddevice() -> Any:
-    try:
-        import sounddevice
-    except OSError as exc:  # libportaudio2 missing
-        raise AudioDeviceError(f"PortAudio is not available ({exc}); on Debian/Ubuntu: "
-                               "apt-get install libportaudio2") from None
-    return sounddevice
 
 
 class Speaker:
@@ -60,7 +52,7 @@ class Speaker:
                  latency: float | str = "low", channels: int | None = None,
                  resample_quality: str = "HQ") -> None:
         self._loop = loop if loop is not None else asyncio.get_running_loop()
-        sd = _sounddevice()
+        sd = sounddevice_module()
         name = "default output device" if device is None else f"output device {device!r}"
         try:
             info = sd.query_devices(device, "output")

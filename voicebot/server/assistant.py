@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 from .model import Reply, Segment, ToolSpec, Turn
 from .numbers import find_expression, say_number, tokenize
@@ -160,7 +161,8 @@ class Assistant:
         ssml = _SSML_PREFIX.sub(r"\1", user.ssml) if strip_prefix else user.ssml
         return (Segment(text, ssml=ssml),)
 
-    def _timer(self, low: str, tokens: list, now: dt.datetime) -> tuple[Segment, ...]:
+    def _timer(self, low: str, tokens: list[str | Fraction],
+               now: dt.datetime) -> tuple[Segment, ...]:
         now_s = now.timestamp()
         if _TIMER_CANCEL.search(low):
             n = self.timers.cancel_all(now_s)

@@ -187,7 +187,10 @@ def _operand(run: list[str | Fraction], i: int) -> tuple[Fraction, int]:
     sign = 1
     if run[i] == "sub":
         sign, i = -1, i + 1
-    value = sign * run[i]  # type: ignore[operator]
+    operand = run[i]
+    if not isinstance(operand, Fraction):  # _run_end only passes runs with a number here
+        raise ValueError(f"expected a number, got {operand!r}")
+    value = sign * operand
     i += 1
     while i < len(run) and run[i] in ("sq", "cube"):
         value = value ** (2 if run[i] == "sq" else 3)

@@ -13,6 +13,7 @@ import threading
 import time
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from ..errors import ConfigError, ConnectError
 from .app import create_app
@@ -24,7 +25,7 @@ __all__ = ["run_server", "start_embedded", "EmbeddedServer", "GRACEFUL_SHUTDOWN_
 GRACEFUL_SHUTDOWN_S = 3
 
 
-def _config(app: object, host: str, port: int) -> uvicorn.Config:
+def _config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     # No access log: a voice session makes a request per utterance, and the CLI shares
     # the terminal with the server when embedded.
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,

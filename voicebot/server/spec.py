@@ -27,7 +27,8 @@ def spec_text() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _seed() -> dict[str, Any]:
-    return yaml.safe_load(spec_text())
+    seed: dict[str, Any] = yaml.safe_load(spec_text())
+    return seed
 
 
 def seed_schemas() -> dict[str, Any]:

@@ -181,7 +181,9 @@ def _clean_word(word: str) -> str:
 
 def _frame_rms(x: np.ndarray) -> np.ndarray:
     n_frames = len(x) // _FRAME
-    return np.sqrt(np.mean(x[: n_frames * _FRAME].reshape(n_frames, _FRAME) ** 2, axis=1))
+    rms: np.ndarray = np.sqrt(np.mean(x[: n_frames * _FRAME].reshape(n_frames, _FRAME) ** 2,
+                                      axis=1))
+    return rms
 
 
 def _has_speech(x: np.ndarray) -> bool:
@@ -216,7 +218,8 @@ def _condition(x: np.ndarray) -> np.ndarray:
     x = np.concatenate([pad, x, pad])
     # A fixed seed keeps the same audio giving the same transcript.
     x = x + np.random.default_rng(0).normal(0, _NOISE_RMS, len(x)).astype(np.float32)
-    return np.clip(np.rint(x * 32767), -32768, 32767).astype(np.int16)
+    pcm: np.ndarray = np.clip(np.rint(x * 32767), -32768, 32767).astype(np.int16)
+    return pcm
 
 
 class PocketsphinxRecognizer:

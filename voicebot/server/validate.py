@@ -222,9 +222,10 @@ def _parse_response_format(raw: Any) -> dict[str, Any] | None:
     js = _need(raw, "json_schema", (dict,), "response_format.json_schema", "an object")
     _opt(js, "name", (str,), "response_format.json_schema.name", "a string", "")
     # Without a schema the reply still comes as JSON: {"answer": "..."}.
-    return _opt(js, "schema", (dict,), "response_format.json_schema.schema", "an object",
-                {"type": "object", "properties": {"answer": {"type": "string"}},
-                 "required": ["answer"]})
+    schema: dict[str, Any] = _opt(
+        js, "schema", (dict,), "response_format.json_schema.schema", "an object",
+        {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})
+    return schema
 
 
 def _parse_message(raw: Any, p: str) -> Message:
