@@ -224,8 +224,6 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         async def capture() -> None:
             try:
                 async for utterance in utterances(source, detector):
-                    console.event("utterance", start_s=round(utterance.start_s, 3),
-                                  end_s=round(utterance.end_s, 3), reason=utterance.reason)
                     queue.put_nowait(utterance)
             except BaseException as exc:  # noqa: BLE001 - handed to the turn loop
                 queue.put_nowait(exc)
@@ -248,6 +246,10 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             if isinstance(item, BaseException):
                 raise item
             turn += 1
+            # Reported when answered (not when detected): with --fast the capture runs
+            # ahead of the turns, and an utterance past --max-turns is never answered.
+            console.event("utterance", start_s=round(item.start_s, 3),
+                          end_s=round(item.end_s, 3), reason=item.reason)
             sinks: list[Sink] = [speaker] if speaker is not None else []
             if output_dir:
                 sinks.append(WavSink(os.path.join(output_dir, f"reply-{turn:03d}.wav")))
