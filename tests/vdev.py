@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 import wave
 
@@ -39,29 +40,70 @@ def play_into_mic(wav_path: str, *, wait: bool = True) -> subprocess.Popen[bytes
 class SpeakerRecorder:
     """Record the virtual speaker's monitor as mono PCM16 at 48 kHz, in the background.
 
-    Use as a context manager; after exit, :attr:`samples` holds float32 samples.
+    Use as a context manager; after exit, :attr:`samples` holds float32 samples. A
+    thread drains parec's output as it comes (a full pipe would stall the recording),
+    and entering waits until samples flow: WirePlumber occasionally drops a new link
+    ("item deactivated before format set"), and such a recorder is replaced instead
+    of silently recording nothing. Exiting checks the recording kept pace with the
+    wall clock, so a recorder that stalled fails loudly as a harness problem.
     """
 
     def __init__(self, rate: int = RECORD_RATE) -> None:
         self.rate = rate
         self.samples = np.zeros(0, dtype=np.float32)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._chunks: list[bytes] = []
+        self._reader: threading.Thread | None = None
+        self._started_at = 0.0
 
-    def __enter__(self) -> "SpeakerRecorder":
+    def _start(self) -> bool:
+        self._chunks = []
         self._proc = subprocess.Popen(
             ["parec", f"--device={SPEAKER_SINK}.monitor", "--format=s16le", f"--rate={self.rate}",
              "--channels=1", "--latency-msec=20"],
             stdout=subprocess.PIPE)
-        time.sleep(0.3)  # let the stream connect before anything plays
-        return self
+        proc = self._proc
+
+        def drain() -> None:
+            assert proc.stdout is not None
+            while chunk := proc.stdout.read1(65536):
+                self._chunks.append(chunk)
+
+        self._reader = threading.Thread(target=drain, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            if sum(map(len, self._chunks)) >= self.rate // 5:  # 100 ms of samples flowed
+                return True
+            time.sleep(0.02)
+        self._stop()
+        return False
+
+    def _stop(self) -> bytes:
+        assert self._proc is not None and self._reader is not None
+        self._proc.terminate()
+        self._proc.wait(timeout=10)
+        self._reader.join(timeout=10)
+        out = b"".join(self._chunks)
+        return out[: len(out) - len(out) % 2]
+
+    def __enter__(self) -> "SpeakerRecorder":
+        for _ in range(3):
+            if self._start():
+                self._chunks = []  # keep only what comes from now on
+                self._started_at = time.monotonic()
+                return self
+        raise RuntimeError("parec never delivered samples from the speaker monitor")
 
     def __exit__(self, *exc: object) -> None:
-        assert self._proc is not None
         time.sleep(0.3)  # the tail of what played is still in the sink's buffer
-        self._proc.terminate()
-        out, _ = self._proc.communicate(timeout=10)
-        out = out[: len(out) - len(out) % 2]
+        elapsed = time.monotonic() - self._started_at
+        out = self._stop()
         self.samples = np.frombuffer(out, dtype="<i2").astype(np.float32) / 32768.0
+        recorded = len(self.samples) / self.rate
+        if exc[0] is None and recorded < 0.8 * elapsed - 0.2:
+            raise RuntimeError(f"speaker recorder stalled: {recorded:.2f} s recorded in "
+                               f"{elapsed:.2f} s")
 
 
 def write_wav(path: str, samples: np.ndarray, rate: int) -> None:

@@ -67,6 +67,8 @@ def test_chat_one_turn_on_virtual_mic_and_speaker(audio_devices: None, tmp_path)
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
         try:
             _wait_for_event(proc, "listening", 30)
+            routing = subprocess.run(["pactl", "list", "sink-inputs"], capture_output=True,
+                                     text=True).stdout
             play_into_mic(mic_wav)
             out, err = proc.communicate(timeout=60)
         finally:
@@ -89,7 +91,9 @@ def test_chat_one_turn_on_virtual_mic_and_speaker(audio_devices: None, tmp_path)
     # 2. Every sample of the reply reached the speaker, including the final marker.
     ref = soxr.resample(reply, 24_000, rec.rate).astype(np.float32)
     lag, score = _best_lag(rec.samples, ref)
-    assert score > 0.95, f"reply on the speaker does not match what was sent ({score:.2f})"
+    assert score > 0.95, (f"reply on the speaker does not match what was sent ({score:.2f}); "
+                          f"recorded {len(rec.samples)} samples, peak {np.abs(rec.samples).max(initial=0):.3f}; "
+                          f"streams:\n{routing}")
     played = rec.samples[lag: lag + len(ref)]
     assert len(played) == len(ref), "recording ended before the reply did"
     tail = int(0.06 * rec.rate)  # the 60 ms marker burst at the very end
