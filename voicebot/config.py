@@ -14,12 +14,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .capture.segmenter import SegmenterConfig
 from .errors import ConfigError, register_secret
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+_VAD = SegmenterConfig()
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are voicebot, a helpful voice assistant. Answer briefly, in plain spoken sentences."
@@ -42,12 +45,13 @@ class Settings:
     input_device: str | None = None
     output_device: str | None = None
     prebuffer_ms: int = 120
-    # Voice activity detection and turn-taking (see capture.segmenter for meanings).
-    vad_aggressiveness: int = 3
-    hangover_ms: int = 700
-    preroll_ms: int = 300
-    min_utterance_ms: int = 300
-    max_utterance_ms: int = 15_000
+    # Voice activity detection and turn-taking: the segmenter's own defaults (its
+    # docstrings say what each means and where the numbers come from).
+    vad_aggressiveness: int = _VAD.aggressiveness
+    hangover_ms: int = _VAD.hangover_ms
+    preroll_ms: int = _VAD.preroll_ms
+    min_utterance_ms: int = _VAD.min_utterance_ms
+    max_utterance_ms: int = _VAD.max_utterance_ms
     verbose: bool = False
 
     def __post_init__(self) -> None:
