@@ -180,9 +180,9 @@ NOON_UTC = datetime(2024, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize(("zone", "expected"), [
-    ("Europe/Paris", "Monday 1 July 2024, 14:00:00 (Europe/Paris, UTC+0200)"),
-    ("America/New_York", "Monday 1 July 2024, 08:00:00 (America/New_York, UTC-0400)"),
-    ("UTC", "Monday 1 July 2024, 12:00:00 (UTC, UTC+0000)"),
+    ("Europe/Paris", "Monday 1 July 2024, 14:00 (Europe/Paris)"),
+    ("America/New_York", "Monday 1 July 2024, 08:00 (America/New_York)"),
+    ("UTC", "Monday 1 July 2024, 12:00 (UTC)"),
 ])
 def test_describe_time(zone: str, expected: str) -> None:
     assert describe_time(NOON_UTC, zone) == expected

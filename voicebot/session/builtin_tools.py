@@ -112,8 +112,8 @@ def describe_time(utc_now: datetime, tz_name: str | None = None) -> str:
     else:
         local = utc_now.astimezone()  # the machine's zone
         tz_name = local.tzname() or "local time"
-    return (f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M:%S} "
-            f"({tz_name}, UTC{local:%z})")
+    # Said aloud by a voice: minutes, not seconds, and the zone's name, not its offset.
+    return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M} ({tz_name})"
 
 
 def register_builtins(registry: ToolRegistry, *, timers: Timers | None = None,
