@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-turns", type=int, metavar="N", help="stop after N turns")
     chat.add_argument("--output-dir", metavar="DIR", help="keep each reply as DIR/reply-NNN.wav")
     chat.add_argument("--no-play", action="store_true", help="do not play replies")
+    chat.add_argument("--barge-in", action="store_true", default=None,
+                      help="keep listening while a reply plays and stop it when you speak "
+                      "over it (needs headphones or echo cancellation)")
     chat.add_argument("--json", action="store_true", help="one JSON object per line per event")
     _shared(chat)
 
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTING_FLAGS = ("base_url", "api_key", "model", "voice", "ssml", "system", "stall_timeout_s",
-                  "input_device", "output_device", "verbose")
+                  "input_device", "output_device", "verbose", "barge_in")
 
 
 class _RedactingFormatter(logging.Formatter):

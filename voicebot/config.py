@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .bargein import BargeInConfig
 from .capture.segmenter import SegmenterConfig
 from .errors import ConfigError, register_secret
 
@@ -23,6 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _VAD = SegmenterConfig()
+_BARGE = BargeInConfig()
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are voicebot, a helpful voice assistant. Answer briefly, in plain spoken sentences."
@@ -52,6 +54,11 @@ class Settings:
     preroll_ms: int = _VAD.preroll_ms
     min_utterance_ms: int = _VAD.min_utterance_ms
     max_utterance_ms: int = _VAD.max_utterance_ms
+    # Barge-in (chat): off by default, since without headphones or echo cancellation
+    # the microphone hears the reply and it would interrupt itself. See bargein.py.
+    barge_in: bool = False
+    barge_in_ms: int = _BARGE.min_speech_ms
+    barge_in_grace_ms: int = _BARGE.grace_ms
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -148,3 +155,5 @@ def _validate(s: Settings) -> None:
         raise ConfigError("vad_aggressiveness must be 0, 1, 2 or 3")
     if s.prebuffer_ms < 0 or s.hangover_ms <= 0:
         raise ConfigError("prebuffer_ms must be >= 0 and hangover_ms > 0")
+    if s.barge_in_ms < 0 or s.barge_in_grace_ms < 0:
+        raise ConfigError("barge_in_ms and barge_in_grace_ms must be >= 0")

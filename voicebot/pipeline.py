@@ -21,17 +21,20 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from .audio import VAD_SAMPLE_RATE
 from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
+from .bargein import BargeIn, BargeInConfig
+from .bargein_edge import TickingSource, TurnInProgress, await_turn
 from .capture.mic import (
     FileSource,
     MicrophoneSource,
     Utterance,
+    capture_events,
     utterance_wav,
-    utterances,
 )
-from .capture.segmenter import SegmenterConfig
+from .capture.segmenter import Event, SegmenterConfig, UtteranceEnded
 from .capture.vad import UtteranceDetector
 from .config import Settings
 from .console import Console
@@ -111,19 +114,22 @@ def make_session(settings: Settings, base_url: str, console: Console) -> tuple[S
 
 async def run_turn(session: Session, parts: Sequence[dict[str, Any]], sinks: list[Sink],
                    console: Console, *, pace_with: Sink | None, ssml: bool,
-                   user_transcript: str | None = None) -> TurnResult:
+                   user_transcript: str | None = None,
+                   output: ReplyOutput | None = None) -> TurnResult:
     """One turn, start to finish: returns once the reply was played/written in full.
 
     On failure the audio and text that arrived are still played, written and printed
-    before the error propagates. Cancelling the task (Ctrl-C) stops playback at once
-    with a short fade; what was written to files stays.
+    before the error propagates. Cancelling the task (Ctrl-C, barge-in) stops playback
+    at once with a short fade; what was written to files stays. Pass ``output`` to
+    keep a handle on the turn's :class:`ReplyOutput` (e.g. to ask what was heard).
     """
-    output = ReplyOutput(sinks, console, pace_with=pace_with, strip_ssml=ssml)
+    if output is None:
+        output = ReplyOutput(sinks, console, pace_with=pace_with, strip_ssml=ssml)
     try:
         result = await session.run_turn(list(parts), output, user_transcript=user_transcript)
         await output.finish()
     except asyncio.CancelledError:
-        output.cancel()  # interrupted (Ctrl-C): fade out now, don't play the rest
+        output.cancel()  # interrupted (Ctrl-C, barge-in): fade out now, drop the rest
         raise
     except BaseException:
         await asyncio.shield(output.finish())
@@ -220,11 +226,31 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         await stack.enter_async_context(session.client)
 
         queue: asyncio.Queue[Utterance | BaseException | None] = asyncio.Queue()
+        barge = (BargeIn(BargeInConfig(settings.barge_in_ms, settings.barge_in_grace_ms))
+                 if settings.barge_in else None)
+        now = TurnInProgress()
+
+        def watch(event: Event | None = None) -> None:
+            # Loop thread, once per captured block and per detector event. Events are
+            # fed between turns too: the decision tracks whether the user is speaking.
+            if barge is None:
+                return
+            out = now.output
+            playing = out is not None and (out.frames_played > 0 if out.pace_with is not None
+                                           else out.audio_bytes > 0)
+            if barge.feed(detector.position, playing=playing, event=event) and now.task:
+                # Cancelling closes the HTTP stream and fades the speaker out; a turn
+                # that has just finished is left alone.
+                now.interrupted = now.task.cancel()
 
         async def capture() -> None:
+            rate = VAD_SAMPLE_RATE
             try:
-                async for utterance in utterances(source, detector):
-                    queue.put_nowait(utterance)
+                async for ev in capture_events(TickingSource(source, watch), detector):
+                    watch(ev)
+                    if isinstance(ev, UtteranceEnded):
+                        queue.put_nowait(Utterance(ev.pcm, ev.start_sample / rate,
+                                                   ev.end_sample / rate, ev.reason))
             except BaseException as exc:  # noqa: BLE001 - handed to the turn loop
                 queue.put_nowait(exc)
                 return
@@ -254,11 +280,18 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             if output_dir:
                 sinks.append(WavSink(os.path.join(output_dir, f"reply-{turn:03d}.wav")))
             console.user(None, audio_s=item.duration_s, turn=turn)
-            # A real microphone hears the speaker: stop listening while the reply plays.
-            detector.muted = speaker is not None and not input_file
+            # A real microphone hears the speaker: stop listening while the reply plays
+            # (unless --barge-in: headphones or echo cancellation keep it out).
+            detector.muted = speaker is not None and not input_file and barge is None
+            now.output = ReplyOutput(sinks, console, pace_with=speaker, strip_ssml=settings.ssml)
+            now.interrupted = False
+            now.task = asyncio.create_task(run_turn(
+                session, [input_audio_part(utterance_wav(item))], sinks, console,
+                pace_with=speaker, ssml=settings.ssml, output=now.output))
+            if barge is not None:
+                barge.arm()
             try:
-                await run_turn(session, [input_audio_part(utterance_wav(item))], sinks, console,
-                               pace_with=speaker, ssml=settings.ssml)
+                await await_turn(now, session, console, turn)
             except ConnectError:
                 raise
             except VoicebotError as exc:
@@ -267,6 +300,9 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
                 exit_code = exc.exit_code
             finally:
                 detector.muted = False
+                if barge is not None:
+                    barge.disarm()
+                now.task = now.output = None
                 for sink in sinks[1 if speaker is not None else 0:]:
                     sink.close()
     return exit_code

@@ -89,10 +89,12 @@ class ReplyOutput:
             text = self._stripper.feed(text)
         if not text:
             return
+        # The pacer gets every word, also when they print at once: it also answers
+        # what the user has heard so far (barge-in, :meth:`heard_text`).
+        self._pacer.feed_text(text)
         if self.console.json_mode or self._pace_task is None:
+            self._pacer.flush()  # printed now, not again by finish()
             self.console.assistant_delta(text)
-        else:
-            self._pacer.feed_text(text)
 
     def _stream_ended(self) -> None:
         if self._ended:
@@ -121,6 +123,31 @@ class ReplyOutput:
             self._sync_audio()
             self.console.assistant_delta(self._pacer.advance(self.pace_with.frames_played))
             await asyncio.sleep(self._interval)
+
+    @property
+    def frames_played(self) -> int:
+        """Frames of this reply played by ``pace_with`` (0 before its first audio)."""
+        if self.pace_with is None or self.audio_bytes == 0:
+            return 0  # the speaker's counters still describe the previous reply
+        return self.pace_with.frames_played
+
+    @property
+    def played_ms(self) -> float:
+        """How much of this reply's audio has played, in milliseconds."""
+        if self.pace_with is None:
+            return 0.0
+        return 1000.0 * self.frames_played / self.pace_with.sample_rate
+
+    def heard_text(self) -> str:
+        """The transcript up to the played position: what the user has heard.
+
+        Loop thread. Without a speaker every word was printed as it came: all of it.
+        """
+        if self.pace_with is None:
+            return self._pacer.text
+        if self.audio_bytes:
+            self._sync_audio()
+        return self._pacer.text[:self._pacer.due_chars(self.frames_played)]
 
     def cancel(self) -> None:
         """Interrupted: stop every sink now (the speaker fades out within 20 ms)."""
