@@ -80,8 +80,7 @@ def error_body(message: str, *, type: str = "invalid_request_error", param: str 
 def tool_calls_json(calls: tuple[ToolCall, ...], *, indexed: bool) -> list[dict[str, Any]]:
     out = []
     for i, c in enumerate(calls):
-        item: dict[str, Any] = {"id": c.id, "type": "function",
-                                "function": {"name": c.name, "arguments": c.arguments}}
+        item = c.to_dict()
         if indexed:
             item = {"index": i, **item}
         out.append(item)

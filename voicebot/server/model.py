@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..protocol.toolcalls import ToolCall  # the wire shape is the client's too
+
 __all__ = ["ToolSpec", "ToolCall", "Turn", "Segment", "Reply"]
 
 
@@ -14,14 +16,6 @@ class ToolSpec:
     name: str
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A call of a client tool; ``arguments`` is a JSON text."""
-    id: str
-    name: str
-    arguments: str
 
 
 @dataclass(frozen=True)
