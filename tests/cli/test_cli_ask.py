@@ -12,7 +12,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import soxr
 from cli_harness import (
     VOICEBOT,
@@ -26,6 +25,7 @@ from cli_harness import (
 from cli_replies import SpokenReply, odd_pieces, tone_pcm16, tool_call_body
 from speech import compose
 from sse_server import Pause, Reply, sse
+from signals import best_lag
 from vdev import write_wav
 
 from voicebot.audio import decode_wav
@@ -74,16 +74,6 @@ def test_audio_wav_is_sent_byte_identical(scripted: ThreadedScriptedServer, home
     assert proc.stdout.splitlines()[0] == f"you: [speech, {len(said) / 16_000:.1f} s]"
 
 
-def _best_lag(signal: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
-    n = len(signal) + len(reference)
-    size = 1 << (n - 1).bit_length()
-    corr = np.fft.irfft(np.fft.rfft(signal, size) * np.conj(np.fft.rfft(reference, size)), size)
-    lag = int(np.argmax(corr[: len(signal)]))
-    seg = signal[lag: lag + len(reference)]
-    ref = reference[: len(seg)]
-    return lag, float(np.dot(seg, ref) / (np.linalg.norm(seg) * np.linalg.norm(ref) + 1e-12))
-
-
 def test_audio_mp3_is_converted_to_wav(scripted: ThreadedScriptedServer, home: Path,
                                        tmp_path: Path) -> None:
     said, truth = compose([0.3, "please tell me a story", 0.3], 16_000)
@@ -104,7 +94,7 @@ def test_audio_mp3_is_converted_to_wav(scripted: ThreadedScriptedServer, home: P
     # MP3 pads a few ms at both ends; the speech itself must all be there, unchanged.
     assert abs(len(sent_16k) / 16_000 - len(said) / 16_000) < 0.1
     speech = said[int(truth[0].start_s * 16_000): int(truth[0].end_s * 16_000)]
-    lag, score = _best_lag(sent_16k, speech)
+    lag, score = best_lag(sent_16k, speech)
     assert score > 0.9, f"the converted audio does not match the file ({score:.2f})"
     assert abs(lag / 16_000 - truth[0].start_s) < 0.06
 

@@ -21,6 +21,7 @@ import soxr
 
 from replyserver import ReplyServer, marked_reply
 from speech import compose, synth
+from signals import best_lag, similarity
 from vdev import SpeakerRecorder, play_into_mic, write_wav
 from voicebot.audio import decode_wav, float_to_pcm16
 
@@ -40,18 +41,6 @@ def _wait_for_event(proc: subprocess.Popen[str], kind: str, timeout_s: float) ->
         if event["type"] == kind:
             return seen
     raise AssertionError(f"no {kind!r} event; got {seen}; stderr: {proc.stderr.read() if proc.stderr else ''}")
-
-
-def _best_lag(recording: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
-    """Offset of ``reference`` inside ``recording`` by FFT cross-correlation, and its score."""
-    n = len(recording) + len(reference)
-    size = 1 << (n - 1).bit_length()
-    corr = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size)), size)
-    lag = int(np.argmax(corr[: len(recording)]))
-    seg = recording[lag: lag + len(reference)]
-    score = float(np.dot(seg, reference[: len(seg)]) /
-                  (np.linalg.norm(seg) * np.linalg.norm(reference[: len(seg)]) + 1e-12))
-    return lag, score
 
 
 def test_chat_one_turn_on_virtual_mic_and_speaker(audio_devices: None, tmp_path) -> None:
@@ -83,22 +72,21 @@ def test_chat_one_turn_on_virtual_mic_and_speaker(audio_devices: None, tmp_path)
     sent = sent[:, 0]
     speech = said[int(truth[0].start_s * 16000): int(truth[0].end_s * 16000)]
     sent_16k = soxr.resample(sent, info.sample_rate, 16000) if info.sample_rate != 16000 else sent
-    lag, score = _best_lag(sent_16k, speech)
+    lag, score = best_lag(sent_16k, speech)
     assert score > 0.9, f"sent audio does not match the spoken words (correlation {score:.2f})"
     assert lag > 0, "the onset was clipped: no pre-roll before the first syllable"
     assert lag + len(speech) <= len(sent_16k), "the end of the utterance was cut off"
 
     # 2. Every sample of the reply reached the speaker, including the final marker.
     ref = soxr.resample(reply, 24_000, rec.rate).astype(np.float32)
-    lag, score = _best_lag(rec.samples, ref)
+    lag, score = best_lag(rec.samples, ref)
     assert score > 0.95, (f"reply on the speaker does not match what was sent ({score:.2f}); "
                           f"recorded {len(rec.samples)} samples, peak {np.abs(rec.samples).max(initial=0):.3f}; "
                           f"streams:\n{routing}")
     played = rec.samples[lag: lag + len(ref)]
     assert len(played) == len(ref), "recording ended before the reply did"
     tail = int(0.06 * rec.rate)  # the 60 ms marker burst at the very end
-    tail_score = float(np.dot(played[-tail:], ref[-tail:]) /
-                       (np.linalg.norm(played[-tail:]) * np.linalg.norm(ref[-tail:]) + 1e-12))
+    tail_score = similarity(played[-tail:], ref[-tail:])
     assert tail_score > 0.95, f"the last samples of the reply are missing ({tail_score:.2f})"
 
     events = [json.loads(line) for line in out.splitlines()]

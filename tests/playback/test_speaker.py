@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soxr
 from speech import synth
+from signals import best_lag, similarity
 from vdev import SpeakerRecorder
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
@@ -42,19 +43,6 @@ def random_chunks(pcm: bytes, seed: int) -> list[bytes]:
         out.append(pcm[i:i + k])
         i += k
     return out
-
-
-def align(recording: np.ndarray, reference: np.ndarray) -> int:
-    """Offset of ``reference`` inside ``recording`` by FFT cross-correlation."""
-    n = len(recording) + len(reference)
-    size = 1 << (n - 1).bit_length()
-    corr = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size)),
-                        size)
-    return int(np.argmax(corr[:len(recording)]))
-
-
-def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
 
 @pytest.mark.audio
@@ -92,7 +80,7 @@ def test_plays_the_whole_reply_through_its_last_sample(audio_devices: None,
     assert speaker.first_sample_played_at >= speaker.first_push_at
 
     reference = soxr.resample(x, API_SAMPLE_RATE, rec.rate).astype(np.float32)
-    offset = align(rec.samples, reference)
+    offset, _ = best_lag(rec.samples, reference)
     assert offset + len(reference) <= len(rec.samples), "the tail was not recorded"
     played = rec.samples[offset:offset + len(reference)]
     assert similarity(played, reference) > 0.95
