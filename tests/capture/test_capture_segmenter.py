@@ -16,7 +16,6 @@ from voicebot.capture.segmenter import (
     Segmenter,
     SegmenterConfig,
     SpeechStarted,
-    UtteranceDiscarded,
     UtteranceEnded,
 )
 from voicebot.errors import ConfigError

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from capture_truth import CFG, RATE, check_bounds, ms
+from capture_truth import CFG, RATE, check_bounds
 from speech import compose
 from vdev import play_into_mic, write_wav
 from voicebot.audio import decode_wav, float_to_pcm16

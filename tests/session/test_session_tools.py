@@ -4,7 +4,7 @@ import asyncio
 import json
 import threading
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import pytest
 from hypothesis import given
