@@ -87,7 +87,11 @@ def test_chat_one_turn_on_virtual_mic_and_speaker(audio_devices: None, tmp_path)
     assert len(played) == len(ref), "recording ended before the reply did"
     tail = int(0.06 * rec.rate)  # the 60 ms marker burst at the very end
     tail_score = similarity(played[-tail:], ref[-tail:])
-    assert tail_score > 0.95, f"the last samples of the reply are missing ({tail_score:.2f})"
+    win = int(0.005 * rec.rate)
+    per_5ms = [round(similarity(played[i:i + win], ref[i:i + win]), 2)
+               for i in range(len(played) - tail, len(played), win)]
+    assert tail_score > 0.95, (f"the last samples of the reply are missing ({tail_score:.2f}); "
+                               f"similarity of each 5 ms of the final 60 ms: {per_5ms}")
 
     events = [json.loads(line) for line in out.splitlines()]
     done = next(e for e in events if e["type"] == "turn.done")

@@ -50,7 +50,7 @@ class Speaker:
     def __init__(self, device: int | str | None = None, *, prebuffer_ms: float = 120.0,
                  loop: asyncio.AbstractEventLoop | None = None, blocksize_ms: float = 10.0,
                  latency: float | str = "low", channels: int | None = None,
-                 resample_quality: str = "HQ") -> None:
+                 resample_quality: str = "HQ", drain_margin_ms: float = 50.0) -> None:
         self._loop = loop if loop is not None else asyncio.get_running_loop()
         sd = sounddevice_module()
         name = "default output device" if device is None else f"output device {device!r}"
@@ -80,6 +80,7 @@ class Speaker:
         self._ended: asyncio.Future[float] | None = None
         self._failure: AudioDeviceError | None = None
         self._closing = False
+        self._drain_margin_s = drain_margin_ms / 1000.0
         self.first_push_at: float | None = None
         """Loop time of this reply's first :meth:`push_pcm16`."""
         self.first_sample_played_at: float | None = None
@@ -160,7 +161,8 @@ class Speaker:
 
     async def drained(self) -> None:
         """Wait until the reply's last sample has left the callback, plus the output
-        latency PortAudio reported for it, so it has reached the device.
+        latency PortAudio reported for it and ``drain_margin_ms``, so it has reached
+        the device.
 
         Call after :meth:`end_of_stream` or :meth:`cancel`. Loop thread. Raises
         :class:`AudioDeviceError` if the stream failed meanwhile.
@@ -171,15 +173,23 @@ class Speaker:
             return
         tail_s = await asyncio.shield(self._ended)
         if tail_s > 0:
-            # One wait for the known device latency, not a polling loop.
-            await asyncio.sleep(tail_s)
+            # One wait for the known device latency, not a polling loop. The margin is
+            # there because the latency a host API reports can be short of the truth:
+            # PipeWire's ALSA plugin reports ~20 ms while a graph period more can
+            # still be queued (seen: the last 20 ms of a reply cut off on close).
+            await asyncio.sleep(tail_s + self._drain_margin_s)
 
     def close(self) -> None:
-        """Stop and close the stream. Loop thread; idempotent."""
+        """Stop the stream, letting PortAudio play what it has queued (at most the
+        output latency), then close it. Loop thread; idempotent. Await
+        :meth:`drained` first to play the reply's tail: closing while a reply plays
+        cuts it there."""
         if self._closing:
             return
         self._closing = True
         try:
+            if self._failure is None:
+                self._stream.stop(ignore_errors=True)
             self._stream.close(ignore_errors=True)
         finally:
             if self._ended is not None and not self._ended.done():
