@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from .aio import cancel_and_wait
 from .audio import VAD_SAMPLE_RATE
 from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
@@ -257,7 +258,7 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             queue.put_nowait(None)
 
         capture_task = asyncio.create_task(capture())
-        stack.push_async_callback(_cancel, capture_task)
+        stack.push_async_callback(cancel_and_wait, capture_task)
         where = f"file {input_file}" if input_file else getattr(source, "device_name", "microphone")
         console.event("listening", source=where)
         # The microphone needs the cue (speak now); a file does not, and stderr stays
@@ -306,12 +307,6 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
                 for sink in sinks[1 if speaker is not None else 0:]:
                     sink.close()
     return exit_code
-
-
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
 
 
 def devices(console: Console, *, check: str | None) -> int:

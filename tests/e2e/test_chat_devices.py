@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,9 +18,10 @@ import time
 import numpy as np
 import soxr
 
+from procs import child_env, communicate
 from replyserver import ReplyServer, marked_reply
 from speech import compose, synth
-from signals import best_lag, similarity
+from signals import best_lag, describe_mismatch, similarity
 from vdev import SpeakerRecorder, play_into_mic, write_wav
 from voicebot.audio import decode_wav, float_to_pcm16
 
@@ -53,13 +53,13 @@ def test_chat_one_turn_on_virtual_mic_and_speaker(audio_devices: None, tmp_path)
     with ReplyServer(float_to_pcm16(reply), reply_text) as server, SpeakerRecorder() as rec:
         proc = subprocess.Popen(
             VOICEBOT + ["chat", "--max-turns", "1", "--json", "--base-url", server.base_url],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
         try:
             _wait_for_event(proc, "listening", 30)
             routing = subprocess.run(["pactl", "list", "sink-inputs"], capture_output=True,
                                      text=True).stdout
             play_into_mic(mic_wav)
-            out, err = proc.communicate(timeout=60)
+            out, err = communicate(proc, 60)
         finally:
             proc.kill()
         assert proc.returncode == 0, err
@@ -80,7 +80,8 @@ def test_chat_one_turn_on_virtual_mic_and_speaker(audio_devices: None, tmp_path)
     # 2. Every sample of the reply reached the speaker, including the final marker.
     ref = soxr.resample(reply, 24_000, rec.rate).astype(np.float32)
     lag, score = best_lag(rec.samples, ref)
-    assert score > 0.95, (f"reply on the speaker does not match what was sent ({score:.2f}); "
+    assert score > 0.95, (f"reply on the speaker does not match what was sent ({score:.2f}): "
+                          f"{describe_mismatch(rec.samples[lag:lag + len(ref)], ref, rec.rate)}; "
                           f"recorded {len(rec.samples)} samples, peak {np.abs(rec.samples).max(initial=0):.3f}; "
                           f"streams:\n{routing}")
     played = rec.samples[lag: lag + len(ref)]

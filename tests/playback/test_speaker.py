@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soxr
 from speech import synth
-from signals import best_lag, similarity
+from signals import best_lag, describe_mismatch, similarity
 from vdev import SpeakerRecorder
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
@@ -83,7 +83,8 @@ def test_plays_the_whole_reply_through_its_last_sample(audio_devices: None,
     offset, _ = best_lag(rec.samples, reference)
     assert offset + len(reference) <= len(rec.samples), "the tail was not recorded"
     played = rec.samples[offset:offset + len(reference)]
-    assert similarity(played, reference) > 0.95
+    assert similarity(played, reference) > 0.95, (
+        f"{speaker.xruns} device underflows; {describe_mismatch(played, reference, rec.rate)}")
     marker = int(MARKER_S * rec.rate)
     assert similarity(played[-marker:], reference[-marker:]) > 0.95
     last_10ms = rec.rate // 100

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..aio import within
 from ..audio import VAD_SAMPLE_RATE, encode_wav
 from ..audio.files import read_audio_file
 from ..devices import sounddevice_module
@@ -146,7 +147,7 @@ class MicrophoneSource:
             raise AudioDeviceError(f"{self.device_name} is not open (use `async with`)")
         while True:
             try:
-                seq = await asyncio.wait_for(self._queue.get(), self.stall_timeout_s)
+                seq = await within(self._queue.get(), self.stall_timeout_s)
             except asyncio.TimeoutError:
                 if self._closing:
                     return

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from voicebot import errors
+from voicebot.aio import within
 from voicebot.protocol.events import AudioDelta, Done, ServerError, StreamEvent
 from voicebot.protocol.request import encode_request
 from voicebot.protocol.stream import ChunkDecoder, decode_response
@@ -292,7 +293,7 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
         async for _ in chunks:
             pass
     try:
-        await asyncio.wait_for(rest(), _DRAIN_AFTER_DONE_S)
+        await within(rest(), _DRAIN_AFTER_DONE_S)
     except (asyncio.TimeoutError, httpx.HTTPError):
         pass  # the reply is whole; the connection just won't be reused
 

@@ -29,6 +29,7 @@ from typing import Any
 import jsonschema
 
 from voicebot import errors
+from voicebot.aio import within
 
 __all__ = ["ToolRegistry", "Tool", "schema_for"]
 
@@ -131,7 +132,7 @@ class ToolRegistry:
                 pending = tool.function(**arguments)
             else:
                 pending = asyncio.to_thread(tool.function, **arguments)
-            result = await asyncio.wait_for(pending, self.timeout_s)
+            result = await within(pending, self.timeout_s)
         except asyncio.TimeoutError:
             return f"error: {name} did not finish within {self.timeout_s:g} s"
         except Exception as exc:  # a tool's failure is information for the model
