@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import time
 
 import numpy as np
 import soxr
+from procs import child_env, wait
 from replyserver import ReplyServer
 from speech import compose
 from vdev import SpeakerRecorder, play_into_mic, write_wav
@@ -91,7 +91,7 @@ def test_speaking_over_the_reply_interrupts_it(audio_devices: None, tmp_path) ->
         proc = subprocess.Popen(
             [sys.executable, "-m", "voicebot", "chat", "--barge-in", "--max-turns", "2",
              "--json", "--base-url", server.base_url],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
         seen: list[dict] = []
         try:
             events = _reader(proc)
@@ -102,8 +102,7 @@ def test_speaking_over_the_reply_interrupts_it(audio_devices: None, tmp_path) ->
                    20)
             play_into_mic(second_wav)
             _until(events, seen, lambda e: e["type"] == "turn.done", 30)
-            proc.wait(timeout=20)
-            err = proc.stderr.read() if proc.stderr else ""
+            err = wait(proc, 20)
         finally:
             proc.kill()
     assert proc.returncode == 0, err
