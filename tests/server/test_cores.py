@@ -303,3 +303,19 @@ def test_tool_matching_fills_from_the_utterance():
     assert call("what time is it") is None
     assert call("what time is it", tool_choice="required").name == "get_weather"
     assert call("weather in Rome", tool_choice="none") is None
+
+
+@pytest.mark.parametrize("name, result, spoken", [
+    ("get_current_time", "Wednesday 25 November 2026, 17:20 (UTC)",
+     "It is Wednesday 25 November 2026, 17:20 (UTC)."),
+    ("calculate", "84", "That is 84."),
+    ("get_weather", '{"temperature": 21, "sky": "clear"}',
+     "The get weather tool says: temperature 21, sky clear"),
+    ("calculate", "error: calculate failed: ZeroDivisionError: division by zero",
+     "The calculate tool failed: calculate failed: ZeroDivisionError: division by zero"),
+])
+def test_tool_results_are_spoken_as_answers(name, result, spoken):
+    a = Assistant()
+    turns = [Turn("user", "ask the tool"), Turn("assistant", tool_calls=(ToolCall("call_1", name, "{}"),)),
+             Turn("tool", result, tool_call_id="call_1", tool_name=name)]
+    assert a.respond(turns, now=NOW).text == spoken

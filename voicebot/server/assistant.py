@@ -200,13 +200,27 @@ class Assistant:
             results.insert(0, t)
         segments: list[Segment] = []
         for t in results:
-            label = (t.tool_name or "the tool").replace("_", " ")
             body = _readable(t.text) or "nothing"
             if t.ssml is not None:
                 segments.append(Segment(body, ssml=t.ssml))
             else:
-                segments.extend(_sentences(*_split(f"The {label} tool says: {body}")))
+                segments.extend(_sentences(*_split(_speak_result(t.tool_name, body))))
         return Reply(tuple(segments))
+
+
+def _speak_result(tool_name: str | None, body: str) -> str:
+    """A tool result as the sentence a person would hear: a clock's answer is "It is
+    …", not "The get current time tool says: …". Unknown tools are named, so the
+    listener knows where the words come from."""
+    name = (tool_name or "").lower()
+    label = name.replace("_", " ") or "the"
+    if body.lower().startswith("error:"):
+        return f"The {label} tool failed: {body[len('error:'):].strip()}"
+    if re.search(r"time|date|clock", name):
+        return f"It is {body.rstrip('.')}."
+    if re.search(r"calc|math|eval|arithmetic", name):
+        return f"That is {body.rstrip('.')}."
+    return f"The {label} tool says: {body}"
 
 
 def _readable(text: str) -> str:
