@@ -118,6 +118,22 @@ class TimedReader:
         raise AssertionError(f"{text!r} never printed; got {so_far!r}")
 
 
+def run_timed(args: Sequence[str], home: Path) -> tuple[TimedReader, float]:
+    """Run ``voicebot *args`` to its end (clean environment, ``home`` as HOME) while
+    recording when each piece of its stdout arrived. Returns the reader and the
+    monotonic time the command ended; fails with its stderr unless it exits 0."""
+    proc = subprocess.Popen(VOICEBOT + list(args), env=clean_env(home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    reader = TimedReader(proc.stdout.fileno())
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=30)
+    ended = time.monotonic()
+    reader.join()
+    assert proc.returncode == 0, err
+    return reader, ended
+
+
 class ThreadedScriptedServer:
     """A :class:`ScriptedServer` on 127.0.0.1:0 served from a background thread."""
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import soxr
 from cli_harness import (
-    VOICEBOT,
     ThreadedScriptedServer,
-    TimedReader,
-    clean_env,
     json_lines,
     read_wav_pcm16,
+    run_timed,
     run_voicebot,
 )
 from cli_replies import SpokenReply, odd_pieces, tone_pcm16, tool_call_body
@@ -190,17 +187,8 @@ def test_words_print_as_they_arrive_without_a_speaker(scripted: ThreadedScripted
     first_words = 1 + 1  # role, then the first transcript delta
     scripted.reply(Reply(pieces=[sse(*chunks[:first_words], done=False), Pause(0.8),
                                  sse(*chunks[first_words:])]))
-    proc = subprocess.Popen(VOICEBOT + ["ask", "--text", "hi", "--no-play",
-                                        "--base-url", scripted.base_url],
-                            env=clean_env(home), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    reader = TimedReader(proc.stdout.fileno())
-    err = proc.stderr.read().decode()
-    proc.wait(timeout=30)
-    ended = time.monotonic()
-    reader.join()
-    assert proc.returncode == 0, err
+    reader, ended = run_timed(["ask", "--text", "hi", "--no-play",
+                               "--base-url", scripted.base_url], home)
     shown = reader.when_seen("assistant: " + reply.transcript[0])
     rest = reader.when_seen(reply.text)
     assert rest - shown > 0.5, "the first words waited for the rest of the reply"

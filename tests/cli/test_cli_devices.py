@@ -10,15 +10,14 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from cli_harness import (
     VOICEBOT,
     ThreadedScriptedServer,
-    TimedReader,
     clean_env,
     read_wav_pcm16,
+    run_timed,
 )
 from cli_replies import API_RATE, SpokenReply, odd_pieces, tone_pcm16
 from sse_server import Reply
@@ -62,17 +61,8 @@ def test_ask_plays_and_the_words_keep_pace_with_the_voice(audio_devices: None, h
                         odd_pieces(tone_pcm16(audio_s), 9601))
     scripted.reply(Reply(pieces=[reply.body()]))
     out = tmp_path / "reply.wav"
-    proc = subprocess.Popen(VOICEBOT + ["ask", "--text", "count", "--output", str(out),
-                                        "--base-url", scripted.base_url],
-                            env=clean_env(home), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    reader = TimedReader(proc.stdout.fileno())
-    err = proc.stderr.read().decode()
-    proc.wait(timeout=30)
-    ended = time.monotonic()
-    reader.join()
-    assert proc.returncode == 0, err
+    reader, ended = run_timed(["ask", "--text", "count", "--output", str(out),
+                               "--base-url", scripted.base_url], home)
 
     first = reader.when_seen("assistant: one")
     middle = reader.when_seen("six")
