@@ -236,3 +236,22 @@ def split_at(data: bytes, offsets: list[int]) -> list[bytes]:
     cuts = sorted({o for o in offsets if 0 < o < len(data)})
     bounds = [0, *cuts, len(data)]
     return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+async def hangup_after_cancel(task: asyncio.Task[Any], server: ScriptedServer) -> float:
+    """Cancel ``task`` (it must end cancelled) and wait up to 1 s for ``server`` to see
+    the client hang up. Returns the seconds from the cancel to the hang-up (inf if
+    it never came)."""
+    cancelled_at = time.monotonic()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the task finished instead of being cancelled")
+    for _ in range(100):
+        if server.hangups:
+            return server.hangups[0] - cancelled_at
+        await asyncio.sleep(0.01)
+    return float("inf")
