@@ -48,9 +48,10 @@ class Speaker:
 
     ``latency`` is PortAudio's suggested output latency: the device buffer that
     rides out late callbacks (the callback needs the GIL, which the loop thread may
-    hold for a few ms). "high" (35 ms on PipeWire's ALSA device) by default: with
-    "low" (9 ms) a 20 ms gap was heard in 2 of 25 runs of the speaker tests, PortAudio
-    reporting an underflow. The jitter buffer's prebuffer is for network jitter.
+    hold for a few ms). "high" by default (PipeWire's ALSA device: 35 ms asked, 40 ms
+    reported by the open stream): with "low" (9 ms) a 20 ms gap was heard in 2 of 25
+    runs of the speaker tests, PortAudio reporting an underflow. The jitter buffer's
+    prebuffer is for network jitter.
     """
 
     def __init__(self, device: int | str | None = None, *, prebuffer_ms: float = 120.0,
