@@ -247,7 +247,10 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         async def capture() -> None:
             rate = VAD_SAMPLE_RATE
             try:
-                async for ev in capture_events(TickingSource(source, watch), detector):
+                async for report in capture_events(TickingSource(source, watch), detector):
+                    ev = report.event
+                    if ev is None:
+                        continue
                     watch(ev)
                     if isinstance(ev, UtteranceEnded):
                         queue.put_nowait(Utterance(ev.pcm, ev.start_sample / rate,

@@ -125,11 +125,19 @@ def test_file_source_at_48k_stereo_like_a_device(tmp_path) -> None:  # type: ign
 def test_capture_events_report_speech_start_before_the_utterance(tmp_path) -> None:  # type: ignore[no-untyped-def]
     async def run() -> list:
         src = FileSource(os.path.join(ROOT, "assets", "what-time-is-it.wav"), realtime=False)
-        return [e async for e in capture_events(src, UtteranceDetector())]
+        return [r async for r in capture_events(src, UtteranceDetector())]
 
-    events = asyncio.run(run())
+    reports = asyncio.run(run())
+    events = [r.event for r in reports if r.event is not None]
     assert [type(e) for e in events] == [SpeechStarted, UtteranceEnded]
     assert events[0].start_sample == events[1].start_sample
+    # Progress comes only inside speech: between the start and the end, block by block.
+    kinds = ["progress" if r.event is None else type(r.event).__name__ for r in reports]
+    first, last = kinds.index("SpeechStarted"), kinds.index("UtteranceEnded")
+    assert set(kinds[:first]) == set() and set(kinds[last + 1:]) == set()
+    assert kinds[first + 1:last] and set(kinds[first + 1:last]) == {"progress"}
+    positions = [r.position for r in reports]
+    assert positions == sorted(positions)
 
 
 # -- the real (virtual) microphone ----------------------------------------------------

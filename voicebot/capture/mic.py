@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,6 +43,7 @@ __all__ = [
     "AudioSource",
     "MicrophoneSource",
     "FileSource",
+    "CaptureReport",
     "Utterance",
     "capture_events",
     "utterances",
@@ -326,27 +328,55 @@ def utterance_wav(u: Utterance) -> bytes:
     return encode_wav(u.pcm16, u.sample_rate)
 
 
-async def capture_events(source: AudioSource,
-                         detector: UtteranceDetector) -> AsyncGenerator[Event, None]:
-    """Every detector event for ``source`` (for barge-in, watch ``SpeechStarted``).
+@dataclass(frozen=True)
+class CaptureReport:
+    """What the capture stage tells the event loop: a detector event, or progress.
 
-    Runs on the loop: converts each block, feeds the detector, yields its events;
-    at the end of the source flushes the converter and the detector.
+    ``event`` is a detector event, or None for a progress report: one comes after
+    every captured block while the segmenter is inside speech (between
+    ``SpeechStarted`` and its end) and none in silence, so a silent room wakes the
+    loop for nothing while barge-in can still measure how long the user has spoken.
+    ``position`` is the detector's position (16 kHz samples fed, muted ones
+    included) when the report was made; ``at`` is the monotonic time (seconds,
+    ``time.monotonic``'s clock) at which the sample at ``position`` was captured.
+    """
+
+    event: Event | None
+    position: int
+    at: float
+
+
+async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
+                         clock: Callable[[], float] = time.monotonic,
+                         ) -> AsyncGenerator[CaptureReport, None]:
+    """Every detector event for ``source``, and progress while speech goes on.
+
+    Runs on the loop: converts each block, feeds the detector, yields its events
+    (each wrapped in a :class:`CaptureReport`); at the end of the source flushes
+    the converter and the detector.
     """
     converter = CaptureConverter(source.sample_rate, source.channels)
     async with contextlib.aclosing(source.blocks()) as blocks:
         async for block in blocks:
-            for event in detector.feed(converter.feed(block)):
-                yield event
-    for event in detector.feed(converter.flush()) + detector.end():
-        yield event
+            at = clock()
+            events = detector.feed(converter.feed(block))
+            position = detector.position
+            for event in events:
+                yield CaptureReport(event, position, at)
+            if detector.in_speech:
+                yield CaptureReport(None, position, at)
+    events = detector.feed(converter.flush()) + detector.end()
+    at, position = clock(), detector.position
+    for event in events:
+        yield CaptureReport(event, position, at)
 
 
 async def utterances(source: AudioSource,
                      detector: UtteranceDetector) -> AsyncGenerator[Utterance, None]:
     """The finished utterances of ``source``, one at a time, in order."""
     rate = VAD_SAMPLE_RATE
-    async with contextlib.aclosing(capture_events(source, detector)) as events:
-        async for ev in events:
+    async with contextlib.aclosing(capture_events(source, detector)) as reports:
+        async for report in reports:
+            ev = report.event
             if isinstance(ev, UtteranceEnded):
                 yield Utterance(ev.pcm, ev.start_sample / rate, ev.end_sample / rate, ev.reason)

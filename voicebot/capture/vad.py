@@ -141,6 +141,11 @@ class UtteranceDetector:
         """Samples fed so far, including those still waiting to complete a frame."""
         return self._segmenter.position + self._framer.pending_bytes // _BYTES_PER_SAMPLE
 
+    @property
+    def in_speech(self) -> bool:
+        """Inside an utterance: between ``SpeechStarted`` and its end."""
+        return self._segmenter.in_speech
+
     def feed(self, pcm16_16k: bytes) -> list[Event]:
         """Add captured audio; return the events it completes (often none)."""
         events: list[Event] = []
