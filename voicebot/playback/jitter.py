@@ -125,6 +125,13 @@ class JitterBuffer:
         self._frames_played = 0
         self._underruns = 0
         self._waited = 0
+        # What the last pull delivered (consumer thread, for the output edge's
+        # position records): the reply it served, its samples played before, and the
+        # real samples it delivered (at the start of the block, silence after them).
+        self._generation = 0
+        self.pulled_generation = 0
+        self.pulled_before = 0
+        self.pulled_frames = 0
 
     # ----------------------------------------------------------- producer thread
 
@@ -200,6 +207,7 @@ class JitterBuffer:
         """Drop everything and get ready for the next reply (state ``WAITING``,
         counters at zero). Producer thread; the ring keeps its grown capacity."""
         with self._lock:
+            self._generation += 1
             self._read_pos = self._write_pos
             self._eos = False
             self._cancel_requested = False
@@ -223,65 +231,75 @@ class JitterBuffer:
 
         Consumer (audio callback) thread. Never blocks on producer work, never
         allocates arrays: it copies ring slices into ``out`` and applies fades with
-        preallocated gain buffers.
+        preallocated gain buffers. Afterwards :attr:`pulled_generation`,
+        :attr:`pulled_before` and :attr:`pulled_frames` say what this pull delivered
+        (real samples always come first in ``out``, silence after them).
         """
-        n = len(out)
         with self._lock:
-            ring = self._ring
-            avail = self._write_pos - self._read_pos
-            if self._cancel_requested and not self._cancelled:
-                self._start_cancel(avail)
-            state = self._state
-            if state is _ENDED:
-                out[:] = 0.0
-                return
-            if self._cancel_len:
-                self._pull_cancel(ring, out, avail)
-                return
-            if state is _WAITING:
-                if self._eos:
-                    state = _DRAINING if avail > 0 else _ENDED
-                else:
-                    if avail and not self._waited and not self._frames_played:
-                        # The reply's first audio came during the last block: half
-                        # of one ago, on average. From here _waited counts the output
-                        # since then that was not this reply's samples (the lag of
-                        # playback behind arrival: start delay + gaps).
-                        self._waited = max(1, n // 2)
-                    if not self._ready(avail, n):
-                        out[:] = 0.0
-                        if self._waited:
-                            self._waited += n
-                        return
-                    state = _PLAYING
-                self._state = state
-            elif state is _PLAYING and self._eos:
-                state = self._state = _DRAINING
+            before = self._frames_played
+            self._pull_locked(out)
+            self.pulled_generation = self._generation
+            self.pulled_before = before
+            self.pulled_frames = self._frames_played - before
 
-            if state is _DRAINING:
-                m = min(n, avail)
-                self._copy_out(ring, out[:m])
-                out[m:] = 0.0
-                if m == avail:
-                    self._state = _ENDED
-                return
-            if state is _ENDED:  # end of stream with nothing buffered
-                out[:] = 0.0
-                return
-            # PLAYING, more to come: keep fade_frames in reserve for an underrun fade.
-            if avail - self.fade_frames >= n:
-                self._copy_out(ring, out)
-                return
+    def _pull_locked(self, out: np.ndarray) -> None:
+        """:meth:`pull`'s work, under the lock."""
+        n = len(out)
+        ring = self._ring
+        avail = self._write_pos - self._read_pos
+        if self._cancel_requested and not self._cancelled:
+            self._start_cancel(avail)
+        state = self._state
+        if state is _ENDED:
+            out[:] = 0.0
+            return
+        if self._cancel_len:
+            self._pull_cancel(ring, out, avail)
+            return
+        if state is _WAITING:
+            if self._eos:
+                state = _DRAINING if avail > 0 else _ENDED
+            else:
+                if avail and not self._waited and not self._frames_played:
+                    # The reply's first audio came during the last block: half
+                    # of one ago, on average. From here _waited counts the output
+                    # since then that was not this reply's samples (the lag of
+                    # playback behind arrival: start delay + gaps).
+                    self._waited = max(1, n // 2)
+                if not self._ready(avail, n):
+                    out[:] = 0.0
+                    if self._waited:
+                        self._waited += n
+                    return
+                state = _PLAYING
+            self._state = state
+        elif state is _PLAYING and self._eos:
+            state = self._state = _DRAINING
+
+        if state is _DRAINING:
             m = min(n, avail)
             self._copy_out(ring, out[:m])
-            k = min(self.fade_frames, m)
-            if k:
-                self._apply_fade(out[m - k:m], 0, k, rising=False)
             out[m:] = 0.0
-            self._waited += n - m
-            self._underruns += 1
-            self._state = _WAITING
-            self._fade_in_done = 0
+            if m == avail:
+                self._state = _ENDED
+            return
+        if state is _ENDED:  # end of stream with nothing buffered
+            out[:] = 0.0
+            return
+        # PLAYING, more to come: keep fade_frames in reserve for an underrun fade.
+        if avail - self.fade_frames >= n:
+            self._copy_out(ring, out)
+            return
+        m = min(n, avail)
+        self._copy_out(ring, out[:m])
+        k = min(self.fade_frames, m)
+        if k:
+            self._apply_fade(out[m - k:m], 0, k, rising=False)
+        out[m:] = 0.0
+        self._waited += n - m
+        self._underruns += 1
+        self._state = _WAITING
+        self._fade_in_done = 0
 
     def _ready(self, avail: int, n: int) -> bool:
         """Whether to (re)start playing with a pull of ``n``. Under the lock.
@@ -357,6 +375,12 @@ class JitterBuffer:
     @property
     def state(self) -> PlaybackState:
         return self._state
+
+    @property
+    def generation(self) -> int:
+        """Which reply this is: :meth:`reset` adds one (compare with
+        :attr:`pulled_generation`)."""
+        return self._generation
 
     @property
     def underruns(self) -> int:

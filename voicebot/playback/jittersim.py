@@ -99,7 +99,7 @@ def block_optimum_s(trace: ArrivalTrace, *, block_ms: float = 10.0, phase_ms: fl
     need_s = at[chunk]
     first_pull = int(np.ceil((at[0] - phase) / period - 1e-9))
     start = max(first_pull, int(np.max(np.ceil((need_s - phase) / period - 1e-9) - m)))
-    return phase + start * period - at[0]
+    return float(phase + start * period - at[0])
 
 
 @dataclass(frozen=True)
