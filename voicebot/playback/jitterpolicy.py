@@ -2,39 +2,51 @@
 
 Pure: no I/O, no clock. The producer passes arrival times (monotonic seconds) in.
 
-The buffer starts playing a reply, and resumes after an underrun, once it holds
-its *target* level. A :class:`JitterPolicy` says how that target is chosen:
+The buffer starts playing a reply, and resumes after an underrun, once it holds its
+*level* target, or once the output has waited its *offset* target since the reply's
+audio came (the consumer counts the silence it played: its own clock). A
+:class:`JitterPolicy` says how the targets are chosen:
 
-- **Fixed** (:meth:`JitterPolicy.fixed`): ``prebuffer_ms`` at the start of a reply,
-  ``rebuffer_ms`` after an underrun. Kept for comparison and for users who want it.
-- **Adaptive** (the default). Each push's *lateness* is measured the way WebRTC's
-  NetEq measures relative arrival delay: ``L = now - first_arrival - audio_before``
-  (how late the chunk's first sample came against a stream that started with the
-  first chunk and went on at real time), relative to the smallest lateness seen so
-  far in the reply (``R = L - min L``; a stream running ahead of real time keeps
-  lowering the minimum, so only real delays count). The target is the largest ``R``
-  seen (the worst arrival delay the buffer must ride out) plus ``margin_ms``:
+- **Fixed** (:meth:`JitterPolicy.fixed`): hold ``prebuffer_ms`` at the start of a
+  reply, ``rebuffer_ms`` after an underrun. Kept for comparison and for users who
+  want it.
+- **Adaptive** (the default), after WebRTC NetEq's relative arrival delay. Each
+  arrival's *lateness* is ``now - first_arrival - audio_before``: how late its first
+  sample came against a stream that started with the first arrival and went on at
+  real time (negative: ahead). Two figures follow, per reply:
 
-  * *start early*: before a reply has shown any delay the target is small
-    (``initial_ms``), and a stream ahead of real time fills it at once;
-  * *grow after an underrun*: the stall that caused it arrives as a large ``R``,
-    so the target for resuming (and for the rest of the reply) covers a stall as
-    long again — the burst that ends a network stall usually refills it at once;
-  * *shrink slowly*: the learned delay decays with a half-life of
-    ``half_life_s`` of arrival time, and carries over to the next reply (the
-    network is the same one), so a jittery link starts the next reply safer;
-  * a stream slower than real time keeps growing ``R``, so each underrun raises
-    the target by what the stall showed: the number of underruns stays small.
+  * the longest *wait*: an arrival's lateness minus the least lateness any earlier
+    arrival's *last* sample had (the most lead the stream ever gave). A buffer that
+    started holding that much rides out such an arrival. The level target is the
+    longest wait seen (until a second arrival, the first one's length);
+  * the largest lateness: playing that much behind the first arrival, no sample seen
+    so far would have come too late. That is the offset target.
 
-  ``prebuffer_ms`` bounds the *start* target (a reply never waits for more than that
-  before it plays, whatever earlier replies taught); ``max_ms`` bounds the target
-  after an underrun in the reply.
+  Both get a margin: what earlier replies taught (the longest wait seen, halving
+  every ``half_life_s`` of arrival time; ``initial_ms`` before any reply), until this
+  reply has shown a wait as long; then this reply's own figures rule. So:
 
-Playback never drops, skips or reorders a sample: the target only decides when
-playing starts or resumes. (NetEq also shrinks its buffer by time-stretching; we
-keep every sample unchanged, so a too-large buffer only shrinks with the next reply.)
+  * *start early when the stream runs ahead*: a fast stream fills the level target
+    at once (its waits are short), and the offset target is met within a few blocks;
+  * *grow after an underrun by what the stall showed*: the stall arrives as a long
+    wait and a large lateness, so playback resumes behind by as much as the stall
+    was, ready for the next one like it (the burst that ends a network stall usually
+    refills the buffer at once, so that costs little more than the stall itself);
+  * *shrink slowly*: the learned margin decays, and carries over to the next reply;
+  * a stream *slower than real time* (late arrivals after ``_MIN_RATE_WINDOW_S``)
+    is expected to go on as long again: its projected deficit is added, so each
+    underrun at least doubles how long playback then lasts.
 
-Thread: everything here runs on the producer thread (the buffer's :meth:`push`).
+  ``prebuffer_ms`` bounds the *start* targets (a reply never waits longer than that
+  for its start, whatever earlier replies taught); ``max_ms`` bounds the targets
+  after an underrun.
+
+Playback never drops, skips or reorders a sample: the targets only decide when
+playing starts or resumes. (NetEq also shrinks its buffer by time-stretching; we keep
+every sample as it came, so a buffer that grew only shrinks with the next reply.)
+
+Thread: :class:`TargetEstimator` runs on the producer thread (the buffer's ``push``);
+the consumer only reads the :class:`Targets` it publishes.
 """
 
 from __future__ import annotations
@@ -50,9 +62,13 @@ __all__ = ["JitterPolicy", "TargetEstimator", "Targets"]
 class JitterPolicy:
     """When to start (and resume) playing. Frozen data; see the module docstring.
 
-    ``prebuffer_ms``: fixed — the start target; adaptive — the most the start target
-    may be. ``rebuffer_ms`` (fixed only): the target after an underrun (``None``: half
-    of ``prebuffer_ms``). The other fields only concern the adaptive policy.
+    ``prebuffer_ms``: fixed — the start level; adaptive — the most the start targets
+    may be (the settings key ``prebuffer_ms`` means this). ``rebuffer_ms`` (fixed
+    only): the level after an underrun (``None``: half of ``prebuffer_ms``). The
+    others are the adaptive policy's: ``initial_ms`` the margin before anything was
+    learned (20 ms: on the benchmark's jittery traces it met the goal most often),
+    ``margin_ms`` a margin always added, ``max_ms`` the most the targets may grow to
+    after an underrun, ``half_life_s`` how fast a learned margin shrinks.
     """
 
     adaptive: bool = True
@@ -62,7 +78,6 @@ class JitterPolicy:
     margin_ms: float = 0.0
     max_ms: float = 2000.0
     half_life_s: float = 10.0
-    resume_extra: float = 0.0
 
     def __post_init__(self) -> None:
         values = (self.prebuffer_ms, self.initial_ms, self.margin_ms, self.max_ms)
@@ -121,50 +136,56 @@ class TargetEstimator:
         self.policy = policy
         self._rate = sample_rate
         self._decay_per_s = math.log(2.0) / policy.half_life_s  # ln 2 / half-life
-        # Learned over replies (the link's worst delay), decaying with arrival time.
-        self._delay_s = policy.initial_ms / 1000.0
+        # Learned over replies (the link's worst wait), decaying with arrival time.
+        self._learned_s = policy.initial_ms / 1000.0
         self._last_arrival: float | None = None
-        # This reply.
-        self._first_arrival: float | None = None
-        self._min_lateness_s = 0.0
-        self._max_lateness_s = 0.0
-        self._max_rise_s = 0.0
-        self._last_chunk_s = 0.0
-        self._deficit_s = 0.0
+        self.begin_reply()
 
     def begin_reply(self) -> None:
-        self._first_arrival = None
-        self._min_lateness_s = 0.0
-        self._max_lateness_s = 0.0
-        self._max_rise_s = 0.0
-        self._last_chunk_s = 0.0
+        # Pushes with the same arrival time are one arrival (a "group"), so how a
+        # delta is cut into pushes changes nothing.
+        self._first_arrival: float | None = None
+        self._groups = 0
+        self._group_frames = 0
+        self._max_late_s = 0.0       # max over arrivals of the first sample's lateness
+        self._min_end_late_s = 0.0   # min over arrivals of the last sample's lateness
+        self._max_wait_s = 0.0       # max over arrivals of (lateness - earlier min end)
         self._deficit_s = 0.0
 
     def on_push(self, now: float, frames_before: int, frames: int) -> None:
         """``frames`` arrived at ``now`` (monotonic s) after ``frames_before`` frames."""
         if not self.policy.adaptive:
             return
-        self._last_chunk_s = frames / self._rate
+        rate = self._rate
+        if self._first_arrival is not None and now == self._last_arrival:
+            self._group_frames += frames  # the same arrival, cut in more pushes
+            end_late = now - self._first_arrival - (frames_before + frames) / rate
+            self._min_end_late_s = min(self._min_end_late_s, end_late)
+            return
         if self._last_arrival is not None and now > self._last_arrival:
-            self._delay_s *= math.exp(-self._decay_per_s * (now - self._last_arrival))
+            self._learned_s *= math.exp(-self._decay_per_s * (now - self._last_arrival))
         self._last_arrival = now
+        self._groups += 1
+        self._group_frames = frames
         if self._first_arrival is None:
             self._first_arrival = now
+            self._min_end_late_s = -frames / rate
             return
-        lateness = now - self._first_arrival - frames_before / self._rate
-        self._min_lateness_s = min(self._min_lateness_s, lateness)
-        self._max_lateness_s = max(self._max_lateness_s, lateness)
-        rise = lateness - self._min_lateness_s
-        self._max_rise_s = max(self._max_rise_s, rise)
-        self._delay_s = max(self._delay_s, rise)
+        late = now - self._first_arrival - frames_before / rate
+        # How long playback that had kept the most lead so far would have waited for
+        # this arrival's first sample: what the buffer must hold to ride it out.
+        wait = late - self._min_end_late_s
+        self._max_late_s = max(self._max_late_s, late)
+        self._max_wait_s = max(self._max_wait_s, wait)
+        self._learned_s = max(self._learned_s, wait)
+        self._min_end_late_s = min(self._min_end_late_s, late - frames / rate)
         # A stream slower than real time falls behind by (1/rate - 1) per second of
-        # audio. Once it has run a while, a chunk that is late (lateness > 0: rate
+        # audio. Once it has run a while, an arrival that is late (lateness > 0: rate
         # below 1 so far) says so: expect as much audio again as came before it (at
         # least _HORIZON_S), so each underrun at least doubles how long playing lasts.
-        elapsed = now - self._first_arrival
-        before_s = frames_before / self._rate
-        if elapsed >= _MIN_RATE_WINDOW_S and lateness > 0:
-            self._deficit_s = lateness * max(1.0, _HORIZON_S / before_s)
+        before_s = frames_before / rate
+        if now - self._first_arrival >= _MIN_RATE_WINDOW_S and late > 0:
+            self._deficit_s = late * max(1.0, _HORIZON_S / before_s)
         else:
             self._deficit_s = 0.0
 
@@ -176,17 +197,19 @@ class TargetEstimator:
             resume = (start // 2 if p.rebuffer_ms is None
                       else _frames(p.rebuffer_ms / 1000.0, rate))
             return Targets(start, _NEVER, resume, _NEVER, headroom=False)
-        margin = p.margin_ms / 1000.0
-        # The prior (earlier replies' delays, decaying) only counts until this reply
-        # shows worse: then this reply's own figures rule.
-        prior = self._delay_s if self._max_rise_s < self._delay_s else 0.0
-        level = self._last_chunk_s + max(self._max_rise_s, prior) + margin + self._deficit_s
-        offset = max(self._max_lateness_s, prior) + margin + self._deficit_s
+        # Until a second arrival shows how long arrivals take, the first one's length
+        # stands for the wait for the next.
+        wait = self._max_wait_s if self._groups > 1 else self._group_frames / rate
+        # What earlier replies taught (or initial_ms) is a margin until this reply
+        # has shown a wait as long: from then on its own figures rule.
+        prior = self._learned_s if self._max_wait_s < self._learned_s else 0.0
+        extra = prior + p.margin_ms / 1000.0 + self._deficit_s
+        level = wait + extra
+        offset = self._max_late_s + extra
         start_cap = p.prebuffer_ms / 1000.0
         max_s = p.max_ms / 1000.0
-        extra = 1.0 + p.resume_extra
         return Targets(_frames(min(level, start_cap), rate), _frames(min(offset, start_cap), rate),
-                       _frames(min(level * extra, max_s), rate), _frames(min(offset * extra, max_s), rate),
+                       _frames(min(level, max_s), rate), _frames(min(offset, max_s), rate),
                        headroom=True)
 
 

@@ -36,17 +36,13 @@ from ..audio.convert import pcm16_to_float
 from ..devices import sounddevice_module
 from ..errors import AudioDeviceError
 from .jitter import JitterBuffer, JitterPolicy, PlaybackState
+from .position import PlaybackPositions
 from .sinks import NullSink, Pcm16Joiner, Sink, WavSink
 
 __all__ = ["Speaker", "Sink", "WavSink", "NullSink"]
 
 _ENDED = PlaybackState.ENDED
 _EMPTY = np.zeros(0, np.float32)
-
-#: Rows of the position ring: one per pull (10 ms blocks: 5 s of history).
-_POSITION_ROWS = 512
-# Columns of a position row (float64: the integers are exact up to 2**53).
-_GEN, _BEFORE, _COUNT, _DAC = range(4)
 
 
 class Speaker:
@@ -119,13 +115,8 @@ class Speaker:
         self._first_sound_at: float | None = None
         self._api_frames_received = 0
         self._generation = self.jitter.generation
-        # The position ring: written by the callback only (a row, then _position_next
-        # published), read by the loop thread. Preallocated: the callback stores
-        # scalars into it and allocates nothing.
-        self._positions = np.zeros((_POSITION_ROWS, 4), np.float64)
-        self._positions[:, _GEN] = -1.0
-        self._positions_flat = self._positions.reshape(-1)  # a view: scalar stores by int
-        self._position_next = 0
+        # Written by the callback (one row per pull), read here.
+        self._positions = PlaybackPositions()
         # Callback thread only.
         self._cb_first_dac = 0.0
         self._cb_last_dac = 0.0
@@ -322,7 +313,7 @@ class Speaker:
             return
         try:
             if first_report:
-                self._loop.call_soon_threadsafe(self._on_first_sample, jitter.generation,
+                self._loop.call_soon_threadsafe(self._on_first_sample, self._cb_first_reported,
                                                 dac_delay, self._cb_first_dac)
             if end_report:
                 self._cb_end_reported = reply_id
@@ -333,21 +324,13 @@ class Speaker:
             pass
 
     def _record_position(self, dac_time: float) -> bool:
-        """Callback thread, after a pull: write its row into the position ring (no
-        allocation: scalar stores). Returns whether it carried the reply's first
-        sample (reported once per reply)."""
+        """Callback thread, after a pull: record what it delivered (no allocation).
+        Returns whether it carried the reply's first sample (once per reply)."""
         jitter = self.jitter
         generation = jitter.pulled_generation
         before = jitter.pulled_before
         count = jitter.pulled_frames
-        i = self._position_next
-        flat = self._positions_flat
-        base = (i % _POSITION_ROWS) * 4
-        flat[base + _GEN] = generation
-        flat[base + _BEFORE] = before
-        flat[base + _COUNT] = count
-        flat[base + _DAC] = dac_time
-        self._position_next = i + 1  # publish the row
+        self._positions.record(generation, before, count, dac_time)
         self._cb_last_dac = dac_time
         if before == 0 and count > 0 and self._cb_first_reported != generation:
             self._cb_first_reported = generation
@@ -359,14 +342,10 @@ class Speaker:
 
     def heard_frames(self, now: float) -> int:
         """How many samples of the current reply (at the API's 24 kHz, as pushed) had
-        reached the DAC at monotonic time ``now``: 0 before its first sample, never
-        more than were pushed; within a block, interpolated at the device rate.
-        Loop thread."""
-        row = self._position_at(now)
-        if row is None:
-            return 0
-        before, count, dac = row
-        reached = before + min(count, max(0.0, (now - dac) * self.sample_rate))
+        reached the DAC at monotonic time ``now`` (``time.monotonic()`` seconds): 0
+        before its first sample, never more than were pushed; within a block,
+        interpolated at the device rate. Loop thread."""
+        reached = self._positions.reached(self._generation, now, self.sample_rate)
         heard = int(reached * API_SAMPLE_RATE / self.sample_rate)
         return min(heard, self._api_frames_received)
 
@@ -376,30 +355,8 @@ class Speaker:
         (``None`` until it has been played). Loop thread."""
         if self._first_sound_at is None:
             # The callback's report may still be on its way to the loop: the ring has it.
-            end = self._position_next
-            for i in range(max(0, end - _POSITION_ROWS + 1), end):
-                gen, before, count, dac = self._positions[i % _POSITION_ROWS]
-                if gen == self._generation and before == 0 and count > 0:
-                    self._first_sound_at = float(dac)
-                    break
+            self._first_sound_at = self._positions.first_sound(self._generation)
         return self._first_sound_at
-
-    def _position_at(self, now: float) -> tuple[float, float, float] | None:
-        """The newest ring row of the current reply whose block reached the DAC by
-        ``now``: (samples before it, real samples in it, its DAC time), in device
-        frames. Loop thread; rows the callback may be overwriting are skipped."""
-        generation = self._generation
-        end = self._position_next
-        oldest = max(0, end - _POSITION_ROWS + 8)  # leave the callback room to write
-        for i in range(end - 1, oldest - 1, -1):
-            gen, before, count, dac = self._positions[i % _POSITION_ROWS]
-            if gen != generation:
-                if gen < generation:
-                    break  # older rows are older replies
-                continue
-            if dac <= now:
-                return float(before), float(count), float(dac)
-        return None
 
     # ----------------------------------------------------------------- counters
 
