@@ -33,8 +33,9 @@ audio came (the consumer counts the silence it played: its own clock). A
     was, ready for the next one like it (the burst that ends a network stall usually
     refills the buffer at once, so that costs little more than the stall itself);
   * *shrink slowly*: the learned margin decays, and carries over to the next reply;
-  * a stream *slower than real time* (late arrivals after ``_MIN_RATE_WINDOW_S``)
-    is expected to go on as long again: its projected deficit is added, so each
+  * a stream *slower than real time* (every arrival of the last ``_SLOW_WINDOW_S``
+    ended behind real time) is expected to go on as long again, falling behind as
+    much again (over at least ``_HORIZON_S``): that deficit is added, so each
     underrun at least doubles how long playback then lasts.
 
   ``prebuffer_ms`` bounds the *start* targets (a reply never waits longer than that
@@ -52,6 +53,7 @@ the consumer only reads the :class:`Targets` it publishes.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -119,8 +121,9 @@ class Targets(NamedTuple):
 
 
 _NEVER = 1 << 62
-#: Arrival time a reply needs before its rate counts (the first deltas are bursty).
-_MIN_RATE_WINDOW_S = 0.5
+#: How long a stream must have been behind real time to count as slower than it.
+_SLOW_WINDOW_S = 0.5
+#: The least audio a reply is expected to go on for, when projecting a deficit.
 _HORIZON_S = 2.0
 
 
@@ -151,6 +154,7 @@ class TargetEstimator:
         self._min_end_late_s = 0.0   # min over arrivals of the last sample's lateness
         self._max_wait_s = 0.0       # max over arrivals of (lateness - earlier min end)
         self._deficit_s = 0.0
+        self._recent_late: deque[tuple[float, float]] = deque()  # (arrival, lateness)
 
     def on_push(self, now: float, frames_before: int, frames: int) -> None:
         """``frames`` arrived at ``now`` (monotonic s) after ``frames_before`` frames."""
@@ -180,14 +184,19 @@ class TargetEstimator:
         self._learned_s = max(self._learned_s, wait)
         self._min_end_late_s = min(self._min_end_late_s, late - frames / rate)
         # A stream slower than real time falls behind by (1/rate - 1) per second of
-        # audio. Once it has run a while, an arrival that is late (lateness > 0: rate
-        # below 1 so far) says so: expect as much audio again as came before it (at
-        # least _HORIZON_S), so each underrun at least doubles how long playing lasts.
-        before_s = frames_before / rate
-        if now - self._first_arrival >= _MIN_RATE_WINDOW_S and late > 0:
-            self._deficit_s = late * max(1.0, _HORIZON_S / before_s)
-        else:
-            self._deficit_s = 0.0
+        # audio. It shows as arrivals that were all late, and later and later, over
+        # the last _SLOW_WINDOW_S (one stall does not: the arrivals before it were
+        # ahead).
+        # Then expect as much audio again as came so far (at least _HORIZON_S),
+        # falling behind at the same rate: each underrun then at least doubles how
+        # long playing lasts.
+        recent = self._recent_late
+        recent.append((now, late))
+        while recent[0][0] < now - _SLOW_WINDOW_S:
+            recent.popleft()
+        slow = (now - self._first_arrival >= _SLOW_WINDOW_S and late > recent[0][1]
+                and min(past for _, past in recent) > 0)
+        self._deficit_s = late * max(1.0, _HORIZON_S * rate / frames_before) if slow else 0.0
 
     def targets(self) -> Targets:
         p = self.policy
