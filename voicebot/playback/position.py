@@ -59,7 +59,7 @@ class PlaybackPositions:
     def reached(self, generation: int, now: float, sample_rate: float) -> float:
         """Samples of ``generation`` that had reached the DAC at ``now``: the newest
         block that had started there, interpolated within it at ``sample_rate``
-        (0 before the first real sample)."""
+        (0 before the first real sample, and for times older than the ring keeps)."""
         flat = self._flat
         end = self._next
         oldest = max(0, end - self._rows + _SLACK_ROWS)
