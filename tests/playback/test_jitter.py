@@ -317,13 +317,19 @@ def test_cancel_is_silent_after_the_fade(played_before: int, pulls: list[int],
 
 # ------------------------------------------------------------------ no allocation
 
-@pytest.mark.parametrize("scenario", ["steady", "underrun", "cancel"])
+@pytest.mark.parametrize("scenario", ["steady", "underrun", "cancel", "adaptive"])
 def test_pull_allocates_no_arrays(scenario: str) -> None:
     frames = 2048  # one output block is 8 KiB: any array copy of it would show
     rate = 48_000
-    jb = JitterBuffer(rate, JitterPolicy.fixed(50), capacity_ms=60_000)
-    x = signal(rate * (45 if scenario == "steady" else 1))
-    jb.push(x)
+    adaptive = scenario == "adaptive"
+    jb = JitterBuffer(rate, JitterPolicy() if adaptive else JitterPolicy.fixed(50),
+                      capacity_ms=60_000)
+    x = signal(rate * (45 if scenario in ("steady", "adaptive") else 1))
+    if adaptive:  # pushed with arrival times (1 s pieces at 1.2x real time)
+        for k in range(45):
+            jb.push(x[k * rate:(k + 1) * rate], now=k / 1.2)
+    else:
+        jb.push(x)
     block = np.zeros((frames, 2), np.float32)
     out = block[:, 0]  # strided, as in the speaker's callback
     jb.pull(out)
