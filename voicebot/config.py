@@ -26,6 +26,9 @@ else:  # pragma: no cover
 _VAD = SegmenterConfig()
 _POLICY = Policy()
 
+#: The official SDKs' default base URL, used when only an API key is configured.
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are voicebot, a helpful voice assistant. Answer briefly, in plain spoken sentences."
 )
@@ -33,9 +36,11 @@ DEFAULT_SYSTEM_PROMPT = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a run needs. ``base_url=None`` means: start the embedded local server."""
+    """Everything a run needs. Which server: :meth:`backend_url`."""
 
     base_url: str | None = None
+    #: Use the embedded local server even when a base URL or an API key is configured.
+    local: bool = False
     api_key: str | None = field(default=None, repr=False)
     model: str = "gpt-4o-audio-preview"
     voice: str = "alloy"
@@ -60,6 +65,18 @@ class Settings:
     barge_in_ms: int = _POLICY.barge_in_ms
     barge_in_grace_ms: int = _POLICY.barge_in_grace_ms
     verbose: bool = False
+
+    def backend_url(self) -> str | None:
+        """The API base URL to use; None: the embedded local server.
+
+        A base URL wins; else an API key means OpenAI (what the official SDKs do with
+        a key and no base URL); else, and always with ``local``, the embedded server.
+        """
+        if self.local:
+            return None
+        if self.base_url:
+            return self.base_url
+        return OPENAI_BASE_URL if self.api_key else None
 
 
 def default_config_path(platform: str = sys.platform,

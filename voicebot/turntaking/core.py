@@ -401,10 +401,12 @@ class TurnTaking:
             return None if a is None or b is None else round((b - a) * 1000, 1)
 
         self._done_turns += 1
-        origin = turn.request.speech_end_at
+        # From the end of speech; a typed turn has none: from when it was submitted.
+        spoken = turn.request.speech_end_at
+        origin = spoken if spoken is not None else turn.request.submitted_at
         first_sound = r.first_sound if r.first_sound is not None else turn.reply.first_sound_at
         latency = {
-            "endpoint": ms(origin, turn.request.submitted_at),
+            "endpoint": ms(spoken, turn.request.submitted_at),
             "request_sent": ms(origin, r.request_sent),
             "first_byte": ms(origin, r.first_byte),
             "first_audio": ms(origin, r.first_audio),
