@@ -61,7 +61,8 @@ def test_input_audio_any_rate_and_channels_and_mp3_reach_the_recogniser():
     with start_embedded(state=state, warm_up=False) as srv, \
             httpx.Client(base_url=srv.base_url, timeout=30) as c:
         for data, fmt in ((wav, "wav"), (mp3.getvalue(), "mp3")):
-            res = collect(sse_events(c, {"messages": audio_message(data, fmt)}))
+            res = collect(sse_events(c, {"messages": audio_message(data, fmt),
+                                         "stream_options": {"include_usage": True}}))
             assert res["content"] == f"2 plus 2 is {2 + 2}."
             samples, rate = rec.calls[-1]
             assert rate == 44_100 and samples.ndim == 1

@@ -24,7 +24,8 @@ def test_spoken_question_gets_a_spoken_answer(client):
     before = dt.datetime.now().astimezone()
     res = collect(sse_events(client, {"messages": [spoken("what time is it")],
                                       "modalities": ["text", "audio"],
-                                      "audio": {"voice": "alloy", "format": "pcm16"}}))
+                                      "audio": {"voice": "alloy", "format": "pcm16"},
+                                      "stream_options": {"include_usage": True}}))
     after = dt.datetime.now().astimezone()
     said = {f"{t.hour % 12 or 12}:{t.minute:02d}" for t in (before, after)}
     assert any(s in res["transcript"] for s in said), res["transcript"]

@@ -21,8 +21,8 @@ import anyio
 import numpy as np
 
 from ..audio.files import decode_audio_bytes
-from ..audio.wav import encode_wav
 from ..errors import RequestError, VoicebotError
+from .access import RequestTiming
 from .assistant import SKILL_PHRASES, Assistant
 from .chunks import (
     DONE,
@@ -32,6 +32,7 @@ from .chunks import (
     completion_response,
     estimate_text_tokens,
 )
+from .encode import encode_reply_audio
 from .model import Reply
 from .plan import Heard, Spoken, build_turns, plan_speech, structured_content
 from .store import AudioStore
@@ -127,10 +128,24 @@ def _decode_and_recognise(engines: Engines, data: bytes, fmt: str, param: str) -
     return Heard(text.strip(), duration_s)
 
 
-async def complete(req: ChatRequest, state: ServerState) -> dict[str, Any] | AsyncIterator[bytes]:
+def input_transcript(req: ChatRequest, heard: dict[tuple[int, int], Heard]) -> str | None:
+    """What was recognised in the last user message's audio parts, or None if it has none.
+
+    Sent as voicebot's own extension ``voicebot.input_transcript`` (see openapi.yaml)."""
+    last = next((mi for mi in range(len(req.messages) - 1, -1, -1)
+                 if req.messages[mi].role == "user"), None)
+    if last is None:
+        return None
+    texts = [h.text for (mi, _), h in sorted(heard.items()) if mi == last]
+    return " ".join(t for t in texts if t) if texts else None
+
+
+async def complete(req: ChatRequest, state: ServerState, *,
+                   timing: RequestTiming | None = None) -> dict[str, Any] | AsyncIterator[bytes]:
     """Answer ``req``: a whole response dict (``stream: false``) or the SSE byte stream.
 
     Raises ``RequestError`` before anything is sent when the request cannot be served.
+    ``timing`` (from the access log) is told when the first audio goes out.
     """
     now_s = state.clock()
     now = dt.datetime.fromtimestamp(now_s, state.tz).astimezone(state.tz)
@@ -161,10 +176,15 @@ async def complete(req: ChatRequest, state: ServerState) -> dict[str, Any] | Asy
         content = structured_content(req.response_schema, reply, user, now)
     spoken = plan_speech(reply, ssml_enabled=req.ssml_enabled)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
+    heard_text = input_transcript(req, heard)
+    extension = {"input_transcript": heard_text} if heard_text is not None else None
+    timing = timing if timing is not None else RequestTiming()
     if req.stream:
         writer = ChunkWriter(completion_id, int(now_s), req.model)
-        return _stream(req, state, writer, reply, spoken, content, usage, now_s)
-    return await _whole(req, state, completion_id, reply, spoken, content, usage, now_s)
+        return _stream(req, state, writer, reply, spoken, content, usage, now_s, extension,
+                       timing)
+    return await _whole(req, state, completion_id, reply, spoken, content, usage, now_s,
+                        extension, timing)
 
 
 def _synthesize(engines: Engines, s: Spoken, voice: str, cancel: threading.Event) -> bytes:
@@ -175,14 +195,16 @@ def _synthesize(engines: Engines, s: Spoken, voice: str, cancel: threading.Event
 
 async def _stream(req: ChatRequest, state: ServerState, writer: ChunkWriter, reply: Reply,
                   spoken: list[Spoken], content: str | None, usage: Usage,
-                  now_s: float) -> AsyncIterator[bytes]:
-    yield writer.role()
+                  now_s: float, extension: dict[str, Any] | None,
+                  timing: RequestTiming) -> AsyncIterator[bytes]:
+    yield writer.role(extension)
     if reply.tool_calls:
         usage.completion_text_tokens += sum(estimate_text_tokens(c.arguments) + 3
                                             for c in reply.tool_calls)
         yield writer.tool_calls(reply.tool_calls)
         yield writer.finish("tool_calls")
-        yield writer.usage(usage)
+        if req.include_usage:
+            yield writer.usage(usage)
         yield DONE
         return
     if content is not None:
@@ -198,7 +220,8 @@ async def _stream(req: ChatRequest, state: ServerState, writer: ChunkWriter, rep
                     yield writer.content(sep + s.transcript)
                     sep = " "
         yield writer.finish("stop")
-        yield writer.usage(usage)
+        if req.include_usage:
+            yield writer.usage(usage)
         yield DONE
         return
     usage.completion_text_tokens += estimate_text_tokens(transcript)
@@ -217,6 +240,7 @@ async def _stream(req: ChatRequest, state: ServerState, writer: ChunkWriter, rep
             pcm = await anyio.to_thread.run_sync(_synthesize, state.engines, s, req.voice,
                                                  cancel, abandon_on_cancel=True)
             for at in range(0, len(pcm), _DELTA_BYTES):
+                timing.audio_sent()
                 yield writer.audio(pcm[at:at + _DELTA_BYTES], audio_id)
                 audio_id = None
             n_bytes += len(pcm)
@@ -230,13 +254,15 @@ async def _stream(req: ChatRequest, state: ServerState, writer: ChunkWriter, rep
     usage.completion_audio_tokens += audio_tokens_out(n_bytes / 2 / _SAMPLE_RATE)
     yield writer.finish("stop")
     yield writer.expires(entry.expires_at)
-    yield writer.usage(usage)
+    if req.include_usage:
+        yield writer.usage(usage)
     yield DONE
 
 
 async def _whole(req: ChatRequest, state: ServerState, completion_id: str, reply: Reply,
                  spoken: list[Spoken], content: str | None, usage: Usage,
-                 now_s: float) -> dict[str, Any]:
+                 now_s: float, extension: dict[str, Any] | None,
+                 timing: RequestTiming) -> dict[str, Any]:
     transcript = " ".join(s.transcript for s in spoken if s.transcript)
     audio: dict[str, Any] | None = None
     if reply.tool_calls:
@@ -258,7 +284,8 @@ async def _whole(req: ChatRequest, state: ServerState, completion_id: str, reply
                                                       cancel, abandon_on_cancel=True)
         finally:
             cancel.set()
-        data = bytes(pcm) if req.audio_format == "pcm16" else encode_wav(bytes(pcm), _SAMPLE_RATE)
+        data = await anyio.to_thread.run_sync(_encode, bytes(pcm), req.audio_format)
+        timing.audio_sent()
         entry = state.store.put(transcript, now_s)
         audio = {"id": entry.audio_id, "expires_at": entry.expires_at,
                  "data": base64.b64encode(data).decode("ascii"), "transcript": transcript}
@@ -266,4 +293,10 @@ async def _whole(req: ChatRequest, state: ServerState, completion_id: str, reply
         usage.completion_audio_tokens += audio_tokens_out(len(pcm) / 2 / _SAMPLE_RATE)
     return completion_response(completion_id=completion_id, created_s=int(now_s),
                                model=req.model, content=content, audio=audio,
-                               tool_calls=reply.tool_calls, finish_reason=finish, usage=usage)
+                               tool_calls=reply.tool_calls, finish_reason=finish, usage=usage,
+                               extension=extension)
+
+
+def _encode(pcm: bytes, fmt: str) -> bytes:
+    """Worker thread: the whole reply in the requested file format."""
+    return encode_reply_audio(pcm, _SAMPLE_RATE, fmt)

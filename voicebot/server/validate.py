@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import RequestError
+from ..speech.voices import DEFAULT_VOICE, find_voice, voices
 from .model import ToolCall, ToolSpec
 
 __all__ = ["ChatRequest", "Message", "Part", "parse_request", "MAX_BODY_BYTES",
@@ -29,7 +30,8 @@ __all__ = ["ChatRequest", "Message", "Part", "parse_request", "MAX_BODY_BYTES",
 #: adds a third, so 25 MiB fits that with room for the rest of the request).
 MAX_BODY_BYTES = 25 * 1024 * 1024
 STREAM_AUDIO_FORMATS = ("pcm16",)
-FILE_AUDIO_FORMATS = ("wav", "pcm16")
+#: Formats of a whole reply (``stream: false``); all but wav and pcm16 go through ffmpeg.
+FILE_AUDIO_FORMATS = ("wav", "pcm16", "mp3", "flac", "opus", "aac")
 INPUT_AUDIO_FORMATS = ("wav", "mp3")
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -41,12 +43,15 @@ class Part:
 
     ``image_data`` is the decoded ``data:`` URL payload; a remote image has only ``url``.
     """
-    kind: Literal["text", "image", "audio"]
+    kind: Literal["text", "image", "audio", "file"]
     text: str = ""
     audio_data: bytes = b""
     audio_format: str = ""
     image_data: bytes | None = None
     url: str = ""
+    #: A ``file`` part's name and decoded bytes.
+    file_name: str = ""
+    file_data: bytes = b""
     #: Where the part is in the request (``messages[0].content[1]``), for error messages.
     param: str = ""
 
@@ -75,6 +80,10 @@ class ChatRequest:
     parallel_tool_calls: bool = True
     ssml_enabled: bool = False
     response_schema: dict[str, Any] | None = None
+    #: ``stream_options.include_usage``: send the usage chunk (``choices: []``) at the end.
+    include_usage: bool = False
+    #: OpenAI's end-user id (``user``); the local assistant keeps its state per user.
+    user: str | None = None
 
 
 def _fail(param: str, message: str, code: str = "invalid_value") -> RequestError:
@@ -108,8 +117,12 @@ def _opt(obj: dict[str, Any], key: str, types: tuple[type, ...], param: str, wha
     return default if value is None else _expect(value, types, param, what)
 
 
-def parse_request(body: bytes) -> ChatRequest:
-    """Parse ``body`` (the raw request bytes) or raise ``RequestError`` (a 400)."""
+def parse_request(body: bytes, *, stream_default: bool = True) -> ChatRequest:
+    """Parse ``body`` (the raw request bytes) or raise ``RequestError`` (a 400).
+
+    ``stream_default`` is what a body without ``stream`` means: the spec says true; the
+    HTTP layer passes false when the client's ``Accept`` excludes ``text/event-stream``.
+    """
     try:
         doc = json.loads(body)
     except UnicodeDecodeError:
@@ -123,15 +136,23 @@ def parse_request(body: bytes) -> ChatRequest:
     if not isinstance(doc, dict):
         raise RequestError(f"request body must be a JSON object, got {_kind(doc)}",
                            code="invalid_type")
-    return _parse_doc(doc)
+    return _parse_doc(doc, stream_default)
 
 
-def _parse_doc(doc: dict[str, Any]) -> ChatRequest:
+def _parse_doc(doc: dict[str, Any], stream_default: bool = True) -> ChatRequest:
     if "messages" not in doc:
         raise _fail("messages", "is required", "missing_required_parameter")
     raw_messages = _expect(doc["messages"], (list,), "messages", "an array of messages")
     model = _opt(doc, "model", (str,), "model", "a string", "voicebot-local") or "voicebot-local"
-    stream = _opt(doc, "stream", (bool,), "stream", "a boolean", True)
+    stream = _opt(doc, "stream", (bool,), "stream", "a boolean", stream_default)
+    options = _opt(doc, "stream_options", (dict,), "stream_options", "an object", {})
+    include_usage = _opt(options, "include_usage", (bool,), "stream_options.include_usage",
+                         "a boolean", False)
+    n = _opt(doc, "n", (int,), "n", "an integer", 1)
+    if n != 1:
+        raise _fail("n", f"this server returns one choice; n must be 1, not {n}",
+                    "unsupported_value")
+    user = _opt(doc, "user", (str,), "user", "a string", None)
     ssml = _opt(doc, "ssml_enabled", (bool,), "ssml_enabled", "a boolean", False)
     parallel = _opt(doc, "parallel_tool_calls", (bool,), "parallel_tool_calls", "a boolean", True)
     _opt(doc, "context", (dict,), "context", "an object", None)
@@ -144,7 +165,7 @@ def _parse_doc(doc: dict[str, Any]) -> ChatRequest:
     want_audio = "audio" in modalities
 
     audio = _opt(doc, "audio", (dict,), "audio", "an object", {})
-    voice = _opt(audio, "voice", (str,), "audio.voice", "a string", "alloy") or "alloy"
+    voice = _parse_voice(audio.get("voice"))
     allowed = STREAM_AUDIO_FORMATS if stream else FILE_AUDIO_FORMATS
     fmt = _opt(audio, "format", (str,), "audio.format", "a string", allowed[0])
     if want_audio and fmt not in allowed:
@@ -161,7 +182,23 @@ def _parse_doc(doc: dict[str, Any]) -> ChatRequest:
     return ChatRequest(messages=messages, model=model, stream=stream, want_audio=want_audio,
                        voice=voice, audio_format=fmt, tools=tools, tool_choice=choice,
                        forced_tool=forced, parallel_tool_calls=parallel, ssml_enabled=ssml,
-                       response_schema=schema)
+                       response_schema=schema, include_usage=include_usage, user=user)
+
+
+def _parse_voice(raw: Any) -> str:
+    """A voice name, or a custom voice ``{"id": ...}`` naming one of ours."""
+    param = "audio.voice"
+    if raw is None:
+        return DEFAULT_VOICE
+    if isinstance(raw, dict):
+        param = "audio.voice.id"
+        raw = _need(raw, "id", (str,), param, "a string")
+    _expect(raw, (str,), param, "a voice name or {\"id\": ...}")
+    name = find_voice(raw)
+    if name is None:
+        raise _fail(param, f"unknown voice {_show(raw)}; this server has "
+                    + ", ".join(voices()), "invalid_value")
+    return name
 
 
 def _show(value: Any) -> str:
@@ -216,16 +253,23 @@ def _parse_response_format(raw: Any) -> dict[str, Any] | None:
     kind = raw.get("type", "json_schema")
     if kind == "text":
         return None
+    if kind == "json_object":  # any JSON object: the answer as {"answer": "..."}
+        return _answer_schema()
     if kind != "json_schema":
         raise _fail("response_format.type", f"unsupported type {_show(kind)}; "
-                    "this server supports 'json_schema' and 'text'")
+                    "this server supports 'json_schema', 'json_object' and 'text'")
     js = _need(raw, "json_schema", (dict,), "response_format.json_schema", "an object")
     _opt(js, "name", (str,), "response_format.json_schema.name", "a string", "")
     # Without a schema the reply still comes as JSON: {"answer": "..."}.
     schema: dict[str, Any] = _opt(
         js, "schema", (dict,), "response_format.json_schema.schema", "an object",
-        {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})
+        _answer_schema())
     return schema
+
+
+def _answer_schema() -> dict[str, Any]:
+    return {"type": "object", "properties": {"answer": {"type": "string"}},
+            "required": ["answer"]}
 
 
 def _parse_message(raw: Any, p: str) -> Message:
@@ -252,8 +296,12 @@ def _parse_message(raw: Any, p: str) -> Message:
     return _assistant(raw, p)
 
 
-def _string_parts(content: Any, p: str, required: bool) -> tuple[Part, ...]:
-    """``content`` as a string, an array of strings (seed) or of text parts (practice)."""
+def _string_parts(content: Any, p: str, required: bool,
+                  refusal: bool = False) -> tuple[Part, ...]:
+    """``content`` as a string, an array of strings (seed) or of text parts (practice).
+
+    With ``refusal`` (an assistant's content) a ``{"type": "refusal", "refusal": ...}``
+    part counts as the text the assistant said."""
     if content is None:
         if required:
             raise _fail(p, "is required", "missing_required_parameter")
@@ -267,9 +315,14 @@ def _string_parts(content: Any, p: str, required: bool) -> tuple[Part, ...]:
             out.append(Part("text", text=item, param=f"{p}[{i}]"))
             continue
         _expect(item, (dict,), f"{p}[{i}]", "a string or a text part")
+        if refusal and item.get("type") == "refusal":
+            out.append(Part("text", text=_need(item, "refusal", (str,), f"{p}[{i}].refusal",
+                                               "a string"), param=f"{p}[{i}]"))
+            continue
         if item.get("type") != "text":
+            allowed = "'text' and 'refusal' parts" if refusal else "'text' parts"
             raise _fail(f"{p}[{i}].type", f"{_show(item.get('type'))} is not allowed here; "
-                        "only 'text' parts", "invalid_content_type")
+                        f"only {allowed}", "invalid_content_type")
         out.append(Part("text", text=_need(item, "text", (str,), f"{p}[{i}].text",
                                              "a string"), param=f"{p}[{i}]"))
     return tuple(out)
@@ -309,10 +362,29 @@ def _user_part(item: Any, p: str) -> Part:
             return _image(url, f"{p}.image_url.url", p)
         url = _need(item, "image_url", (str,), f"{p}.image_url", "a URL string or {\"url\": ...}")
         return _image(url, f"{p}.image_url", p)
+    if kind == "file":
+        return _file(_need(item, "file", (dict,), f"{p}.file", "an object"), f"{p}.file", p)
     if kind is None:
         raise _fail(f"{p}.type", "is required", "missing_required_parameter")
-    raise _fail(f"{p}.type", f"unknown content type {_show(kind)}; expected text, image_url "
-                "or input_audio", "invalid_content_type")
+    raise _fail(f"{p}.type", f"unknown content type {_show(kind)}; expected text, image_url, "
+                "input_audio or file", "invalid_content_type")
+
+
+def _file(raw: dict[str, Any], p: str, part_param: str) -> Part:
+    """A ``file`` part: ``file_data`` (base64, or a base64 ``data:`` URL) is accepted;
+    a ``file_id`` is refused, since this server keeps no uploaded files."""
+    name = _opt(raw, "filename", (str,), f"{p}.filename", "a string", "")
+    if raw.get("file_id") is not None and raw.get("file_data") is None:
+        _expect(raw["file_id"], (str,), f"{p}.file_id", "a string")
+        raise _fail(f"{p}.file_id", "this server keeps no uploaded files; send the file's "
+                    "contents as file_data", "unsupported_value")
+    data = _need(raw, "file_data", (str,), f"{p}.file_data", "a base64 string")
+    if data.startswith("data:"):
+        header, sep, data = data[5:].partition(",")
+        if not sep or not header.lower().endswith(";base64"):
+            raise _fail(f"{p}.file_data", "is not a base64 data: URL", "invalid_base64")
+    return Part("file", file_name=name, file_data=_b64(data, f"{p}.file_data"),
+                param=part_param)
 
 
 def _b64(text: str, p: str) -> bytes:
@@ -341,7 +413,10 @@ def _image(url: str, p: str, part_param: str) -> Part:
 
 
 def _assistant(raw: dict[str, Any], p: str) -> Message:
-    parts = _string_parts(raw.get("content"), f"{p}.content", False)
+    parts = _string_parts(raw.get("content"), f"{p}.content", False, refusal=True)
+    said = _opt(raw, "refusal", (str,), f"{p}.refusal", "a string", None)
+    if said and not parts:  # a refusal is what the assistant said on that turn
+        parts = (Part("text", text=said, param=f"{p}.refusal"),)
     audio_id = None
     audio = raw.get("audio")
     if audio is not None:
