@@ -23,7 +23,7 @@ import numpy as np
 from ..audio.files import decode_audio_bytes
 from ..errors import RequestError, VoicebotError
 from .access import RequestTiming
-from .assistant import SKILL_PHRASES, Assistant
+from .assistant import SKILL_PHRASES
 from .chunks import (
     DONE,
     ChunkWriter,
@@ -33,6 +33,7 @@ from .chunks import (
     estimate_text_tokens,
 )
 from .encode import encode_reply_audio
+from .conversations import Conversations, conversation_key
 from .model import Reply
 from .plan import Heard, Spoken, build_turns, plan_speech, structured_content
 from .store import AudioStore
@@ -98,10 +99,11 @@ class Engines:
 
 @dataclass
 class ServerState:
-    """Per-server state, owned by the event-loop thread (the store, the timers)."""
+    """Per-server state, owned by the event-loop thread (the store, the conversations)."""
     engines: Engines = field(default_factory=Engines)
     store: AudioStore = field(default_factory=AudioStore)
-    assistant: Assistant = field(default_factory=Assistant)
+    #: The assistant's state (timers) per conversation; see :mod:`.conversations`.
+    conversations: Conversations = field(default_factory=Conversations)
     #: Wall-clock time in epoch seconds; replaced in tests.
     clock: Callable[[], float] = time.time
     #: Time zone the assistant tells the time in; None means the machine's local zone.
@@ -168,8 +170,9 @@ async def complete(req: ChatRequest, state: ServerState, *,
                     param)
     usage = Usage()
     turns = build_turns(req, heard, remembered, usage)
-    reply = state.assistant.respond(turns, now=now, tools=req.tools,
-                                    tool_choice=req.tool_choice, forced_tool=req.forced_tool)
+    assistant = state.conversations.assistant(conversation_key(req), now_s)
+    reply = assistant.respond(turns, now=now, tools=req.tools,
+                              tool_choice=req.tool_choice, forced_tool=req.forced_tool)
     content: str | None = None
     if req.response_schema is not None and not reply.tool_calls:
         user = next((t.text for t in reversed(turns) if t.role == "user"), "")
