@@ -68,7 +68,7 @@ def bench_ttfa(base_url: str, runs: int) -> None:
 
 
 def bench_rtf() -> None:
-    from voicebot.server.tts import Synthesizer
+    from voicebot.speech.synth import Synthesizer
     synth = Synthesizer()
     text = ("The quick brown fox jumps over the lazy dog. It is a quarter past three. "
             "Twelve times seven is eighty four. Your timer has two minutes left.")
@@ -80,7 +80,7 @@ def bench_rtf() -> None:
     print(f"synthesis RTF: {took / audio_s:.3f} ({took * 1000:.0f} ms for {audio_s:.1f} s)")
     try:
         from voicebot.server.assistant import SKILL_PHRASES
-        from voicebot.server.stt import PocketsphinxRecognizer
+        from voicebot.speech.recognize import PocketsphinxRecognizer
     except ImportError as exc:
         print(f"recognition RTF: not measured ({exc})")
         return

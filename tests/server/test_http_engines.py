@@ -16,7 +16,7 @@ from speech import synth
 from voicebot.audio.wav import encode_wav
 from voicebot.server.completion import Engines, ServerState
 from voicebot.server.serve import start_embedded
-from voicebot.server.tts import Synthesizer
+from voicebot.speech.synth import Synthesizer
 
 
 class RecordingRecognizer:

@@ -15,13 +15,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import numpy as np
 
 from ..audio.files import decode_audio_bytes
 from ..errors import RequestError, VoicebotError
+from ..speech.engines import Recognizer, SpeechSynthesizer
 from .access import RequestTiming
 from .assistant import SKILL_PHRASES
 from .chunks import (
@@ -49,15 +50,6 @@ _SAMPLE_RATE = 24_000
 _DELTA_BYTES = _SAMPLE_RATE * 2 * AUDIO_DELTA_MS // 1000
 
 
-class _Recognizer(Protocol):
-    def transcribe(self, samples: np.ndarray, sample_rate: int) -> str: ...
-
-
-class _Synthesizer(Protocol):
-    def synthesize(self, text: str, *, voice: str = ..., ssml: bool = ...,
-                   cancel: threading.Event | None = ...) -> Any: ...
-
-
 class Engines:
     """The speech engines, created on first use (they take a moment to load).
 
@@ -67,27 +59,27 @@ class Engines:
     Recognition is serialised with a lock because decoders keep per-utterance state.
     """
 
-    def __init__(self, recognizer: _Recognizer | None = None,
-                 synthesizer: _Synthesizer | None = None) -> None:
+    def __init__(self, recognizer: Recognizer | None = None,
+                 synthesizer: SpeechSynthesizer | None = None) -> None:
         self._recognizer = recognizer
         self._synthesizer = synthesizer
         self._load_lock = threading.Lock()
         self.recognize_lock = threading.Lock()
 
-    def recognizer(self) -> _Recognizer:
+    def recognizer(self) -> Recognizer:
         with self._load_lock:
             if self._recognizer is None:
                 try:
-                    from .stt import PocketsphinxRecognizer
+                    from ..speech.recognize import PocketsphinxRecognizer
                 except ImportError as exc:
                     raise VoicebotError(f"speech recognition is not available: {exc}") from None
                 self._recognizer = PocketsphinxRecognizer(phrases=SKILL_PHRASES)
             return self._recognizer
 
-    def synthesizer(self) -> _Synthesizer:
+    def synthesizer(self) -> SpeechSynthesizer:
         with self._load_lock:
             if self._synthesizer is None:
-                from .tts import Synthesizer
+                from ..speech.synth import Synthesizer
                 self._synthesizer = Synthesizer()
             return self._synthesizer
 

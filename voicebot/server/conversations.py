@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from .assistant import Assistant
-from .timers import TimerBook
+from ..skills.timers import TimerBook
 from .validate import ChatRequest
 
 __all__ = ["Conversations", "conversation_key", "DEFAULT_CAPACITY", "DEFAULT_IDLE_TTL_S"]

@@ -18,7 +18,7 @@ from .chunks import Usage, audio_tokens_in, estimate_text_tokens
 from .images import sniff_image
 from .model import Reply, Turn
 from .schemafill import FillHints, fill_schema
-from .sentences import split_sentences, split_ssml
+from ..speech.sentences import split_sentences, split_ssml
 from .validate import ChatRequest, Part
 
 __all__ = ["Spoken", "Heard", "looks_like_ssml", "build_turns", "plan_speech",

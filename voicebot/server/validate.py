@@ -11,8 +11,6 @@ Decoding media (audio files, image headers) is left to the caller: it can be slo
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import urllib.parse
@@ -20,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import RequestError
+from ..protocol.values import decode_base64, json_type
 from ..speech.voices import DEFAULT_VOICE, find_voice, voices
 from .model import ToolCall, ToolSpec
 
@@ -90,18 +89,9 @@ def _fail(param: str, message: str, code: str = "invalid_value") -> RequestError
     return RequestError(f"{param}: {message}", param=param, code=code)
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    return {int: "integer", float: "number", str: "string", list: "array",
-            dict: "object"}.get(type(value), type(value).__name__)
-
-
 def _expect(value: Any, types: tuple[type, ...], param: str, what: str) -> Any:
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        raise _fail(param, f"expected {what}, got {_kind(value)}", "invalid_type")
+        raise _fail(param, f"expected {what}, got {json_type(value)}", "invalid_type")
     return value
 
 
@@ -134,7 +124,7 @@ def parse_request(body: bytes, *, stream_default: bool = True) -> ChatRequest:
         raise RequestError(f"request body is not usable JSON: {type(exc).__name__}",
                            code="invalid_json") from None
     if not isinstance(doc, dict):
-        raise RequestError(f"request body must be a JSON object, got {_kind(doc)}",
+        raise RequestError(f"request body must be a JSON object, got {json_type(doc)}",
                            code="invalid_type")
     return _parse_doc(doc, stream_default)
 
@@ -389,8 +379,8 @@ def _file(raw: dict[str, Any], p: str, part_param: str) -> Part:
 
 def _b64(text: str, p: str) -> bytes:
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError):
+        return decode_base64("".join(text.split()))  # line breaks are tolerated
+    except ValueError:  # binascii.Error, or non-ASCII text
         raise _fail(p, "is not valid base64", "invalid_base64") from None
 
 

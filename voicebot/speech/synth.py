@@ -1,4 +1,4 @@
-"""Text to speech for the local server: eSpeak NG driven through ctypes.
+"""Text to speech: eSpeak NG driven through ctypes.
 
 The library comes from the ``espeakng-loader`` wheel (it bundles libespeak-ng and
 its data, so no system package is needed). Audio is produced one sentence at a
@@ -22,7 +22,7 @@ import soxr
 
 from ..errors import VoicebotError
 from ..protocol.ssml import validate_ssml
-from ..speech.voices import DEFAULT_VOICE, VOICES, VoiceSpec, voices
+from .voices import DEFAULT_VOICE, VOICES, VoiceSpec, voices
 from .sentences import split_sentences, split_ssml
 
 __all__ = [
