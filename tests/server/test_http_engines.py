@@ -118,3 +118,41 @@ def test_stop_returns_and_frees_the_port():
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz")
     assert not srv._thread.is_alive()
+
+
+class MeetingRecognizer:
+    """Returns only once ``parties`` calls are inside ``transcribe`` at the same time (or
+    after ``wait_s``): tells whether the server lets recognitions overlap."""
+
+    def __init__(self, parties: int, wait_s: float = 10) -> None:
+        import threading
+        self.barrier = threading.Barrier(parties, timeout=wait_s)
+        self.met = 0
+
+    def transcribe(self, samples: np.ndarray, sample_rate: int) -> str:
+        import threading
+        try:
+            self.barrier.wait()
+            self.met += 1
+        except threading.BrokenBarrierError:
+            pass
+        return "hello"
+
+
+def test_recognitions_of_different_requests_overlap():
+    import threading
+    rec = MeetingRecognizer(parties=2)
+    wav = encode_wav(b"\0\0" * 1600, 16_000)
+    with start_embedded(state=ServerState(engines=Engines(recognizer=rec)),
+                        warm_up=False) as srv:
+        def ask() -> None:
+            with httpx.Client(base_url=srv.base_url, timeout=30) as c:
+                r = c.post("/chat/completions", json={"messages": audio_message(wav, "wav"),
+                                                      "stream": False})
+                assert r.status_code == 200
+        threads = [threading.Thread(target=ask) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert rec.met == 2, "the server serialised recognition"

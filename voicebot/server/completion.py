@@ -56,7 +56,12 @@ class Engines:
     Pass your own ``recognizer`` (anything with ``transcribe(samples, sample_rate)``) or
     ``synthesizer`` to replace the defaults (pocketsphinx biased to the assistant's
     phrases; eSpeak NG). Getters block while loading: call them from worker threads.
-    Recognition is serialised with a lock because decoders keep per-utterance state.
+
+    Engines are thread-safe (see :mod:`voicebot.speech.engines`) and called without a
+    lock here: the recogniser decodes up to its pool's size at once (one decoder per
+    core), and eSpeak NG, whose state is process-global, serialises itself per sentence
+    — at about 1000× real time on one core it is not what limits many conversations
+    (``scripts/bench_server.py``).
     """
 
     def __init__(self, recognizer: Recognizer | None = None,
@@ -64,7 +69,6 @@ class Engines:
         self._recognizer = recognizer
         self._synthesizer = synthesizer
         self._load_lock = threading.Lock()
-        self.recognize_lock = threading.Lock()
 
     def recognizer(self) -> Recognizer:
         with self._load_lock:
@@ -116,9 +120,7 @@ def _decode_and_recognise(engines: Engines, data: bytes, fmt: str, param: str) -
                            f"{MAX_INPUT_AUDIO_S} s", param=param, code="audio_too_long")
     if len(samples) == 0:
         return Heard("", 0.0)
-    recognizer = engines.recognizer()
-    with engines.recognize_lock:
-        text = recognizer.transcribe(np.asarray(samples, dtype=np.float32), rate)
+    text = engines.recognizer().transcribe(np.asarray(samples, dtype=np.float32), rate)
     return Heard(text.strip(), duration_s)
 
 
