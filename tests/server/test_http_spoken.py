@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 
-import numpy as np
-
-from conftest import collect, sse_events
-from speech import synth
-from voicebot.audio.wav import encode_wav
-
-
-def spoken(text: str, rate: int = 16_000) -> dict:
-    x = synth(text, rate)
-    x = np.concatenate([np.zeros(rate // 4, np.float32), x, np.zeros(rate // 4, np.float32)])
-    wav = encode_wav((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes(), rate)
-    return {"role": "user", "content": [{"type": "input_audio", "input_audio": {
-        "data": base64.b64encode(wav).decode(), "format": "wav"}}]}
+from conftest import collect, spoken, sse_events
 
 
 def test_spoken_question_gets_a_spoken_answer(client):

@@ -18,9 +18,8 @@ import numpy as np
 import openai
 import pytest
 
-from speech import synth
+from conftest import spoken
 from voicebot.audio.files import decode_audio_bytes
-from voicebot.audio.wav import encode_wav
 from voicebot.server.serve import EmbeddedServer, start_embedded
 from voicebot.speech.voices import voices
 
@@ -42,14 +41,6 @@ def sdk(server: EmbeddedServer) -> Iterator[openai.OpenAI]:
 def rms(pcm: bytes) -> float:
     x = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768
     return float(np.sqrt(np.mean(x ** 2))) if len(x) else 0.0
-
-
-def spoken(text: str, rate: int = 16_000) -> Any:
-    x = synth(text, rate)
-    x = np.concatenate([np.zeros(rate // 4, np.float32), x, np.zeros(rate // 4, np.float32)])
-    wav = encode_wav((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes(), rate)
-    return {"role": "user", "content": [{"type": "input_audio", "input_audio": {
-        "data": base64.b64encode(wav).decode(), "format": "wav"}}]}
 
 
 def collect_stream(stream: Any) -> dict[str, Any]:
