@@ -82,7 +82,8 @@ def test_spoken_problems(text, problem):
 
 
 PURE = ["voicebot.skills.calc", "voicebot.skills.timers", "voicebot.speech.voices",
-        "voicebot.server.validate", "voicebot.server.plan", "voicebot.server.assistant",
+        "voicebot.server.validate", "voicebot.server.messages", "voicebot.server.plan",
+        "voicebot.server.assistant",
         "voicebot.server.conversations", "voicebot.server.numbers",
         "voicebot.server.negotiate", "voicebot.server.chunks", "voicebot.server.store",
         "voicebot.speech.sentences"]
