@@ -60,7 +60,7 @@ class Engines:
     Engines are thread-safe (see :mod:`voicebot.speech.engines`) and called without a
     lock here: the recogniser decodes up to its pool's size at once (one decoder per
     core), and eSpeak NG, whose state is process-global, serialises itself per sentence
-    — at about 1000× real time on one core it is not what limits many conversations
+    — at 350-1000× real time on one core it is not what limits many conversations
     (``scripts/bench_server.py``).
     """
 
