@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("-v", "--verbose", action="count", default=None,
                      help="say why a device is missing and how to fix it")
 
+    voices = sub.add_parser("voices", help="list the voices: the embedded server's, and "
+                            "which names OpenAI's servers accept")
+    voices.add_argument("--json", action="store_true", help="one JSON object per voice")
+
     serve = sub.add_parser("serve", help="run the local server of the API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -201,6 +205,8 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
 
     if args.command == "devices":
         return pipeline.devices(console, check=args.check)
+    if args.command == "voices":
+        return pipeline.list_voices(console)
     if args.command == "serve":
         from .server.serve import run_server
 

@@ -311,6 +311,22 @@ def devices(console: Console, *, check: str | None) -> int:
     return 0
 
 
+def list_voices(console: Console) -> int:
+    """``voicebot voices``: the embedded server's voices, and OpenAI's names."""
+    from .speech.voices import OPENAI_VOICES, VOICES, voice_table
+
+    if console.json_mode:
+        for name, spec in sorted(VOICES.items()):
+            console.event("voice", name=name, server="embedded", espeak_voice=spec.espeak_voice)
+        for name in OPENAI_VOICES:
+            console.event("voice", name=name, server="openai")
+        return 0
+    print("The embedded server's voices (--voice NAME):")
+    for line in voice_table():
+        print(line if line.startswith("OpenAI") else "  " + line)
+    return 0
+
+
 # ---------------------------------------------------------------------- inputs
 
 def audio_file_as_wav(path: str) -> tuple[bytes, float]:

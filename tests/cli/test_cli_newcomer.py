@@ -133,3 +133,16 @@ def test_chat_says_listening_and_which_backend_with_v(scripted: ThreadedScripted
     assert proc.returncode == 0, proc.stderr
     assert f"using {scripted.base_url}" in proc.stderr
     assert os.path.basename(str(path)) in proc.stderr
+
+
+def test_voices_lists_the_local_voices_and_openais(home: Path) -> None:
+    from voicebot.speech.voices import OPENAI_VOICES, VOICES
+
+    proc = run_voicebot(["voices"], home)
+    assert proc.returncode == 0, proc.stderr
+    for name in VOICES:
+        assert any(line.split()[:1] == [name] for line in proc.stdout.splitlines()), name
+    assert "OpenAI's servers accept: " + ", ".join(OPENAI_VOICES) in proc.stdout
+    records = json_lines(run_voicebot(["voices", "--json"], home).stdout)
+    assert {r["name"] for r in records if r["server"] == "embedded"} == set(VOICES)
+    assert [r["name"] for r in records if r["server"] == "openai"] == list(OPENAI_VOICES)

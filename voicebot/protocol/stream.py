@@ -21,6 +21,7 @@ from .events import (
     AudioInfo,
     Done,
     Finished,
+    InputTranscript,
     RefusalDelta,
     RoleDelta,
     ServerError,
@@ -147,7 +148,7 @@ class ChunkDecoder:
                 carry = b""
             return AudioDelta(pcm) if pcm else None
 
-        events: list[StreamEvent] = []
+        events: list[StreamEvent] = _extension_events(chunk)
         finished = False
         for i, choice in enumerate(_list(chunk.get("choices"), "choices")):
             where = f"choices[{i}]"
@@ -192,7 +193,7 @@ def decode_response(body: dict[str, Any], *, audio_format: str = "pcm16") -> lis
         data = data[: len(data) - len(data) % 2]
         return AudioDelta(data) if data else None
 
-    events: list[StreamEvent] = []
+    events: list[StreamEvent] = _extension_events(body)
     for i, choice in enumerate(_list(body.get("choices"), "choices")):
         where = f"choices[{i}]"
         if not isinstance(choice, dict):
@@ -209,6 +210,18 @@ def decode_response(body: dict[str, Any], *, audio_format: str = "pcm16") -> lis
         events.append(UsageReport(_dict(usage, "usage")))
     events.append(Done())
     return events
+
+
+def _extension_events(obj: dict[str, Any]) -> list[StreamEvent]:
+    """voicebot's own top-level ``"voicebot"`` object (the embedded server's): what it
+    recognised in the user's audio. Anything else there, or of another shape, is
+    ignored as a client must ignore fields it does not know."""
+    ext = obj.get("voicebot")
+    if isinstance(ext, dict):
+        heard = ext.get("input_transcript")
+        if isinstance(heard, str):
+            return [InputTranscript(heard)]
+    return []
 
 
 def _message_events(msg: dict[str, Any], where: str,
