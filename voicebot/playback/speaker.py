@@ -340,14 +340,18 @@ class Speaker:
 
     # ------------------------------------------------------ playback position
 
-    def heard_frames(self, now: float) -> int:
+    audible = True
+
+    def heard_samples(self, now: float) -> int:
         """How many samples of the current reply (at the API's 24 kHz, as pushed) had
         reached the DAC at monotonic time ``now`` (``time.monotonic()`` seconds): 0
         before its first sample, never more than were pushed; within a block,
-        interpolated at the device rate. Loop thread."""
+        interpolated at the device rate; a gap holds it still. Loop thread."""
         reached = self._positions.reached(self._generation, now, self.sample_rate)
         heard = int(reached * API_SAMPLE_RATE / self.sample_rate)
         return min(heard, self._api_frames_received)
+
+    heard_frames = heard_samples  # the name issue 6 gave it
 
     @property
     def first_sound_at(self) -> float | None:
