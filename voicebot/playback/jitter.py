@@ -6,11 +6,12 @@ Pure logic: no I/O, no clock, no sleeping. Samples go in with :meth:`JitterBuffe
 
 Behaviour, in output frames:
 
-- **Prebuffer.** Nothing plays (silence comes out) until the buffer holds its target
-  level, or until :meth:`end_of_stream` says no more is coming, so a short reply plays
-  at once. The target comes from a :class:`~.jitterpolicy.JitterPolicy`: fixed, or
-  adaptive (learned from the arrival times passed to :meth:`push`; see
-  :mod:`.jitterpolicy`).
+- **Prebuffer.** Nothing plays (silence comes out) until the policy's targets are met
+  — a level to hold, or (adaptive) a time the output has waited since the reply's
+  audio came, counted in the silence it played — or until :meth:`end_of_stream` says
+  no more is coming, so a short reply plays at once. The policy is a
+  :class:`~.jitterpolicy.JitterPolicy`: fixed, or adaptive (learned from the arrival
+  times passed to :meth:`push`; see :mod:`.jitterpolicy`).
 - **Underrun.** While playing, the buffer keeps ``fade_ms`` of samples in reserve. When
   a pull would leave less than that, the block ends with a fade-out (over the last
   ``fade_ms`` of real samples) to silence instead of a click; the underrun is counted
@@ -33,7 +34,8 @@ published write position — and then takes a small ``threading.Lock`` only to p
 the new write position. :meth:`pull` holds the lock for its whole run, which is a few
 index operations and a copy of one callback's worth of frames (microseconds); the
 producer never holds the lock while doing work of unbounded size (copying a push,
-growing the ring), so the callback never waits on it. A lock (rather than relying on
+growing the ring, updating the policy's targets, which it publishes with the write
+position), so the callback never waits on it. A lock (rather than relying on
 the GIL's atomic attribute stores) keeps the cross-thread commands — cancel, reset,
 end of stream — consistent with the indices in one step, and is correct on
 free-threaded Python too.
