@@ -52,6 +52,9 @@ class Settings:
     input_device: str | None = None
     output_device: str | None = None
     prebuffer_ms: int = 120
+    #: "adaptive" (learns the stream's lateness; prebuffer_ms bounds its start wait)
+    #: or "fixed" (always waits prebuffer_ms). See playback/jitterpolicy.py.
+    jitter: str = "adaptive"
     # Voice activity detection and turn-taking: the segmenter's own defaults (its
     # docstrings say what each means and where the numbers come from).
     vad_aggressiveness: int = _VAD.aggressiveness
@@ -167,6 +170,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("timeouts must be positive numbers of seconds")
     if not 0 <= s.vad_aggressiveness <= 3:
         raise ConfigError("vad_aggressiveness must be 0, 1, 2 or 3")
+    if s.jitter not in ("adaptive", "fixed"):
+        raise ConfigError(f"jitter must be 'adaptive' or 'fixed', not {s.jitter!r}")
     if s.prebuffer_ms < 0 or s.hangover_ms <= 0:
         raise ConfigError("prebuffer_ms must be >= 0 and hangover_ms > 0")
     if s.barge_in_ms < 0 or s.barge_in_grace_ms < 0:

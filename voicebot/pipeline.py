@@ -34,6 +34,7 @@ from .console import Console
 from .devices import can_open, diagnose, list_devices
 from .driver import Driver
 from .errors import AudioDeviceError, ConfigError, InputFileError
+from .playback.jitterpolicy import JitterPolicy
 from .playback.sinks import Sink, WavSink
 from .playback.speaker import Speaker
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
@@ -104,7 +105,8 @@ def _display_url(url: str) -> str:
 def open_speaker(settings: Settings) -> Speaker:
     device = _device(settings.output_device)
     try:
-        return Speaker(device, prebuffer_ms=settings.prebuffer_ms)
+        return Speaker(device, prebuffer_ms=settings.prebuffer_ms,
+                       jitter_policy=JitterPolicy.named(settings.jitter, settings.prebuffer_ms))
     except AudioDeviceError as exc:
         raise AudioDeviceError(f"{exc} — list devices with `voicebot devices`, "
                                "or use --no-play") from None
