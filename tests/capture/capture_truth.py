@@ -22,7 +22,9 @@ from voicebot.audio import float_to_pcm16
 from voicebot.capture import SegmenterConfig, UtteranceDetector, UtteranceEnded
 
 RATE = 16_000
-CFG = SegmenterConfig()
+#: The fixed policy (the VAD's frames, a fixed hang-over): these bounds are its
+#: contract. The adaptive policy's are in test_capture_endpoint.py.
+CFG = SegmenterConfig(endpoint="fixed")
 VAD_OVERHANG_MS = 150
 
 

@@ -21,8 +21,9 @@ from voicebot.capture.segmenter import (
 from voicebot.errors import ConfigError
 
 # 10 ms frames; pre-roll 3 frames; start on 3 of 4; hang-over 5; tail 2; min 4; max 30.
-SMALL = SegmenterConfig(frame_ms=10, preroll_ms=30, start_voiced_frames=3, start_window_frames=4,
-                        hangover_ms=50, tail_ms=20, min_utterance_ms=40, max_utterance_ms=300)
+SMALL = SegmenterConfig(endpoint="fixed", frame_ms=10, preroll_ms=30, start_voiced_frames=3,
+                        start_window_frames=4, hangover_ms=50, tail_ms=20, min_utterance_ms=40,
+                        max_utterance_ms=300)
 F = SMALL.frame_samples  # 160 samples
 
 
