@@ -38,7 +38,6 @@ from voicebot.capture.segmenter import (  # noqa: E402
     Segmenter,
     SegmenterConfig,
     SpeechStarted,
-    UtteranceEnded,
 )
 from voicebot.capture.vad import Vad, VadFramer  # noqa: E402
 

@@ -20,6 +20,7 @@ import numpy as np
 from speech import Spoken
 from voicebot.audio import float_to_pcm16
 from voicebot.capture import SegmenterConfig, SpeechStarted, UtteranceDetector, UtteranceEnded
+from voicebot.capture.segmenter import Segmenter
 
 RATE = 16_000
 #: The fixed policy (the VAD's frames, a fixed hang-over): these bounds are its
@@ -88,3 +89,18 @@ def assert_well_formed(events: list, pcm: bytes, config: SegmenterConfig) -> Non
         last_end = e.end_sample
         open_start = None
     assert open_start is None, "a start never got its end"
+
+
+def segment(config: SegmenterConfig, pcm: bytes, flags: list[bool],
+            mute_at: tuple[int, int] | None = None) -> list:
+    """Feed the pure segmenter frame by frame (muted for ``mute_at`` = (first, count)
+    frames), checking its position after each; then end the input."""
+    fs = config.frame_samples
+    seg = Segmenter(config)
+    events: list = []
+    for i, voiced in enumerate(flags):
+        if mute_at is not None:
+            seg.muted = mute_at[0] <= i < mute_at[0] + mute_at[1]
+        events += seg.feed(pcm[i * fs * 2:(i + 1) * fs * 2], voiced)
+        assert seg.position == (i + 1) * fs
+    return events + seg.end()

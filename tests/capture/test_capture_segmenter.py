@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capture_truth import assert_well_formed
+from capture_truth import assert_well_formed, segment
 from voicebot.capture.segmenter import (
     Segmenter,
     SegmenterConfig,
@@ -199,13 +199,6 @@ def test_invariants(config: SegmenterConfig, flags: list[bool],
                     mute_at: tuple[int, int] | None) -> None:
     fs = config.frame_samples
     pcm = signal(len(flags) * fs)
-    seg = Segmenter(config)
-    events: list = []
-    for i, voiced in enumerate(flags):
-        if mute_at is not None:
-            seg.muted = mute_at[0] <= i < mute_at[0] + mute_at[1]
-        events += seg.feed(pcm[i * fs * 2:(i + 1) * fs * 2], voiced)
-        assert seg.position == (i + 1) * fs
-    events += seg.end()
+    events = segment(config, pcm, flags, mute_at)
 
     assert_well_formed(events, pcm, config)
