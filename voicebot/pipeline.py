@@ -27,7 +27,6 @@ from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
 from .capture.mic import FileSource, MicrophoneSource, capture_events
-from .capture.segmenter import SegmenterConfig
 from .capture.vad import UtteranceDetector
 from .config import Settings
 from .console import Console
@@ -196,10 +195,7 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             os.makedirs(output_dir, exist_ok=True)
         except OSError as exc:
             raise InputFileError(output_dir, f"cannot create directory ({exc.strerror})") from None
-    config = SegmenterConfig(aggressiveness=settings.vad_aggressiveness,
-                             hangover_ms=settings.hangover_ms, preroll_ms=settings.preroll_ms,
-                             min_utterance_ms=settings.min_utterance_ms,
-                             max_utterance_ms=settings.max_utterance_ms)
+    config = settings.segmenter_config()
     detector = UtteranceDetector(config)
     async with contextlib.AsyncExitStack() as stack:
         speaker = open_speaker(settings) if play else None
