@@ -22,10 +22,10 @@ otherwise :meth:`EchoCanceller.process` returns its input untouched, at no cost.
 The canceller is SpeexDSP's (``aec_speex``); ``scripts/bench_aec.py`` says why.
 
 While it has not yet learnt the room (the first reference of its life, until
-the delay is measured and the filter has had ``settle_ms`` to adapt, at most
-``warmup_max_ms``), it outputs silence during reference: for that half-second
-the microphone is deaf, as it was before echo cancellation, instead of letting
-the assistant hear itself and stop. It keeps what it learnt across replies.
+the delay is measured and the echo is ``trust_erle_db`` down, at most
+``warmup_max_ms``), it outputs silence during reference: for that second the
+microphone is deaf, as it was before echo cancellation, instead of letting the
+assistant hear itself and stop. It keeps what it learnt across replies.
 """
 
 from __future__ import annotations
@@ -67,11 +67,13 @@ class AecConfig:
     max_delay_ms: int = 500
     #: Residual echo suppression (SpeexDSP's preprocessor) after the filter.
     suppress: bool = True
-    #: Reference audio processed with a measured delay before the output is trusted.
-    settle_ms: int = 300
-    #: Give up waiting for a delay after this much reference (no echo at all:
-    #: headphones, a muted speaker) and trust the output anyway.
-    warmup_max_ms: int = 1500
+    #: The output is trusted once the delay is measured and the canceller has
+    #: removed at least ``trust_erle_db`` of the echo over ``trust_window_ms``.
+    trust_erle_db: float = 15.0
+    trust_window_ms: int = 200
+    #: Give up waiting after this much reference (no echo at all: headphones, a
+    #: muted speaker; or a user talking through the warm-up) and trust it anyway.
+    warmup_max_ms: int = 2000
 
     def __post_init__(self) -> None:
         if self.frame_ms not in (10, 20):
@@ -108,6 +110,11 @@ def echo_canceller_for(mode: str, *, speaker: bool,
         return None
 
 
+def _power(pcm16: bytes) -> float:
+    x = np.frombuffer(pcm16, dtype="<i2").astype(np.float32)
+    return float(np.dot(x, x))
+
+
 class EchoCanceller:
     """Removes the played reference's echo from PCM16 16 kHz mono microphone audio.
 
@@ -137,8 +144,10 @@ class EchoCanceller:
         self._margin = cfg.margin_ms * _RATE // 1000
         self._tail = cfg.filter_ms * _RATE // 1000 + self._frame
         self._was_active = False
-        self._settled_samples = 0
         self._warmup_samples = 0
+        self._trust_frames = max(1, cfg.trust_window_ms // cfg.frame_ms)
+        self._window_in: list[float] = []
+        self._window_out: list[float] = []
         self.trusted = False
         """True once the canceller has learnt the room (see the module docstring)."""
         self.processed_samples = 0
@@ -210,21 +219,31 @@ class EchoCanceller:
         cancel = self._speex.cancel
         for i in range(0, 2 * n, fb):
             cleaned = cancel(mic_bytes[i:i + fb], ref_bytes[i:i + fb])
-            out += cleaned if self._trust(self._frame) else bytes(fb)
+            if self.trusted:
+                out += cleaned
+            else:
+                out += cleaned if self._learnt(mic_bytes[i:i + fb], cleaned) else bytes(fb)
         self.processed_samples += n
         self._pending = mic[n:].copy()
         return bytes(out)
 
-    def _trust(self, frame: int) -> bool:
-        if self.trusted:
-            return True
-        self._warmup_samples += frame
-        if self._delay.delay is not None:
-            self._settled_samples += frame
+    def _learnt(self, mic_frame: bytes, cleaned: bytes) -> bool:
+        """Warm-up (first reference only): has the canceller learnt the room yet?"""
+        self._warmup_samples += self._frame
         cfg = self.config
-        if (self._settled_samples >= cfg.settle_ms * _RATE // 1000
-                or self._warmup_samples >= cfg.warmup_max_ms * _RATE // 1000):
+        if self._warmup_samples >= cfg.warmup_max_ms * _RATE // 1000:
             self.trusted = True
+            return True
+        if self._delay.delay is None:
+            return False
+        self._window_in.append(_power(mic_frame))
+        self._window_out.append(_power(cleaned))
+        if len(self._window_in) > self._trust_frames:
+            del self._window_in[0], self._window_out[0]
+        if len(self._window_in) == self._trust_frames:
+            removed = sum(self._window_in) / max(sum(self._window_out), 1.0)
+            if removed >= 10 ** (cfg.trust_erle_db / 10):
+                self.trusted = True
         return self.trusted
 
     def close(self) -> None:
