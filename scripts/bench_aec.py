@@ -67,7 +67,7 @@ class NoAec:
 class Chosen:
     """voicebot's EchoCanceller: reference pushed with DAC times, mic with ADC times."""
 
-    def __init__(self, frame_ms: int = 10, suppress: bool = True) -> None:
+    def __init__(self, frame_ms: int = AecConfig.frame_ms, suppress: bool = True) -> None:
         self.name = (f"voicebot EchoCanceller (SpeexDSP, {frame_ms} ms frames"
                      f"{'' if suppress else ', no RES'})")
         self.aec = EchoCanceller(AecConfig(frame_ms=frame_ms, suppress=suppress))
@@ -155,9 +155,8 @@ class PyAec:
 CANDIDATES: list[tuple[str, Callable[[], Candidate]]] = [
     ("none", NoAec),
     ("chosen", Chosen),
-    ("chosen20", lambda: Chosen(20)),
-    ("chosen10nores", lambda: Chosen(10, suppress=False)),
-    ("chosen20nores", lambda: Chosen(20, suppress=False)),
+    ("chosen10", lambda: Chosen(10)),
+    ("chosen-nores", lambda: Chosen(suppress=False)),
     ("speex64", lambda: SpeexRaw(64)),
     ("speex128", lambda: SpeexRaw(128)),
     ("speex128nores", lambda: SpeexRaw(128, suppress=False)),

@@ -130,8 +130,8 @@ class SpeexEchoCanceller:
             for request, db in ((_PREPROCESS_SET_NOISE_SUPPRESS, noise_suppress_db),
                                 (_PREPROCESS_SET_ECHO_SUPPRESS, echo_suppress_db),
                                 (_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, echo_suppress_active_db)):
-                value = ctypes.c_int(db)
-                lib.speex_preprocess_ctl(self._pre, request, ctypes.byref(value))
+                level = ctypes.c_int(db)
+                lib.speex_preprocess_ctl(self._pre, request, ctypes.byref(level))
             lib.speex_preprocess_ctl(self._pre, _PREPROCESS_SET_ECHO_STATE,
                                      ctypes.c_void_p(self._echo))
         # Preallocated C buffers: a frame call copies in, runs C, copies out.
