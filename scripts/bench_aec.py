@@ -20,7 +20,8 @@ the reference aligned by timestamps only, in 40 ms blocks, and is measured on:
 
 Candidates that are not installed are listed as such: livekit (WebRTC APM over
 livekit's FFI), pywebrtc-audio (WebRTC AEC3), pyaec (a Rust port of SpeexDSP's
-MDF). ``aec-audio-processing`` and ``speexaec`` ship no wheels (see the README).
+MDF), aec-audio-processing (source only: it compiles WebRTC's APM, ~35 min on one
+core here). ``speexaec`` (source only) wraps the same libspeexdsp as voicebot.
 
 Usage: .venv/bin/python scripts/bench_aec.py [--seconds 60] [--only NAME,...]
 """
@@ -127,6 +128,28 @@ class LiveKitApm:
         return b"".join(out)
 
 
+class AecAudioProcessing:
+    """aec-audio-processing (SWIG over webrtc-audio-processing, built from source)."""
+
+    name = "aec-audio-processing (WebRTC APM, source)"
+
+    def __init__(self) -> None:
+        from aec_audio_processing import AudioProcessor
+
+        self.ap = AudioProcessor(enable_aec=True, enable_ns=False, enable_agc=False,
+                                 enable_vad=False)
+        self.ap.set_stream_format(RATE, 1)
+        self.ap.set_reverse_stream_format(RATE, 1)
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes:
+        out = []
+        for i in range(0, len(mic), 320):
+            self.ap.process_reverse_stream(ref[i:i + 320])
+            self.ap.set_stream_delay(0)
+            out.append(bytes(self.ap.process_stream(mic[i:i + 320])))
+        return b"".join(out)
+
+
 class PyAec:
     """pyaec's library called through ctypes buffers (its wrapper converts lists)."""
 
@@ -163,6 +186,7 @@ CANDIDATES: list[tuple[str, Callable[[], Candidate]]] = [
     ("pywebrtc", PyWebrtcAudio),
     ("livekit", LiveKitApm),
     ("pyaec", PyAec),
+    ("aap", AecAudioProcessing),
 ]
 
 
