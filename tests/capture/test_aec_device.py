@@ -40,6 +40,7 @@ pytestmark = [pytest.mark.audio,
 
 RATE = 16_000
 REPLY_S = 6.0
+_CONFIG = None  # the defaults (bench and experiments may override)
 
 
 @pytest.fixture
@@ -164,7 +165,7 @@ async def _play_reply(aec: EchoCanceller, reply_24k: np.ndarray) -> None:
 
 def _run(near_wav: str | None, near_at_s: float) -> tuple[Capture, EchoCanceller, float]:
     reply = aec_scene.reply(REPLY_S, API_SAMPLE_RATE)
-    aec = EchoCanceller()
+    aec = EchoCanceller(_CONFIG)
     out = Capture()
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(target=_capture, args=(aec, stop, out, ready), daemon=True)

@@ -65,8 +65,11 @@ class AecConfig:
     margin_ms: int = 4
     #: The longest delay beyond the timestamps that is looked for.
     max_delay_ms: int = 500
-    #: Residual echo suppression (SpeexDSP's preprocessor) after the filter.
+    #: Residual echo suppression (SpeexDSP's preprocessor) after the filter: the
+    #: most it attenuates the echo the filter left, with and without a talker.
     suppress: bool = True
+    echo_suppress_db: int = -40
+    echo_suppress_active_db: int = -15
     #: The output is trusted once the delay is measured and the canceller has
     #: removed at least ``trust_erle_db`` of the echo over ``trust_window_ms``.
     trust_erle_db: float = 15.0
@@ -134,7 +137,9 @@ class EchoCanceller:
         self.config = cfg = config or AecConfig()
         self._frame = cfg.frame_samples
         self._speex = SpeexEchoCanceller(self._frame, cfg.filter_ms * _RATE // 1000, _RATE,
-                                         suppress=cfg.suppress)
+                                         suppress=cfg.suppress,
+                                         echo_suppress_db=cfg.echo_suppress_db,
+                                         echo_suppress_active_db=cfg.echo_suppress_active_db)
         self._lock = threading.Lock()
         self._timeline = ReferenceTimeline(_RATE, capacity_s=2.0 + cfg.max_delay_ms / 1000)
         self._clock = CaptureClock(_RATE)
