@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16, pcm16_to_float  # noqa: E402
 from voicebot.errors import AudioDeviceError  # noqa: E402
-from voicebot.playback import JitterBuffer, Speaker  # noqa: E402
+from voicebot.playback.jitter import JitterBuffer  # noqa: E402
+from voicebot.playback.speaker import Speaker  # noqa: E402
 
 OUT_RATE = 48_000
 DELTA_MS = 40          # audio per streamed delta

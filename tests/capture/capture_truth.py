@@ -19,7 +19,8 @@ import numpy as np
 
 from speech import Spoken
 from voicebot.audio import float_to_pcm16
-from voicebot.capture import SegmenterConfig, UtteranceDetector, UtteranceEnded
+from voicebot.capture.segmenter import SegmenterConfig, UtteranceEnded
+from voicebot.capture.vad import UtteranceDetector
 
 RATE = 16_000
 CFG = SegmenterConfig()

@@ -1,18 +1,14 @@
 """Playback: streamed reply audio → jitter buffer → speaker (or a WAV file), and
 transcript text paced to the audio.
 
-- :class:`JitterBuffer` (pure): prebuffer, underrun fades, cancel; SPSC ring.
-- :class:`TranscriptPacer` (pure): releases transcript characters as audio plays.
-- :class:`Speaker` (I/O edge, PortAudio), :class:`WavSink`, :class:`NullSink`: the
-  :class:`Sink` implementations the session pushes audio deltas into.
+- :mod:`.jitter` (pure): :class:`~.jitter.JitterBuffer`, prebuffer, underrun fades,
+  cancel; SPSC ring.
+- :mod:`.transcript` (pure): :class:`~.transcript.TranscriptPacer` releases transcript
+  characters as audio plays.
+- :mod:`.sinks`: the :class:`~.sinks.Sink` protocol the session pushes audio deltas into,
+  :class:`~.sinks.WavSink`, :class:`~.sinks.NullSink`.
+- :mod:`.speaker` (I/O edge, PortAudio): :class:`~.speaker.Speaker`.
+
+Nothing is re-exported here: importing the pure jitter buffer must not load the
+speaker's libraries (asyncio, soxr, sounddevice). Import from the modules.
 """
-
-from __future__ import annotations
-
-from .jitter import JitterBuffer, PlaybackState
-from .sinks import NullSink, Sink, WavSink
-from .speaker import Speaker
-from .transcript import TranscriptPacer
-
-__all__ = ["JitterBuffer", "PlaybackState", "TranscriptPacer", "Speaker", "Sink", "WavSink",
-           "NullSink"]
