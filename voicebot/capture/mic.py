@@ -339,11 +339,14 @@ class CaptureReport:
     ``position`` is the detector's position (16 kHz samples fed, muted ones
     included) when the report was made; ``at`` is the monotonic time (seconds,
     ``time.monotonic``'s clock) at which the sample at ``position`` was captured.
+    ``voiced_end``: inside speech, where its last voiced frame ended (how long the
+    user has really spoken, the hang-over's silence not counted); else None.
     """
 
     event: Event | None
     position: int
     at: float
+    voiced_end: int | None = None
 
 
 async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
@@ -361,10 +364,11 @@ async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
             at = clock()
             events = detector.feed(converter.feed(block))
             position = detector.position
+            voiced = detector.voiced_end if detector.in_speech else None
             for event in events:
-                yield CaptureReport(event, position, at)
+                yield CaptureReport(event, position, at, voiced)
             if detector.in_speech:
-                yield CaptureReport(None, position, at)
+                yield CaptureReport(None, position, at, voiced)
     events = detector.feed(converter.flush()) + detector.end()
     at, position = clock(), detector.position
     for event in events:

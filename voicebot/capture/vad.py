@@ -146,6 +146,11 @@ class UtteranceDetector:
         """Inside an utterance: between ``SpeechStarted`` and its end."""
         return self._segmenter.in_speech
 
+    @property
+    def voiced_end(self) -> int:
+        """End of the last speech frame of the current utterance (see the segmenter)."""
+        return self._segmenter.voiced_end
+
     def feed(self, pcm16_16k: bytes) -> list[Event]:
         """Add captured audio; return the events it completes (often none)."""
         events: list[Event] = []
