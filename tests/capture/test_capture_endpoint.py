@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from capture_truth import assert_well_formed, segment
 from corpus import RATE, corpus, noise_only
 from voicebot.audio import float_to_pcm16
-from voicebot.capture.segmenter import SpeechStarted
+from voicebot.capture.segmenter import Segmenter, SegmenterConfig, SpeechStarted
 from voicebot.capture.vad import UtteranceDetector
-from voicebot.capture.segmenter import Segmenter, SegmenterConfig
 
 # 10 ms frames; pre-roll 3; start on 3 of 4; hang-over 5 frames at >= 45 dB SNR,
 # 10 frames at <= 20 dB; tail 2; min 4; max 30; floor over 20 frames.
