@@ -1,51 +1,13 @@
 """Capture: microphone or file → VAD → utterances (PCM16 16 kHz mono).
 
 - :mod:`.segmenter`: pure state machine, VAD frames → utterance events.
-- :mod:`.vad`: pure conversion (:class:`CaptureConverter`), framing and webrtcvad
-  (:class:`UtteranceDetector`).
 - :mod:`.ring`: pure :class:`~.ring.BlockRing`, the preallocated block pool the
   microphone callback copies into (sequence numbers, overwrite detection).
-- :mod:`.mic`: the I/O edges (:class:`MicrophoneSource`, :class:`FileSource`) and
-  :func:`utterances`, which joins a source to a detector on the event loop.
+- :mod:`.vad`: conversion (:class:`~.vad.CaptureConverter`, soxr), framing and webrtcvad
+  (:class:`~.vad.UtteranceDetector`).
+- :mod:`.mic`: the I/O edges (:class:`~.mic.MicrophoneSource`, :class:`~.mic.FileSource`)
+  and :func:`~.mic.utterances`, which joins a source to a detector on the event loop.
+
+Nothing is re-exported here: importing the pure segmenter must not load the edges'
+libraries (asyncio, soxr, webrtcvad, sounddevice). Import from the modules.
 """
-
-from __future__ import annotations
-
-from .mic import (
-    AudioSource,
-    FileSource,
-    MicrophoneSource,
-    Utterance,
-    capture_events,
-    utterance_wav,
-    utterances,
-)
-from .segmenter import (
-    Event,
-    Segmenter,
-    SegmenterConfig,
-    SpeechStarted,
-    UtteranceDiscarded,
-    UtteranceEnded,
-)
-from .vad import CaptureConverter, UtteranceDetector, Vad, VadFramer
-
-__all__ = [
-    "AudioSource",
-    "CaptureConverter",
-    "Event",
-    "FileSource",
-    "MicrophoneSource",
-    "Segmenter",
-    "SegmenterConfig",
-    "SpeechStarted",
-    "Utterance",
-    "UtteranceDetector",
-    "UtteranceDiscarded",
-    "UtteranceEnded",
-    "Vad",
-    "VadFramer",
-    "capture_events",
-    "utterance_wav",
-    "utterances",
-]
