@@ -1,8 +1,9 @@
 """The bridge's HTTP and websocket routes (Starlette), served by uvicorn.
 
 - ``GET /``: the browser page; ``GET /static/…``: its scripts.
-- ``GET /healthz``: ``{"status": "ok"|"draining", "sessions": N}`` (503 while draining,
-  so a load balancer stops sending new clients here).
+- ``GET /healthz``: ``{"status": "ok"|"draining", "sessions": N, "token": bool}`` (503
+  while draining, so a load balancer stops sending new clients here; ``token``: the
+  page must ask for one).
 - ``WS /ws``: the bridge protocol (:mod:`.wire`); ``WS /twilio`` and
   ``POST /twilio/voice``: Twilio Media Streams (:mod:`.twilio`).
 
@@ -92,7 +93,8 @@ def create_app(hub: Hub, *, twilio_routes: list[Any] | None = None) -> Starlette
 
     async def healthz(request: Request) -> JSONResponse:
         status = "draining" if hub.draining else "ok"
-        return JSONResponse({"status": status, "sessions": len(hub.sessions)},
+        return JSONResponse({"status": status, "sessions": len(hub.sessions),
+                             "token": hub.options.token is not None},
                             status_code=503 if hub.draining else 200)
 
     async def ws(websocket: WebSocket) -> None:
