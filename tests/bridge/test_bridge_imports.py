@@ -11,7 +11,8 @@ IO = ("asyncio", "httpx", "sounddevice", "soxr", "webrtcvad", "starlette", "uvic
       "websockets")
 
 
-@pytest.mark.parametrize("module", ["voicebot.bridge", "voicebot.bridge.wire"])
+@pytest.mark.parametrize("module", ["voicebot.bridge", "voicebot.bridge.wire",
+                                    "voicebot.bridge.twilio_wire", "voicebot.bridge.mulaw"])
 def test_pure_bridge_modules_load_no_io_library(module: str) -> None:
     code = (f"import sys, {module}; "
             f"print(' '.join(m for m in {IO!r} if m in sys.modules))")

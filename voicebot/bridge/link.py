@@ -53,7 +53,7 @@ from .wire import (
     record_message,
 )
 
-__all__ = ["Link", "WsLink", "serve_ws"]
+__all__ = ["Link", "WsLink", "serve_ws", "refuse"]
 
 log = logging.getLogger("voicebot.bridge")
 
@@ -240,27 +240,27 @@ async def serve_ws(channel: Channel, hub: Hub) -> None:
     try:
         first = await within(channel.receive(), hub.options.hello_timeout_s)
     except asyncio.TimeoutError:
-        await _refuse(channel, CLOSE_POLICY,
+        await refuse(channel, CLOSE_POLICY,
                       f"no hello within {hub.options.hello_timeout_s:g} s")
         return
     if first is None:
         return
     if isinstance(first, bytes):
-        await _refuse(channel, CLOSE_POLICY, "binary frame before hello")
+        await refuse(channel, CLOSE_POLICY, "binary frame before hello")
         return
     try:
         hello = parse_hello(first)
     except WireError as exc:
-        await _refuse(channel, exc.close_code, str(exc))
+        await refuse(channel, exc.close_code, str(exc))
         return
     if not hub.token_ok(hello.token):
-        await _refuse(channel, CLOSE_POLICY, "wrong token" if hello.token else "token required")
+        await refuse(channel, CLOSE_POLICY, "wrong token" if hello.token else "token required")
         return
     if not hub.reserve():
         if hub.draining:
-            await _refuse(channel, CLOSE_GOING_AWAY, "going away: the bridge is shutting down")
+            await refuse(channel, CLOSE_GOING_AWAY, "going away: the bridge is shutting down")
         else:
-            await _refuse(channel, CLOSE_TRY_AGAIN,
+            await refuse(channel, CLOSE_TRY_AGAIN,
                           f"too many sessions ({hub.options.max_sessions}); try again later")
         return
     try:
@@ -271,7 +271,7 @@ async def serve_ws(channel: Channel, hub: Hub) -> None:
         hub.release()
 
 
-async def _refuse(channel: Channel, code: int, reason: str) -> None:
+async def refuse(channel: Channel, code: int, reason: str) -> None:
     log.info("refused a connection: %d (%s)", code, reason)
     with contextlib.suppress(Exception):
         await within(channel.close(code, reason), _CLOSE_S)
