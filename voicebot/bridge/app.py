@@ -3,7 +3,8 @@
 - ``GET /``: the browser page; ``GET /static/…``: its scripts.
 - ``GET /healthz``: ``{"status": "ok"|"draining", "sessions": N, "token": bool}`` (503
   while draining, so a load balancer stops sending new clients here; ``token``: the
-  page must ask for one).
+  page must ask for one). ``GET /stats``: sessions and the frame-processing delays
+  (``?reset=1`` starts a new window).
 - ``WS /ws``: the bridge protocol (:mod:`.wire`); ``WS /twilio`` and
   ``POST /twilio/voice``: Twilio Media Streams (:mod:`.twilio`).
 
@@ -97,6 +98,14 @@ def create_app(hub: Hub, *, twilio_routes: list[Any] | None = None) -> Starlette
                              "token": hub.options.token is not None},
                             status_code=503 if hub.draining else 200)
 
+    async def stats(request: Request) -> JSONResponse:
+        # Diagnostics for operators and the benchmark; ?reset=1 starts a new window.
+        body = {"sessions": len(hub.sessions), "draining": hub.draining,
+                "frame_delay": hub.frame_delays.summary()}
+        if request.query_params.get("reset"):
+            hub.frame_delays.reset()
+        return JSONResponse(body)
+
     async def ws(websocket: WebSocket) -> None:
         if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"),
                               hub.options.origins):
@@ -109,6 +118,7 @@ def create_app(hub: Hub, *, twilio_routes: list[Any] | None = None) -> Starlette
     routes: list[Any] = [
         Route("/", page),
         Route("/healthz", healthz),
+        Route("/stats", stats),
         WebSocketRoute("/ws", ws),
         Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
         *(twilio_routes or []),

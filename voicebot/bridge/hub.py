@@ -27,6 +27,7 @@ from ..errors import Redactor
 from ..session.builtin_tools import Timer
 from ..session.turn import Session
 from ..turntaking import Policy
+from .stats import DelayHistogram
 from .wire import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY
 
 if TYPE_CHECKING:
@@ -143,9 +144,8 @@ class Hub:
         self.drain_deadline: float | None = None
         self._watch_interval_s = watch_interval_s
         self._watcher: asyncio.Task[None] | None = None
-        #: Per frame: arrival to end of processing (s); the benchmark reads and clears it.
-        self.frame_delays_s: list[float] = []
-        self.record_delays = False
+        #: Per frame: arrival to end of processing (``GET /stats``).
+        self.frame_delays = DelayHistogram()
 
     # -- admission --------------------------------------------------------------------
 

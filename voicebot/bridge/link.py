@@ -76,8 +76,7 @@ class Link:
         self.channel = channel
         self.hub = hub
         self.outbox = Outbox(channel.send, max_bytes=hub.options.outbox_bytes, clock=hub.clock)
-        self.source = FrameSource(sample_rate, clock=hub.clock,
-                                  delays_s=hub.frame_delays_s if hub.record_delays else None)
+        self.source = FrameSource(sample_rate, clock=hub.clock, delays=hub.frame_delays)
         self.sink = self._make_sink()
         session, self._timers, self._detector = hub.conversation_parts(voice, self._on_timer)
         self.session = session

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Callable
 import numpy as np
 
 from ..audio.convert import pcm16_to_float
+from .stats import DelayHistogram
 
 __all__ = ["FrameSource"]
 
@@ -26,16 +27,16 @@ class FrameSource:
     """Capture blocks from pushed PCM16 frames. Loop thread only.
 
     Implements the ``AudioSource`` protocol of ``capture.mic``. :meth:`end` ends
-    :meth:`blocks` after the frames already pushed. ``delays_s`` (when given)
-    receives, per frame, the time from its arrival to the end of its processing
-    (the capture task's work on it, turn-taking included): the benchmark's figure.
+    :meth:`blocks` after the frames already pushed. ``delays`` (when given) counts,
+    per frame, the time from its arrival to the end of its processing (the capture
+    task's work on it, turn-taking included): the benchmark's figure.
     """
 
     channels = 1
 
     def __init__(self, sample_rate: int, *, max_queued_ms: int = 2000,
                  clock: Callable[[], float] = time.monotonic,
-                 delays_s: list[float] | None = None) -> None:
+                 delays: DelayHistogram | None = None) -> None:
         self.sample_rate = sample_rate
         self._max_samples = sample_rate * max_queued_ms // 1000
         self._clock = clock
@@ -43,7 +44,7 @@ class FrameSource:
         self._queued = 0
         self._wake = asyncio.Event()
         self._ended = False
-        self._delays = delays_s
+        self._delays = delays
         #: Frames dropped because the capture task fell behind.
         self.dropped_frames = 0
         #: Frames received.
@@ -80,4 +81,4 @@ class FrameSource:
             yield block.reshape(-1, 1)
             # Resumed: the consumer has done all its work on this block.
             if self._delays is not None:
-                self._delays.append(self._clock() - at)
+                self._delays.add(self._clock() - at)
