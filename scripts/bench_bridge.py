@@ -35,6 +35,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,8 @@ def bridge_process(server: str, base_url: str, max_sessions: int) -> Iterator[tu
             found = re.search(r"bridge: http://127\.0\.0\.1:(\d+)/", line)
             if found:
                 port = int(found.group(1))
+                # Keep reading its stderr, or a full pipe would block the bridge.
+                threading.Thread(target=proc.stderr.read, daemon=True).start()
                 break
         if not port:
             raise SystemExit(f"the bridge did not start: {proc.wait()}")

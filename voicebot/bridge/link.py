@@ -110,9 +110,11 @@ class Link:
     # -- the watchdog's side ------------------------------------------------------------
 
     def check(self, now: float) -> tuple[int, str] | None:
+        # "Replying" includes speech in progress: a drain lets the user finish the
+        # utterance and hear its answer, rather than cutting it off mid-sentence.
+        busy = self.driver.core.turn is not None or self._detector.in_speech
         return self.hub.verdict(now, last_heard=self.last_heard,
-                                stalled_s=self.outbox.stalled_for(now),
-                                replying=self.driver.core.turn is not None)
+                                stalled_s=self.outbox.stalled_for(now), replying=busy)
 
     def request_close(self, code: int, reason: str) -> None:
         if not self._close_request.done():
