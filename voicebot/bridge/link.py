@@ -128,10 +128,11 @@ class Link:
         hub.add(self.id, self)
         if greeting is not None:
             self.outbox.put(greeting)
-        writer = asyncio.ensure_future(self.outbox.run())
-        conversation = asyncio.ensure_future(
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(self.outbox.run())
+        conversation = loop.create_task(
             self.driver.run(capture_events(self.source, self._detector, clock=hub.clock)))
-        receiver = asyncio.ensure_future(self._receive())
+        receiver = loop.create_task(self._receive())
         waiting: set[asyncio.Future[Any]] = {writer, conversation, receiver,
                                              self._close_request}
         verdict: tuple[int, str] | None = None
@@ -161,7 +162,7 @@ class Link:
         else:
             log.info("session %s: the client left", self.id)
 
-    async def _finish(self, writer: asyncio.Future[None], verdict: tuple[int, str] | None
+    async def _finish(self, writer: asyncio.Task[None], verdict: tuple[int, str] | None
                       ) -> None:
         if verdict is not None and not self.outbox.stalled_for(self.hub.clock()):
             # Let the last records (turn.done, the summary) reach the client first;
@@ -170,9 +171,9 @@ class Link:
             with contextlib.suppress(Exception):
                 await within(asyncio.shield(writer), _FLUSH_S)
         if not writer.done():
-            writer.cancel()
-        with contextlib.suppress(BaseException):
-            await writer
+            await cancel_and_wait(writer)
+        elif not writer.cancelled():
+            writer.exception()  # the client's socket failed: it left; nothing to raise
         if verdict is not None:
             with contextlib.suppress(Exception):
                 await within(self.channel.close(*verdict), _CLOSE_S)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import signal
 import socket
 from collections.abc import Iterator
@@ -198,8 +199,6 @@ async def _serve_until_signal(server: BridgeServer, console: Console, host: str)
 def run_bridge(settings: Settings, console: Console, args: Any,
                env: dict[str, str] | None = None) -> int:
     """The ``bridge`` command's arguments (and environment) to :func:`bridge`. Main thread."""
-    import os
-
     environ = os.environ if env is None else env
     token = args.token or environ.get("VOICEBOT_BRIDGE_TOKEN") or None
     twilio = args.twilio_auth_token or environ.get("TWILIO_AUTH_TOKEN") or None
