@@ -21,7 +21,7 @@ from ..playback.sinks import Pcm16Joiner
 from .outbox import Outbox
 from .wire import OUTPUT_SAMPLE_RATE
 
-__all__ = ["PositionTracker", "WebsocketSink"]
+__all__ = ["PositionTracker", "TrackedSink", "WebsocketSink"]
 
 
 class PositionTracker:
@@ -135,7 +135,32 @@ class PositionTracker:
                 pass
 
 
-class WebsocketSink:
+class TrackedSink:
+    """The half of the :class:`~voicebot.playback.sinks.Sink` contract that a client's
+    position reports answer (:class:`PositionTracker`); the websocket and the Twilio
+    sinks add how their audio goes out. Loop thread."""
+
+    audible = True
+    underruns = 0  # clients do not report gaps in their own playback
+
+    def __init__(self, *, clock: Callable[[], float], report_timeout_s: float) -> None:
+        self.position = PositionTracker(clock=clock, report_timeout_s=report_timeout_s)
+
+    async def drained(self) -> None:
+        await self.position.drained()
+
+    def heard_samples(self, now: float) -> int:
+        return self.position.heard_samples(now)
+
+    @property
+    def first_sound_at(self) -> float | None:
+        return self.position.first_sound_at
+
+    def close(self) -> None:
+        return None
+
+
+class WebsocketSink(TrackedSink):
     """Reply audio as binary frames to one websocket client. Loop thread.
 
     ``frame_ms`` caps a frame's length (deltas of a second or more are cut; the
@@ -143,16 +168,13 @@ class WebsocketSink:
     :meth:`on_played`.
     """
 
-    audible = True
-    underruns = 0  # the client does not report gaps in its own playback
-
     def __init__(self, outbox: Outbox, *, frame_ms: int = 200,
                  clock: Callable[[], float] = time.monotonic,
                  report_timeout_s: float = 2.0) -> None:
+        super().__init__(clock=clock, report_timeout_s=report_timeout_s)
         self._outbox = outbox
         self._frame_bytes = OUTPUT_SAMPLE_RATE * frame_ms // 1000 * 2
         self._joiner = Pcm16Joiner()
-        self.position = PositionTracker(clock=clock, report_timeout_s=report_timeout_s)
 
     def push_pcm16(self, pcm: bytes) -> None:
         self.position.begin_if_needed()
@@ -172,18 +194,5 @@ class WebsocketSink:
         self.position.unsent(self._outbox.drop_audio() // 2)
         self.position.end(cancelled=True)
 
-    async def drained(self) -> None:
-        await self.position.drained()
-
-    def heard_samples(self, now: float) -> int:
-        return self.position.heard_samples(now)
-
-    @property
-    def first_sound_at(self) -> float | None:
-        return self.position.first_sound_at
-
     def on_played(self, samples: int, now: float) -> None:
         self.position.played(samples, now)
-
-    def close(self) -> None:
-        return None

@@ -39,7 +39,7 @@ from .app import StarletteChannel, origin_allowed
 from .hub import Channel, Hub
 from .link import Link, refuse
 from .outbox import Outbox
-from .sink import PositionTracker
+from .sink import TrackedSink
 from .twilio_wire import (
     TWILIO_SAMPLE_RATE,
     Connected,
@@ -80,25 +80,22 @@ def call_key(hub: Hub) -> bytes:
     return secrets.token_bytes(32)
 
 
-class TwilioSink:
+class TwilioSink(TrackedSink):
     """Reply audio as Twilio ``media`` messages; the listener's position from marks.
 
     Loop thread. The :class:`~voicebot.playback.sinks.Sink` contract, like
     :class:`~.sink.WebsocketSink`; positions count the reply's 24 kHz samples.
     """
 
-    audible = True
-    underruns = 0
-
     def __init__(self, outbox: Outbox, stream_sid: str, *, clock: Any = time.monotonic,
                  report_timeout_s: float = 2.0) -> None:
+        super().__init__(clock=clock, report_timeout_s=report_timeout_s)
         self._outbox = outbox
         self._sid = stream_sid
         self._joiner = Pcm16Joiner()
         self._resampler: soxr.ResampleStream | None = None
         self._ulaw = bytearray()
         self._since_mark = 0
-        self.position = PositionTracker(clock=clock, report_timeout_s=report_timeout_s)
 
     def push_pcm16(self, pcm: bytes) -> None:
         if not self.position.reply_open:
@@ -151,20 +148,6 @@ class TwilioSink:
         prefix, _, count = name.partition(":")
         if prefix == "voicebot" and count.isdigit():
             self.position.played(int(count), now)
-
-    async def drained(self) -> None:
-        await self.position.drained()
-
-    def heard_samples(self, now: float) -> int:
-        return self.position.heard_samples(now)
-
-    @property
-    def first_sound_at(self) -> float | None:
-        return self.position.first_sound_at
-
-    def close(self) -> None:
-        return None
-
 
 class TwilioLink(Link):
     """One phone call's conversation over a Media Stream."""
