@@ -231,11 +231,15 @@ async def client(port: int, question: Any, end_at: float, result: dict[str, Any]
                 c.say(question)
                 result["asked"] += 1
                 try:
-                    await c.wait_for("turn.done", after=mark, timeout=30)
+                    done = await c.wait_for("turn.done", after=mark, timeout=30)
                 except AssertionError:
                     result["unanswered"] += 1
                     continue
                 result["answered"] += 1
+                for stage in ("endpoint", "first_byte", "first_audio"):
+                    value = done["latency_ms"].get(stage)
+                    if value is not None:
+                        result["stages"].setdefault(stage, []).append(value)
                 if c.speech_end_at is not None and len(c.audio_at) > first_audio:
                     result["first_audio_s"].append(c.audio_at[first_audio][0] - c.speech_end_at)
                 await asyncio.sleep(1.0)
@@ -293,8 +297,9 @@ async def measure(args: argparse.Namespace, pid: int, port: int) -> dict[str, An
             "rss_max_change_percent": round(
                 100 * max(abs(x - samples[0]) for x in samples) / samples[0], 2)})
     idle_rss = rss_mib(pid)
-    results = [{"held": False, "asked": 0, "answered": 0, "unanswered": 0, "first_audio_s": [],
-                "open_at_end": False} for _ in range(args.clients)]
+    results: list[dict[str, Any]] = [
+        {"held": False, "asked": 0, "answered": 0, "unanswered": 0, "first_audio_s": [],
+         "stages": {}, "open_at_end": False} for _ in range(args.clients)]
     end_at = time.monotonic() + args.seconds
     running = [asyncio.create_task(client(port, question, end_at, r)) for r in results]
     # Steady state: measure CPU and the frame delays once everyone is connected.
@@ -315,6 +320,14 @@ async def measure(args: argparse.Namespace, pid: int, port: int) -> dict[str, An
         "frame_delay_max_ms": delays["max_ms"], "frames_measured": delays["n"],
         "first_audio_p50_ms": _ms(percentile(first_audio, 50)),
         "first_audio_p99_ms": _ms(percentile(first_audio, 99)),
+        # Inside the bridge, after the end of speech as the VAD placed it (turn.done's
+        # latency_ms): the VAD's decision, the upstream's first byte, its first audio.
+        **{f"bridge_{stage}_p50_ms": percentile(
+            [x for r in results for x in r["stages"].get(stage, [])], 50)
+           for stage in ("endpoint", "first_byte", "first_audio")},
+        **{f"bridge_{stage}_p99_ms": percentile(
+            [x for r in results for x in r["stages"].get(stage, [])], 99)
+           for stage in ("endpoint", "first_byte", "first_audio")},
         "asked": sum(r["asked"] for r in results),
         "answered": sum(r["answered"] for r in results),
         "unanswered": sum(r["unanswered"] for r in results),
