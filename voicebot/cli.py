@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
@@ -219,8 +220,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 70
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that comes while modules load until they have loaded.
+
+    A KeyboardInterrupt inside an import can surface as whatever a half-run import
+    raises next (webrtcvad's import turns it into a NameError), so the signal is
+    noted and raised as KeyboardInterrupt once the imports are done. Main thread.
+    """
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
 def _dispatch(args: argparse.Namespace, console: Console) -> int:
-    from . import pipeline  # imported late: `voicebot --help` stays fast
+    with interrupts_deferred():
+        from . import pipeline  # imported late: `voicebot --help` stays fast
 
     if args.command == "devices":
         return pipeline.devices(console, check=args.check)

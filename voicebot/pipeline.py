@@ -27,13 +27,13 @@ from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
 from .capture.mic import FileSource, MicrophoneSource, capture_events
-from .capture.segmenter import SegmenterConfig
 from .capture.vad import UtteranceDetector
 from .config import Settings
 from .console import Console
 from .devices import can_open, diagnose, list_devices
 from .driver import Driver
 from .errors import AudioDeviceError, ConfigError, InputFileError
+from .playback.jitterpolicy import JitterPolicy
 from .playback.sinks import Sink, WavSink
 from .playback.speaker import Speaker
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
@@ -107,7 +107,8 @@ def _display_url(url: str) -> str:
 def open_speaker(settings: Settings) -> Speaker:
     device = _device(settings.output_device)
     try:
-        return Speaker(device, prebuffer_ms=settings.prebuffer_ms)
+        return Speaker(device, prebuffer_ms=settings.prebuffer_ms,
+                       jitter_policy=JitterPolicy.named(settings.jitter, settings.prebuffer_ms))
     except AudioDeviceError as exc:
         raise AudioDeviceError(f"{exc} — list devices with `voicebot devices`, "
                                "or use --no-play") from None
@@ -198,10 +199,7 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             os.makedirs(output_dir, exist_ok=True)
         except OSError as exc:
             raise InputFileError(output_dir, f"cannot create directory ({exc.strerror})") from None
-    config = SegmenterConfig(aggressiveness=settings.vad_aggressiveness,
-                             hangover_ms=settings.hangover_ms, preroll_ms=settings.preroll_ms,
-                             min_utterance_ms=settings.min_utterance_ms,
-                             max_utterance_ms=settings.max_utterance_ms)
+    config = settings.segmenter_config()
     detector = UtteranceDetector(config)
     async with contextlib.AsyncExitStack() as stack:
         speaker = open_speaker(settings) if play else None

@@ -146,3 +146,22 @@ def test_voices_lists_the_local_voices_and_openais(home: Path) -> None:
     records = json_lines(run_voicebot(["voices", "--json"], home).stdout)
     assert {r["name"] for r in records if r["server"] == "embedded"} == set(VOICES)
     assert [r["name"] for r in records if r["server"] == "openai"] == list(OPENAI_VOICES)
+
+
+def test_ctrl_c_during_start_up_prints_no_traceback(home: Path, tmp_path: Path) -> None:
+    """Whenever Ctrl-C comes (loading modules, parsing, starting the embedded server,
+    listening), the command ends quietly: no traceback, exit 130."""
+    said, _ = compose([0.3, "hello there", 3.0], 16_000)
+    path = tmp_path / "hello.wav"
+    write_wav(str(path), said, 16_000)
+    # (Not earlier than 0.15 s: the interpreter's own start-up, importing `site`, is
+    # Python's and prints its own "Fatal Python error" on Ctrl-C.)
+    for delay_s in (0.15, 0.3, 0.6, 1.2):
+        proc = subprocess.Popen(VOICEBOT + ["chat", "--input", str(path), "--no-play"],
+                                env=clean_env(home), cwd=home, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(delay_s)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert "Traceback" not in err + out, (delay_s, err)
+        assert proc.returncode == 130, (delay_s, proc.returncode, err)

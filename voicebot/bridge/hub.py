@@ -96,13 +96,6 @@ class BridgeOptions:
                 f"token={'set' if self.token else 'none'})")
 
 
-def segmenter_config(settings: Settings) -> SegmenterConfig:
-    return SegmenterConfig(aggressiveness=settings.vad_aggressiveness,
-                           hangover_ms=settings.hangover_ms, preroll_ms=settings.preroll_ms,
-                           min_utterance_ms=settings.min_utterance_ms,
-                           max_utterance_ms=settings.max_utterance_ms)
-
-
 def bridge_policy(settings: Settings, config: SegmenterConfig) -> Policy:
     """Barge-in on: browsers and phones cancel the echo of the reply themselves."""
     return Policy(
@@ -136,7 +129,7 @@ class Hub:
         self.redact.add(options.twilio_auth_token)
         self.clock = clock
         self._make_session = make_session
-        self.segmenter = segmenter_config(settings)
+        self.segmenter = settings.segmenter_config()
         self.policy = bridge_policy(settings, self.segmenter)
         self.sessions: dict[str, Closable] = {}
         self._reserved = 0
