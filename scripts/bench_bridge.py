@@ -32,10 +32,8 @@ import contextlib
 import json
 import os
 import random
-import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +41,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "bridge")]
+
+from bridgeproc import start_bridge  # noqa: E402  (tests/bridge: the tests start it so too)
 
 QUESTION = "what is two plus three"
 REPLY = "Two plus three is five."
@@ -151,28 +151,15 @@ def upstream() -> Iterator[str]:
 def bridge_process(server: str, base_url: str, max_sessions: int) -> Iterator[tuple[int, int]]:
     """(pid, port) of a bridge process."""
     if server == "uvicorn":
-        exe = ROOT / ".venv" / "bin" / "voicebot"
-        cmd = [str(exe) if exe.exists() else "voicebot", "bridge", "--port", "0",
+        cmd = [str(Path(sys.executable).with_name("voicebot")), "bridge", "--port", "0",
                "--base-url", base_url, "--model", "bench", "--idle-timeout", "600",
                "--max-sessions", str(max_sessions)]
     else:
         cmd = [sys.executable, __file__, "--role", "websockets-bridge", "--base-url", base_url,
                "--max-sessions", str(max_sessions)]
     env = {**os.environ, "VOICEBOT_API_KEY": "", "OPENAI_API_KEY": ""}
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    proc, port = start_bridge(cmd, env)
     try:
-        assert proc.stderr is not None
-        port = 0
-        for line in proc.stderr:
-            found = re.search(r"bridge: http://127\.0\.0\.1:(\d+)/", line)
-            if found:
-                port = int(found.group(1))
-                # Keep reading its stderr, or a full pipe would block the bridge.
-                threading.Thread(target=proc.stderr.read, daemon=True).start()
-                break
-        if not port:
-            raise SystemExit(f"the bridge did not start: {proc.wait()}")
         yield proc.pid, port
     finally:
         if server == "uvicorn":

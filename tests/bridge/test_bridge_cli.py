@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from bridgeproc import start_bridge
 from websockets.asyncio.client import connect
 from wsclient import BridgeClient
 
@@ -32,17 +32,8 @@ def test_refuses_a_public_address_without_a_token() -> None:
 def test_the_token_stays_secret(upstream: Any) -> None:
     env = {**os.environ, "VOICEBOT_BRIDGE_TOKEN": TOKEN, "VOICEBOT_API_KEY": "",
            "OPENAI_API_KEY": ""}
-    proc = subprocess.Popen([VOICEBOT, "bridge", "--port", "0", "--base-url",
-                             upstream.base_url, "--model", "test", "-vv"],
-                            stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stderr is not None
-    port = 0
-    for line in proc.stderr:
-        found = re.search(r"bridge: http://127\.0\.0\.1:(\d+)/", line)
-        if found:
-            port = int(found.group(1))
-            break
-    assert port
+    proc, port = start_bridge([VOICEBOT, "bridge", "--port", "0", "--base-url",
+                               upstream.base_url, "--model", "test", "-vv"], env)
 
     async def main() -> list[dict[str, Any]]:
         async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
@@ -65,8 +56,8 @@ def test_the_token_stays_secret(upstream: Any) -> None:
         records = asyncio.run(main())
     finally:
         proc.send_signal(signal.SIGTERM)
-        log = proc.stderr.read()
         assert proc.wait(30) == 0
+    log = "".join(proc.log)  # type: ignore[attr-defined]
     said = json.dumps(records)
     assert TOKEN not in said and TOKEN not in log
     assert "my token is ***" in said  # the user's words, the secret masked

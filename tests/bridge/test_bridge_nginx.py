@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bridgeproc import start_bridge
 from e2e.replyserver import ReplyServer
 from speech import synth
 from websockets.asyncio.client import connect
@@ -43,18 +43,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_bridge(base_url: str, port: int) -> subprocess.Popen[str]:
+def bridge(base_url: str, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "VOICEBOT_API_KEY": "", "OPENAI_API_KEY": ""}
-    proc = subprocess.Popen([VOICEBOT, "bridge", "--port", str(port), "--base-url", base_url,
-                             "--model", "test", "-v"],
-                            stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if re.search(rf"bridge: http://127\.0\.0\.1:{port}/", line):
-            # Keep reading its log (-v), or a full pipe would block the bridge.
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc
-    raise AssertionError(f"bridge on {port} did not start ({proc.wait()})")
+    proc, bound = start_bridge([VOICEBOT, "bridge", "--port", str(port), "--base-url",
+                                base_url, "--model", "test", "-v"], env)
+    assert bound == port
+    return proc
 
 
 def nginx_config(tmp: Path, listen: int, ports: list[int]) -> Path:
@@ -88,7 +82,7 @@ def deployment(tmp_path: Path) -> Iterator[dict[str, Any]]:
     reply = pcm16(synth("Two plus three is five.", 24_000))
     with ReplyServer(reply, "Two plus three is five.", piece_delay_s=0.005) as upstream:
         ports = [free_port(), free_port()]
-        bridges = [start_bridge(upstream.base_url, p) for p in ports]
+        bridges = [bridge(upstream.base_url, p) for p in ports]
         listen = free_port()
         conf = nginx_config(tmp_path, listen, ports)
         nginx = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)],
