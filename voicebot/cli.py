@@ -92,6 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
                             "which names OpenAI's servers accept")
     voices.add_argument("--json", action="store_true", help="one JSON object per voice")
 
+    br = sub.add_parser("bridge", help="serve conversations over websockets: a browser page, "
+                        "programs, Twilio phone calls")
+    br.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; "
+                    "any other needs a token)")
+    br.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    br.add_argument("--token", help="clients must send this token in their hello "
+                    "(env VOICEBOT_BRIDGE_TOKEN)")
+    br.add_argument("--allow-origin", action="append", metavar="ORIGIN",
+                    help="also accept browsers from this origin (scheme://host[:port]); "
+                    "the bridge's own page always works (repeatable)")
+    br.add_argument("--max-sessions", type=int, default=100, metavar="N",
+                    help="more concurrent sessions are refused with 1013 (default 100)")
+    br.add_argument("--idle-timeout", type=float, default=300.0, metavar="SECONDS",
+                    help="close a session that sent nothing this long (default 300)")
+    br.add_argument("--twilio-auth-token", help="validate Twilio's webhook signatures "
+                    "(env TWILIO_AUTH_TOKEN)")
+    br.add_argument("--json", action="store_true", help="notices as JSON lines")
+    _shared(br)
+
     serve = sub.add_parser("serve", help="run the local server of the API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -235,6 +254,10 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     flags: dict[str, Any] = {k: getattr(args, k, None) for k in _SETTING_FLAGS}
     settings = resolve(flags, config_path=args.config)
     console.redact.add(settings.api_key)  # from the environment or the config file
+    if args.command == "bridge":
+        from .bridge.serve import run_bridge  # drains on SIGTERM itself
+
+        return run_bridge(settings, console, args)
     if args.command == "ask":
         return run_until_signal(pipeline.ask(
             settings, console, text=args.text, audio=args.audio, image=args.image,

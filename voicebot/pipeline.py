@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
@@ -45,6 +45,9 @@ from .session.turn import RequestOptions, Session
 from .turntaking import Policy, TurnTaking
 from .turntaking.events import Backend, Event, Listening, UserSaid
 from .turntaking.inputs import InputEnded, TimerDue, UserParts
+
+if TYPE_CHECKING:
+    import httpx
 
 # ---------------------------------------------------------------------- building blocks
 
@@ -111,10 +114,11 @@ def open_speaker(settings: Settings) -> Speaker:
                                "or use --no-play") from None
 
 
-def make_session(settings: Settings, base_url: str,
-                 on_timer: Callable[[Timer], None]) -> tuple[Session, Timers]:
+def make_session(settings: Settings, base_url: str, on_timer: Callable[[Timer], None], *,
+                 http: httpx.AsyncClient | None = None) -> tuple[Session, Timers]:
     """A session with the built-in tools; ``on_timer`` runs (loop thread) when one of
-    its timers fires: make it an input of the conversation (:func:`timer_input`)."""
+    its timers fires: make it an input of the conversation (:func:`timer_input`).
+    ``http``: a connection pool shared with other conversations (the bridge's)."""
     timers = Timers(on_fire=on_timer)
     registry = ToolRegistry()
     register_builtins(registry, timers=timers)
@@ -122,7 +126,7 @@ def make_session(settings: Settings, base_url: str,
             if not settings.base_url and not settings.local else None)
     client = ChatClient(base_url, settings.api_key, connect_timeout_s=settings.connect_timeout_s,
                         stall_timeout_s=settings.stall_timeout_s,
-                        max_retries=settings.max_retries, connect_hint=hint)
+                        max_retries=settings.max_retries, connect_hint=hint, http=http)
     options = RequestOptions(model=settings.model, voice=settings.voice,
                              ssml_enabled=True if settings.ssml else None,
                              system_prompt=settings.system)

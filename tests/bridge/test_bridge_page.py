@@ -1,0 +1,124 @@
+"""The browser page, for real: headless Chromium (Debian's, driven by Playwright)
+loads the page from a running bridge, its fake microphone plays an espeak question
+(--use-file-for-fake-audio-capture). The question must reach the upstream whole,
+the reply's words must appear in #transcript, and the page's playback worklet must
+have played the whole reply (its sample count and a hash of what it played)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import shutil
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import REPLY_TEXT, running_bridge
+from speech import compose
+from vdev import write_wav
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+
+def chromium_args(wav: Path) -> list[str]:
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}%noloop",
+            "--autoplay-policy=no-user-gesture-required"]
+
+
+def fnv1a16(pcm: bytes) -> int:
+    """The playback worklet's hash: FNV-1a over 16-bit samples."""
+    h = 2166136261
+    for s in np.frombuffer(pcm, "<i2").astype(np.int64) & 0xFFFF:
+        h = ((h ^ int(s)) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def wav_samples(data: bytes) -> tuple[np.ndarray, int]:
+    with wave.open(io.BytesIO(data)) as w:
+        pcm = w.readframes(w.getnframes())
+        return np.frombuffer(pcm, "<i2").astype(np.float32) / 32768, w.getframerate()
+
+
+def spoken_audio(request: dict[str, Any]) -> bytes:
+    for message in reversed(request["messages"]):
+        if message["role"] == "user" and isinstance(message["content"], list):
+            for part in message["content"]:
+                if part.get("type") == "input_audio":
+                    return base64.b64decode(part["input_audio"]["data"])
+    raise AssertionError("no input_audio in the request")
+
+
+def envelope(x: np.ndarray, window: int = 160, hop: int = 80) -> np.ndarray:
+    """RMS loudness every 5 ms (10 ms windows) at 16 kHz."""
+    return np.sqrt(np.convolve(x * x, np.ones(window) / window, "same"))[::hop]
+
+
+def best_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak normalised cross-correlation of ``b`` (shorter) inside ``a``."""
+    n = len(a) + len(b)
+    size = 1 << (n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
+    energy = np.sqrt(np.convolve(a * a, np.ones(len(b)), "valid"))
+    peak = corr[: len(energy)] / (np.maximum(energy, 1e-9) * np.linalg.norm(b))
+    return float(np.max(np.abs(peak)))
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_page_in_headless_chromium(upstream: Any, tmp_path: Path) -> None:
+    said, truth = compose([1.0, "what is two plus three", 2.5], 16_000)
+    wav = tmp_path / "utterance.wav"
+    write_wav(str(wav), said, 16_000)
+    reply_pcm = upstream.reply_pcm[: len(upstream.reply_pcm) // 2 * 2]
+
+    async def main() -> dict[str, Any]:
+        before = len(upstream.requests)
+        async with running_bridge(upstream.base_url) as server:
+            async with playwright_api.async_playwright() as p:
+                browser = await p.chromium.launch(executable_path=CHROMIUM,
+                                                  args=chromium_args(wav))
+                try:
+                    page = await browser.new_page()
+                    await page.goto(f"http://127.0.0.1:{server.port}/")
+                    await page.click("#talk")
+                    await page.wait_for_function(
+                        "voicebot.records.some(r => r.type === 'turn.done')", timeout=40_000)
+                    state: dict[str, Any] = await page.evaluate(
+                        """() => ({records: voicebot.records, playback: voicebot.playback,
+                                   rows: [...document.querySelectorAll('#transcript > div')]
+                                       .map(d => ({cls: d.className, text: d.textContent}))})""")
+                finally:
+                    await browser.close()
+        state["requests"] = upstream.requests[before:]
+        return state
+
+    state = asyncio.run(main())
+    errors = [r for r in state["records"] if r["type"] == "error"]
+    assert not errors, errors
+    # The question reached the upstream whole: one request, its audio holds the speech.
+    [request] = state["requests"]
+    heard, rate = wav_samples(spoken_audio(request))
+    assert rate == 16_000
+    speech = said[int(truth[0].start_s * 16_000): int(truth[0].end_s * 16_000)]
+    assert len(heard) >= len(speech)
+    # The browser's echo cancellation, noise suppression and gain control reshape the
+    # waveform (its correlation with the source is about 0.7); the loudness contour of
+    # the whole question survives them: the question arrived, all of it, in order.
+    assert best_correlation(envelope(heard), envelope(speech)) > 0.9
+    # The reply's words, one row per turn.
+    rows = state["rows"]
+    assert [r["cls"] for r in rows] == ["user", "assistant"]
+    assert " ".join(rows[1]["text"].split()) == REPLY_TEXT
+    # The playback worklet played the whole reply, sample for sample.
+    [done] = [r for r in state["records"] if r["type"] == "turn.done"]
+    playback = state["playback"]
+    assert done["audio_bytes"] == len(reply_pcm)
+    assert playback["audible"] == playback["received"] == len(reply_pcm) // 2
+    assert playback["hash"] == fnv1a16(reply_pcm)
