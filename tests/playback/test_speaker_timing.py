@@ -27,7 +27,7 @@ import pytest
 import soxr
 from signals import similarity
 from speech import synth
-from vdev import RECORD_RATE, SPEAKER_SINK, SpeakerRecorder
+from vdev import SPEAKER_SINK, SpeakerRecorder
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
 from voicebot.playback import Speaker
