@@ -14,7 +14,8 @@ from aec_scene import double_talk_parts, from_pcm16, reply, scene, to_pcm16
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebot.capture import SpeechStarted, UtteranceDetector
+from voicebot.capture.segmenter import SpeechStarted
+from voicebot.capture.vad import UtteranceDetector
 from voicebot.capture.aec import AecConfig, EchoCanceller, aec_available, echo_canceller_for
 from voicebot.config import resolve
 from voicebot.errors import ConfigError
