@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import resolve
 from .console import Console
-from .errors import VoicebotError, redact
+from .errors import Redactor, VoicebotError
 
 
 def _shared(p: argparse.ArgumentParser) -> None:
@@ -95,11 +95,15 @@ _SETTING_FLAGS = ("base_url", "api_key", "model", "voice", "ssml", "system", "st
 class _RedactingFormatter(logging.Formatter):
     """Masks the API key in the whole formatted record, traceback text included."""
 
+    def __init__(self, fmt: str, redact: Redactor) -> None:
+        super().__init__(fmt)
+        self._redact = redact
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return self._redact(super().format(record))
 
 
-def _redacting_record_factory(base: Callable[..., logging.LogRecord]
+def _redacting_record_factory(base: Callable[..., logging.LogRecord], redact: Redactor
                               ) -> Callable[..., logging.LogRecord]:
     # Handlers we do not own (uvicorn's, in the embedded server) format records with
     # their own formatters; masking the message when the record is made covers them.
@@ -112,24 +116,27 @@ def _redacting_record_factory(base: Callable[..., logging.LogRecord]
         record.msg, record.args = redact(message), ()
         return record
     make.redacting = True  # type: ignore[attr-defined]
+    make.base = base  # type: ignore[attr-defined]
     return make
 
 
-def setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool, redact: Redactor | None = None) -> None:
     """stderr logging: warnings only, or everything with ``-v``; never the API key.
 
     Main thread, before anything logs. Safe to call again (replaces its own handler).
+    ``redact`` masks the run's secrets in every record (it may learn them later).
     """
+    redact = redact if redact is not None else Redactor()
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h.formatter, _RedactingFormatter)]:
         root.removeHandler(old)
     handler = logging.StreamHandler()
-    handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s", redact))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     factory = logging.getLogRecordFactory()
-    if not getattr(factory, "redacting", False):
-        logging.setLogRecordFactory(_redacting_record_factory(factory))
+    factory = getattr(factory, "base", factory)  # ours from an earlier call: replace it
+    logging.setLogRecordFactory(_redacting_record_factory(factory, redact))
     if not verbose:
         # Libraries log at INFO/DEBUG with request details; keep the user's screen clean.
         for name in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access"):
@@ -144,8 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
-    setup_logging(verbose)
-    console = Console(json_mode=bool(getattr(args, "json", False)), verbose=verbose)
+    redact = Redactor(getattr(args, "api_key", None))
+    setup_logging(verbose, redact)
+    console = Console(json_mode=bool(getattr(args, "json", False)), verbose=verbose,
+                      redactor=redact)
     try:
         return _dispatch(args, console)
     except VoicebotError as exc:
@@ -160,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, with the detail behind -v
         if verbose:  # a bug report needs the traceback
             logging.getLogger(__name__).exception("internal error")
-        console.error(f"internal error: {redact(repr(exc))} (run with -v for details)")
+        console.error(f"internal error: {repr(exc)} (run with -v for details)")
         return 70
 
 
@@ -176,6 +185,7 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         return 0
     flags: dict[str, Any] = {k: getattr(args, k, None) for k in _SETTING_FLAGS}
     settings = resolve(flags, config_path=args.config)
+    console.redact.add(settings.api_key)  # from the environment or the config file
     if args.command == "ask":
         return asyncio.run(pipeline.ask(settings, console, text=args.text, audio=args.audio,
                                         image=args.image, output=args.output,

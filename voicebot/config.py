@@ -1,8 +1,8 @@
 """Settings: defaults < config file (TOML) < environment < command-line flags.
 
-Pure apart from :func:`load_config_file`, which reads one file. The API key is
-registered with :func:`voicebot.errors.register_secret` as soon as it is known so no
-message can show it.
+Pure apart from :func:`load_config_file`, which reads one file. The API key is not
+in the settings' repr; the command masks it in everything it prints
+(:class:`voicebot.errors.Redactor`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .bargein import BargeInConfig
 from .capture.segmenter import SegmenterConfig
-from .errors import ConfigError, register_secret
+from .errors import ConfigError
+from .turntaking.policy import Policy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,7 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _VAD = SegmenterConfig()
-_BARGE = BargeInConfig()
+_POLICY = Policy()
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are voicebot, a helpful voice assistant. Answer briefly, in plain spoken sentences."
@@ -55,14 +55,11 @@ class Settings:
     min_utterance_ms: int = _VAD.min_utterance_ms
     max_utterance_ms: int = _VAD.max_utterance_ms
     # Barge-in (chat): off by default, since without headphones or echo cancellation
-    # the microphone hears the reply and it would interrupt itself. See bargein.py.
+    # the microphone hears the reply and it would interrupt itself. See turntaking/policy.py.
     barge_in: bool = False
-    barge_in_ms: int = _BARGE.min_speech_ms
-    barge_in_grace_ms: int = _BARGE.grace_ms
+    barge_in_ms: int = _POLICY.barge_in_ms
+    barge_in_grace_ms: int = _POLICY.barge_in_grace_ms
     verbose: bool = False
-
-    def __post_init__(self) -> None:
-        register_secret(self.api_key)
 
 
 def default_config_path(platform: str = sys.platform,

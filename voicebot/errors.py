@@ -20,7 +20,8 @@ Tree::
     └── BridgeError            the websocket audio bridge failed or was misused
 
 Messages are one line a user can act on. They never contain API keys or tokens:
-code that builds a message from foreign text passes it through :func:`redact`.
+code that builds a message from foreign text passes it through the
+:class:`Redactor` that knows its secrets (every message also through :func:`redact`).
 Foreign exceptions (httpx, sounddevice, OSError) are mapped into this tree at the
 one I/O edge that meets them; callers above the edges catch ``VoicebotError`` only.
 """
@@ -47,7 +48,7 @@ __all__ = [
     "AudioDeviceError",
     "BridgeError",
     "redact",
-    "register_secret",
+    "Redactor",
 ]
 
 
@@ -154,25 +155,36 @@ class BridgeError(VoicebotError):
     exit_code = 7
 
 
-# Secrets registered here are replaced in every message built by this module.
-_secrets: set[str] = set()
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
 _KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
 
 
-def register_secret(secret: str | None) -> None:
-    """Remember ``secret`` (an API key or bridge token) so :func:`redact` hides it.
-
-    Call once when the secret is read from options, env or config; any thread.
-    """
-    if secret and len(secret) >= 4:
-        _secrets.add(secret)
-
-
 def redact(text: str) -> str:
-    """Return ``text`` with registered secrets, bearer tokens and ``sk-`` keys masked."""
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
+    """Return ``text`` with bearer tokens and ``sk-`` keys masked (any secret of that
+    shape). Secrets of other shapes need a :class:`Redactor` that knows them."""
     text = _BEARER.sub(r"\1***", text)
     return _KEYLIKE.sub("sk-***", text)
+
+
+class Redactor:
+    """Masks the secrets it was told (API keys, bridge tokens), plus :func:`redact`'s
+    patterns. One per owner of secrets (a command run, an HTTP client, a server):
+    nothing is shared between conversations. Call it on any text that leaves the
+    owner: output lines, log records, error messages built from foreign text.
+    """
+
+    def __init__(self, *secrets: str | None) -> None:
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        """Remember ``secret`` (too short a string would mask ordinary words: ignored)."""
+        if secret and len(secret) >= 4:
+            self._secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return redact(text)

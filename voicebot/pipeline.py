@@ -1,10 +1,10 @@
-"""The pipeline: a few asyncio tasks and queues, wired in this one place.
+"""The commands' wiring: each builds one conversation driver and runs it.
 
 ::
 
-    mic/file ──capture task──▶ utterance queue ──turn loop──▶ Session.run_turn
-                                                                  │ stream events
-                                          console ◀── ReplyOutput ┴──▶ speaker / WAV sinks
+    mic/file ──capture task──▶ CaptureReport ──▶ Driver ──▶ TurnTaking core (decides)
+                                                   │  ▲ stream events, playback progress
+                                 Session.run_turn ◀┘  └──▶ speaker / WAV sinks, console
 
 Everything runs on one event loop; the only other threads are PortAudio's callbacks
 (inside ``capture.mic`` and ``playback.speaker``) and the embedded server's thread.
@@ -18,44 +18,31 @@ import logging
 import mimetypes
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .aio import cancel_and_wait
-from .audio import VAD_SAMPLE_RATE
 from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
-from .bargein import BargeIn, BargeInConfig
-from .bargein_edge import TickingSource, TurnInProgress, await_turn
-from .capture.mic import (
-    FileSource,
-    MicrophoneSource,
-    Utterance,
-    capture_events,
-    utterance_wav,
-)
-from .capture.segmenter import Event, SegmenterConfig, UtteranceEnded
+from .capture.mic import FileSource, MicrophoneSource, capture_events
+from .capture.segmenter import SegmenterConfig
 from .capture.vad import UtteranceDetector
 from .config import Settings
 from .console import Console
 from .devices import can_open, list_devices
-from .errors import (
-    AudioDeviceError,
-    ConfigError,
-    ConnectError,
-    InputFileError,
-    VoicebotError,
-)
+from .driver import Driver
+from .errors import AudioDeviceError, ConfigError, InputFileError
 from .playback.sinks import Sink, WavSink
 from .playback.speaker import Speaker
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
 from .protocol.ssml import validate_ssml
-from .reply import ReplyOutput
 from .session.builtin_tools import Timer, Timers, register_builtins
 from .session.client import ChatClient
 from .session.tools import ToolRegistry
-from .session.turn import RequestOptions, Session, TurnResult
+from .session.turn import RequestOptions, Session
+from .turntaking import Policy, TurnTaking
+from .turntaking.events import Backend, Event, Listening, UserSaid
+from .turntaking.inputs import InputEnded, TimerDue, UserParts
 
 # ---------------------------------------------------------------------- building blocks
 
@@ -76,10 +63,8 @@ async def backend(settings: Settings, console: Console) -> AsyncIterator[str]:
     server = await asyncio.to_thread(start_embedded)
     for name in quiet:  # again: creating the uvicorn server reconfigured its loggers
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    console.event("backend", kind="embedded", base_url=server.base_url,
-                  startup_ms=round((time.monotonic() - started) * 1000))
-    if console.verbose:
-        console.notice(f"using the embedded local server at {server.base_url}")
+    console.publish(Backend(kind="embedded", base_url=server.base_url,
+                            startup_ms=round((time.monotonic() - started) * 1000)))
     try:
         yield server.base_url
     finally:
@@ -95,13 +80,11 @@ def open_speaker(settings: Settings) -> Speaker:
                                "or use --no-play") from None
 
 
-def make_session(settings: Settings, base_url: str, console: Console) -> tuple[Session, Timers]:
-    """A session with the built-in tools; timers announce themselves on the console."""
-    def announce(timer: Timer) -> None:
-        console.event("timer.fired", id=timer.id, label=timer.label)
-        console.notice(timer.announcement)
-
-    timers = Timers(on_fire=announce)
+def make_session(settings: Settings, base_url: str,
+                 on_timer: Callable[[Timer], None]) -> tuple[Session, Timers]:
+    """A session with the built-in tools; ``on_timer`` runs (loop thread) when one of
+    its timers fires: make it an input of the conversation (:func:`timer_input`)."""
+    timers = Timers(on_fire=on_timer)
     registry = ToolRegistry()
     register_builtins(registry, timers=timers)
     client = ChatClient(base_url, settings.api_key, connect_timeout_s=settings.connect_timeout_s,
@@ -113,43 +96,9 @@ def make_session(settings: Settings, base_url: str, console: Console) -> tuple[S
     return Session(client, options, tools=registry), timers
 
 
-async def run_turn(session: Session, parts: Sequence[dict[str, Any]], sinks: list[Sink],
-                   console: Console, *, pace_with: Sink | None, ssml: bool,
-                   user_transcript: str | None = None,
-                   output: ReplyOutput | None = None) -> TurnResult:
-    """One turn, start to finish: returns once the reply was played/written in full.
-
-    On failure the audio and text that arrived are still played, written and printed
-    before the error propagates. Cancelling the task (Ctrl-C, barge-in) stops playback
-    at once with a short fade; what was written to files stays. Pass ``output`` to
-    keep a handle on the turn's :class:`ReplyOutput` (e.g. to ask what was heard).
-    """
-    if output is None:
-        output = ReplyOutput(sinks, console, pace_with=pace_with, strip_ssml=ssml)
-    try:
-        result = await session.run_turn(list(parts), output, user_transcript=user_transcript)
-        await output.finish()
-    except asyncio.CancelledError:
-        output.cancel()  # interrupted (Ctrl-C, barge-in): fade out now, drop the rest
-        raise
-    except BaseException:
-        await asyncio.shield(output.finish())
-        raise
-    for call in result.tool_calls:
-        console.tool_call(call.name, call.arguments, call.result)
-    t = result.timings
-
-    def ms(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None else round((b - a) * 1000, 1)
-
-    console.event("turn.done", audio_bytes=result.audio_bytes, audio_id=result.audio_id,
-                  finish_reason=result.finish_reason, usage=result.usage,
-                  text=result.transcript or result.text, requests=result.requests,
-                  timings_ms={"first_byte": ms(t.request_sent, t.first_byte),
-                              "first_audio": ms(t.request_sent, t.first_audio),
-                              "done": ms(t.request_sent, t.done)},
-                  underruns=getattr(pace_with, "underruns", None))
-    return result
+def timer_input(timer: Timer) -> TimerDue:
+    """A fired timer as an input of the conversation that set it."""
+    return TimerDue(id=str(timer.id), label=timer.label or None, text=timer.announcement)
 
 
 def _device(value: str | None) -> int | str | None:
@@ -184,16 +133,23 @@ async def ask(settings: Settings, console: Console, *, text: str | None, audio: 
         if output:
             sinks.append(WavSink(output))
         async with backend(settings, console) as base_url:
-            session, timers = make_session(settings, base_url, console)
+            session, timers = make_session(
+                settings, base_url, lambda timer: driver.feed(timer_input(timer)))
             async with session.client:
-                console.user(text, audio_s=None if text else audio_s)
-                await run_turn(session, parts, sinks, console, pace_with=speaker,
-                               ssml=settings.ssml, user_transcript=text)
+                policy = Policy(pace_transcript=speaker is not None, strip_ssml=settings.ssml,
+                                max_turns=1)
+                driver = Driver(TurnTaking(policy), session, sinks=sinks,
+                                subscribers=[console.publish], fatal=())
+                run = asyncio.create_task(driver.run())
+                await asyncio.sleep(0)  # the driver is running: feed it the one turn
+                driver.feed(UserParts(tuple(parts), text, None if text else audio_s))
+                driver.feed(InputEnded())
+                await run
             timers.cancel_all()
     finally:
         for sink in sinks:
             sink.close()
-    return 0
+    return driver.exit_code
 
 
 async def chat(settings: Settings, console: Console, *, input_file: str | None, fast: bool,
@@ -211,7 +167,6 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
                              min_utterance_ms=settings.min_utterance_ms,
                              max_utterance_ms=settings.max_utterance_ms)
     detector = UtteranceDetector(config)
-    exit_code = 0
     async with contextlib.AsyncExitStack() as stack:
         speaker = open_speaker(settings) if play else None
         if speaker is not None:
@@ -222,94 +177,67 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             mic = MicrophoneSource(_device(settings.input_device))
             source = await stack.enter_async_context(mic)  # its errors name the device
         base_url = await stack.enter_async_context(backend(settings, console))
-        session, timers = make_session(settings, base_url, console)
+        session, timers = make_session(  # `driver` is bound below, before any timer fires
+            settings, base_url, lambda timer: driver.feed(timer_input(timer)))
         stack.callback(timers.cancel_all)
         await stack.enter_async_context(session.client)
 
-        queue: asyncio.Queue[Utterance | BaseException | None] = asyncio.Queue()
-        barge = (BargeIn(BargeInConfig(settings.barge_in_ms, settings.barge_in_grace_ms))
-                 if settings.barge_in else None)
-        now = TurnInProgress()
+        sinks: list[Sink] = [speaker] if speaker is not None else []
+        replies = _ReplyFiles(output_dir) if output_dir else None
+        if replies is not None:
+            sinks.append(replies)
+            stack.callback(replies.close)
+        # A real microphone hears the speaker: stop listening while the reply plays
+        # (unless barge-in: headphones or echo cancellation keep it out).
+        half_duplex = speaker is not None and not input_file and not settings.barge_in
+        policy = Policy(
+            mute_while_replying=half_duplex, barge_in=settings.barge_in,
+            barge_in_ms=settings.barge_in_ms, barge_in_grace_ms=settings.barge_in_grace_ms,
+            # Speech over the reply too short to interrupt it is a backchannel: the
+            # utterance (pre-roll and tail included) of speech just under barge_in_ms.
+            backchannel_ms=(settings.barge_in_ms + settings.preroll_ms + config.tail_ms + 300
+                            if settings.barge_in else 0),
+            pace_transcript=speaker is not None, strip_ssml=settings.ssml,
+            max_turns=max_turns, vad_tail_ms=config.tail_ms)
 
-        def watch(event: Event | None = None) -> None:
-            # Loop thread, once per captured block and per detector event. Events are
-            # fed between turns too: the decision tracks whether the user is speaking.
-            if barge is None:
-                return
-            out = now.output
-            playing = out is not None and (out.frames_played > 0 if out.pace_with is not None
-                                           else out.audio_bytes > 0)
-            if barge.feed(detector.position, playing=playing, event=event) and now.task:
-                # Cancelling closes the HTTP stream and fades the speaker out; a turn
-                # that has just finished is left alone.
-                now.interrupted = now.task.cancel()
+        def mute(muted: bool) -> None:
+            detector.muted = muted
 
-        async def capture() -> None:
-            rate = VAD_SAMPLE_RATE
-            try:
-                async for report in capture_events(TickingSource(source, watch), detector):
-                    ev = report.event
-                    if ev is None:
-                        continue
-                    watch(ev)
-                    if isinstance(ev, UtteranceEnded):
-                        queue.put_nowait(Utterance(ev.pcm, ev.start_sample / rate,
-                                                   ev.end_sample / rate, ev.reason))
-            except BaseException as exc:  # noqa: BLE001 - handed to the turn loop
-                queue.put_nowait(exc)
-                return
-            queue.put_nowait(None)
-
-        capture_task = asyncio.create_task(capture())
-        stack.push_async_callback(cancel_and_wait, capture_task)
+        subscribers = [console.publish] + ([replies.on_event] if replies is not None else [])
+        driver = Driver(TurnTaking(policy), session, sinks=sinks, subscribers=subscribers,
+                        mute=mute)
         where = f"file {input_file}" if input_file else getattr(source, "device_name", "microphone")
-        console.event("listening", source=where)
+        console.publish(Listening(source=where))
         # The microphone needs the cue (speak now); a file does not, and stderr stays
         # free for the one line a failure prints.
         if not console.json_mode and (input_file is None or console.verbose):
             console.notice(f"listening on {where}" + ("" if input_file else " — Ctrl-C to stop"))
-        turn = 0
-        while max_turns is None or turn < max_turns:
-            item = await queue.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            turn += 1
-            # Reported when answered (not when detected): with --fast the capture runs
-            # ahead of the turns, and an utterance past --max-turns is never answered.
-            console.event("utterance", start_s=round(item.start_s, 3),
-                          end_s=round(item.end_s, 3), reason=item.reason)
-            sinks: list[Sink] = [speaker] if speaker is not None else []
-            if output_dir:
-                sinks.append(WavSink(os.path.join(output_dir, f"reply-{turn:03d}.wav")))
-            console.user(None, audio_s=item.duration_s, turn=turn)
-            # A real microphone hears the speaker: stop listening while the reply plays
-            # (unless --barge-in: headphones or echo cancellation keep it out).
-            detector.muted = speaker is not None and not input_file and barge is None
-            now.output = ReplyOutput(sinks, console, pace_with=speaker, strip_ssml=settings.ssml)
-            now.interrupted = False
-            now.task = asyncio.create_task(run_turn(
-                session, [input_audio_part(utterance_wav(item))], sinks, console,
-                pace_with=speaker, ssml=settings.ssml, output=now.output))
-            if barge is not None:
-                barge.arm()
-            try:
-                await await_turn(now, session, console, turn)
-            except ConnectError:
-                raise
-            except VoicebotError as exc:
-                # One failed turn does not end a conversation: say it, keep listening.
-                console.error(str(exc))
-                exit_code = exc.exit_code
-            finally:
-                detector.muted = False
-                if barge is not None:
-                    barge.disarm()
-                now.task = now.output = None
-                for sink in sinks[1 if speaker is not None else 0:]:
-                    sink.close()
-    return exit_code
+        await driver.run(capture_events(source, detector))
+    return driver.exit_code
+
+
+class _ReplyFiles(WavSink):
+    """``--output-dir``: turn N's reply in DIR/reply-NNN.wav, created with the reply's
+    first audio (a reply without audio leaves no empty file). Subscribe
+    :meth:`on_event` to the conversation: it learns the turn numbers there."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(None)
+        self._directory = directory
+        self._turn = 0
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, UserSaid):
+            self._turn = event.turn
+
+    def push_pcm16(self, pcm: bytes) -> None:
+        if self._wav is None:
+            self._open(os.path.join(self._directory, f"reply-{self._turn:03d}.wav"))
+        super().push_pcm16(pcm)
+
+    def end_of_stream(self) -> None:
+        super().end_of_stream()
+        super().close()
 
 
 def devices(console: Console, *, check: str | None) -> int:

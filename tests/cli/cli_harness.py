@@ -67,12 +67,18 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *,
     return lines[0]
 
 
-def json_lines(stdout: str) -> list[dict[str, Any]]:
-    """Every stdout line parsed as one JSON object (fails on any other line)."""
+def json_lines(stdout: str, *, conversation: bool = False) -> list[dict[str, Any]]:
+    """Every stdout line parsed as one JSON object (fails on any other line).
+
+    ``conversation``: leave out the state changes and the closing summary, which
+    come between and after the events a test is about.
+    """
     events = []
     for line in stdout.splitlines():
         event = json.loads(line)
         assert isinstance(event, dict) and "type" in event, line
+        if conversation and event["type"] in ("state", "summary"):
+            continue
         events.append(event)
     return events
 

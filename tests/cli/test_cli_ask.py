@@ -156,8 +156,10 @@ def test_json_event_stream_with_a_tool_call(scripted: ThreadedScriptedServer, ho
     assert {"prompt_tokens": reply.usage[0], "completion_tokens": reply.usage[1],
             "total_tokens": sum(reply.usage)} in usage
 
-    # The turn summary comes last, with timings in order.
-    done = events[-1]
+    # The turn's record comes last (then the state goes back to listening, and the
+    # run's summary closes the stream), with timings in order.
+    assert kinds[-2:] == ["state", "summary"] and events[-1]["turns"] == 1
+    done = events[-3]
     assert done["type"] == "turn.done"
     assert done["audio_bytes"] == len(reply.pcm)
     assert done["requests"] == 2
@@ -173,8 +175,8 @@ def test_json_error_event(scripted: ThreadedScriptedServer, home: Path) -> None:
     proc = run_voicebot(["ask", "--text", "hi", "--no-play", "--json",
                          "--base-url", scripted.base_url], home)
     assert proc.returncode == 4
-    events = json_lines(proc.stdout)
-    assert events[-1]["type"] == "error"
+    events = json_lines(proc.stdout, conversation=True)
+    assert events[-1]["type"] == "error" and events[-1]["turn"] == 1
     assert "Rate limit reached" in events[-1]["message"]
     assert len(proc.stderr.splitlines()) == 1 and "Rate limit reached" in proc.stderr
 

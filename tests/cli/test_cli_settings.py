@@ -48,7 +48,7 @@ def test_key_echoed_in_http_error_never_shown(scripted: ThreadedScriptedServer, 
     if "-v" not in mode:
         assert len(proc.stderr.splitlines()) == 1
     if "--json" in mode:
-        assert json_lines(proc.stdout)[-1]["type"] == "error"
+        assert json_lines(proc.stdout, conversation=True)[-1]["type"] == "error"
 
 
 def test_key_echoed_mid_stream_and_in_words_never_shown(scripted: ThreadedScriptedServer,
@@ -62,7 +62,7 @@ def test_key_echoed_mid_stream_and_in_words_never_shown(scripted: ThreadedScript
                         env={"VOICEBOT_API_KEY": KEY})
     assert proc.returncode == 4
     _assert_no_key(proc.stdout, proc.stderr)
-    events = json_lines(proc.stdout)
+    events = json_lines(proc.stdout, conversation=True)
     assert "Your key is ***" in "".join(e.get("text", "") for e in events
                                         if e["type"] == "transcript.delta")
     assert "key *** is suspended" in events[-1]["message"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import soxr
 
 
 def pcm16_to_float(pcm: bytes | np.ndarray) -> np.ndarray:
@@ -36,6 +35,8 @@ def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
     """
     if in_rate == out_rate:
         return np.asarray(samples, dtype=np.float32)
+    import soxr  # here, not at the top: the pure cores use this package's WAV helpers
+
     resampled: np.ndarray = soxr.resample(np.asarray(samples, dtype=np.float32), in_rate,
                                           out_rate, quality="HQ")
     return resampled

@@ -395,10 +395,11 @@ async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
             at = clock()
             events = detector.feed(converter.feed(block))
             position = detector.position
+            voiced = detector.voiced_end if detector.in_speech else None
             for event in events:
-                yield CaptureReport(event, position, at)
+                yield CaptureReport(event, position, at, voiced)
             if detector.in_speech:
-                yield CaptureReport(None, position, at)
+                yield CaptureReport(None, position, at, voiced)
     events = detector.feed(converter.flush()) + detector.end()
     at, position = clock(), detector.position
     for event in events:

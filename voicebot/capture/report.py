@@ -24,8 +24,11 @@ class CaptureReport:
     ``position`` is the detector's position (16 kHz samples fed, muted ones
     included) when the report was made; ``at`` is the monotonic time (seconds,
     ``time.monotonic``'s clock) at which the sample at ``position`` was captured.
+    ``voiced_end``: inside speech, where its last voiced frame ended (how long the
+    user has really spoken, the hang-over's silence not counted); else None.
     """
 
     event: Event | None
     position: int
     at: float
+    voiced_end: int | None = None

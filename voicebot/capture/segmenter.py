@@ -175,6 +175,13 @@ class Segmenter:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    @property
+    def voiced_end(self) -> int:
+        """End (in samples) of the last frame classified as speech in the current
+        utterance: how far the user has really spoken, the hang-over's silence not
+        counted. Meaningful while :attr:`in_speech`."""
+        return self._voiced_end
+
     def feed(self, frame: bytes, is_speech: bool) -> list[Event]:
         """Process one frame of ``config.frame_ms`` PCM16 16 kHz mono; return new events.
 

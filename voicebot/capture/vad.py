@@ -151,7 +151,7 @@ class UtteranceDetector:
 
     Threads: the thread that calls :meth:`feed` owns the detector (the capture
     thread for a microphone, see ``worker.py``); :meth:`feed`, :meth:`end`,
-    :attr:`position` and :attr:`in_speech` belong to it. :attr:`muted` may be set
+    :attr:`position`, :attr:`in_speech` and :attr:`voiced_end` belong to it. :attr:`muted` may be set
     from any thread (the event loop mutes while a reply plays): it is one bool,
     stored and loaded whole under the GIL, and the owner applies it from the next
     frame it feeds. Another thread reading :attr:`position` may see it mid-update;
@@ -183,6 +183,11 @@ class UtteranceDetector:
     def in_speech(self) -> bool:
         """Inside an utterance: between ``SpeechStarted`` and its end."""
         return self._segmenter.in_speech
+
+    @property
+    def voiced_end(self) -> int:
+        """End of the last speech frame of the current utterance (see the segmenter)."""
+        return self._segmenter.voiced_end
 
     def feed(self, pcm16_16k: bytes) -> list[Event]:
         """Add captured audio; return the events it completes (often none)."""

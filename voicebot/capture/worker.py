@@ -110,12 +110,14 @@ class DetectorFeed:
 
     def _reports(self, events: list[Any], last_frame_at: float, *, progress: bool
                  ) -> tuple[CaptureReport, ...]:
-        position = self.detector.position
+        detector = self.detector
+        position = detector.position
         behind_s = self._frames_in / self.sample_rate - (position - self._start) / VAD_SAMPLE_RATE
         at = last_frame_at - max(0.0, behind_s)
-        reports = [CaptureReport(event, position, at) for event in events]
+        voiced = detector.voiced_end if detector.in_speech else None
+        reports = [CaptureReport(event, position, at, voiced) for event in events]
         if progress:
-            reports.append(CaptureReport(None, position, at))
+            reports.append(CaptureReport(None, position, at, voiced))
         return tuple(reports)
 
 

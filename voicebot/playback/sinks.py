@@ -4,14 +4,17 @@ The speaker (:class:`voicebot.playback.speaker.Speaker`) is the third sink. Ever
 sink takes the API's streamed audio as it arrives (PCM16 little-endian mono 24 kHz
 bytes) on the asyncio loop thread.
 
-Reply lifecycle, the same for every sink::
+Reply lifecycle, the same for every sink (the :class:`Sink` contract)::
 
     sink.push_pcm16(delta.pcm)   # for each audio delta
+    sink.heard_samples(now)      # any time: how far the listener has heard
     sink.end_of_stream()         # the reply's stream ended
     await sink.drained()         # returns once the audio has really been played/written
-    # or, on barge-in: sink.cancel()  (and stop pushing that reply's audio)
+    # or, on barge-in: sink.cancel()  (a short fade; stop pushing that reply's audio)
 
-A push after ``end_of_stream()`` or ``cancel()`` starts the next reply.
+A push after ``end_of_stream()`` or ``cancel()`` starts the next reply. A websocket
+or telephone sink implements the same contract (its position comes from what the
+client reports it played).
 """
 
 from __future__ import annotations
@@ -28,26 +31,20 @@ __all__ = ["Sink", "WavSink", "NullSink", "Pcm16Joiner"]
 
 @runtime_checkable
 class Sink(Protocol):
-    """What the session needs from an audio output. All methods: loop thread."""
+    """Where a conversation's reply audio goes. Every method: the loop thread.
 
-    @property
-    def sample_rate(self) -> int:
-        """Rate of :attr:`frames_received` / :attr:`frames_played` (frames per second)."""
-        ...
+    Positions are counted in the API's samples (PCM16 mono 24 kHz, as pushed), so
+    every sink answers in the same units whatever its device or wire rate.
+    """
 
-    @property
-    def frames_received(self) -> int:
-        """Frames of this reply accepted so far, at :attr:`sample_rate`."""
-        ...
-
-    @property
-    def frames_played(self) -> int:
-        """Frames of this reply that have gone out (played, or written), at :attr:`sample_rate`."""
-        ...
+    #: A person hears this sink (a speaker, a client's player): its position paces the
+    #: transcript and places barge-in. False for files and counters.
+    audible: bool
 
     def push_pcm16(self, pcm: bytes) -> None:
         """Take one streamed audio delta (PCM16 LE mono 24 kHz; any length: an odd
-        trailing byte is carried into the next call)."""
+        trailing byte is carried into the next call). The first push after
+        :meth:`end_of_stream` or :meth:`cancel` starts the next reply."""
         ...
 
     def end_of_stream(self) -> None:
@@ -55,12 +52,28 @@ class Sink(Protocol):
         ...
 
     def cancel(self) -> None:
-        """Stop the reply quickly (barge-in): the rest of its audio is dropped."""
+        """Stop the reply quickly (barge-in) with a short fade; the rest is dropped."""
         ...
 
     async def drained(self) -> None:
         """Wait until everything accepted has been played or written (call
         :meth:`end_of_stream` or :meth:`cancel` first, or this waits for them)."""
+        ...
+
+    def heard_samples(self, now: float) -> int:
+        """Samples of the current reply that had reached the listener by ``now``
+        (monotonic seconds); for a file, those written."""
+        ...
+
+    @property
+    def first_sound_at(self) -> float | None:
+        """Monotonic time the current reply's first sample reached the listener
+        (None: not yet, or nobody listens)."""
+        ...
+
+    @property
+    def underruns(self) -> int:
+        """Gaps in the current reply because its audio came too late."""
         ...
 
     def close(self) -> None:
@@ -101,6 +114,9 @@ class NullSink:
     """
 
     sample_rate = API_SAMPLE_RATE
+    audible = False
+    first_sound_at: float | None = None
+    underruns = 0
 
     def __init__(self) -> None:
         self._joiner = Pcm16Joiner()
@@ -113,6 +129,9 @@ class NullSink:
 
     @property
     def frames_played(self) -> int:
+        return self._frames
+
+    def heard_samples(self, now: float) -> int:
         return self._frames
 
     def push_pcm16(self, pcm: bytes) -> None:
@@ -150,9 +169,17 @@ class WavSink(NullSink):
     write, so the file is usable even if the process dies. Loop thread.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
         super().__init__()
-        self.path = os.fspath(path)
+        self.frames_total = 0  # frames written over all replies
+        self.path = ""
+        self._wav: wave.Wave_write | None = None
+        if path is not None:
+            self._open(os.fspath(path))
+
+    def _open(self, path: str) -> None:
+        """Create the file and write its header (errors surface here, naming it)."""
+        self.path = path
         try:
             # Open the file ourselves: wave.open(path) on a bad path leaves a broken
             # Wave_write whose __del__ raises.
@@ -160,7 +187,7 @@ class WavSink(NullSink):
         except OSError as exc:
             raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
         try:
-            self._wav: wave.Wave_write | None = wave.open(self._file, "wb")
+            self._wav = wave.open(self._file, "wb")
             self._wav.setnchannels(1)
             self._wav.setsampwidth(2)
             self._wav.setframerate(API_SAMPLE_RATE)
@@ -168,7 +195,6 @@ class WavSink(NullSink):
         except OSError as exc:
             self._file.close()
             raise InputFileError(self.path, f"cannot write ({exc.strerror or exc})") from None
-        self.frames_total = 0  # frames written over all replies
 
     def _write(self, pcm16: bytes) -> None:
         if self._wav is None:

@@ -290,6 +290,30 @@ class Speaker:
         except RuntimeError:  # loop closed while the stream still runs
             pass
 
+    # ----------------------------------------------------------------- position
+
+    audible = True
+
+    @property
+    def first_sound_at(self) -> float | None:
+        """Loop (monotonic) time the reply's first sample reached the DAC."""
+        if self.first_sample_played_at is None:
+            return None
+        return self.first_sample_played_at + (self.first_sample_dac_delay or 0.0)
+
+    def heard_samples(self, now: float) -> int:
+        """Reply samples (24 kHz, as pushed) that had reached the DAC by ``now``.
+
+        Loop thread. Real time since the first sound reached the DAC, never more
+        than the samples that have left the callback (a gap holds it back).
+        """
+        first = self.first_sound_at
+        if first is None or now <= first:
+            return 0
+        left = self.jitter.frames_played * API_SAMPLE_RATE / self.sample_rate
+        since_first = (now - first) * API_SAMPLE_RATE
+        return max(0, int(min(left, since_first)))
+
     # ----------------------------------------------------------------- counters
 
     @property

@@ -30,7 +30,13 @@ class TranscriptPacer:
     prints whole at the end of the stream. Single-threaded: use it on one thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_chars_per_frame: float | None = None) -> None:
+        # While the stream is still coming, the text received usually runs ahead of
+        # the audio received, so the proportion overestimates how far the voice has
+        # got (seen: 94 % of the words "heard" after 30 % of the audio). A ceiling
+        # on the speaking rate (characters per audio frame) keeps the estimate near
+        # the truth until the stream ends and the proportion becomes exact.
+        self._max_chars_per_frame = max_chars_per_frame
         self._text: list[str] = []
         self._text_len = 0
         self._joined = ""
@@ -60,9 +66,13 @@ class TranscriptPacer:
         audio = self._audio_frames
         if audio <= 0:
             return total if self._ended else 0
-        if played_frames >= audio:
+        if played_frames >= audio and self._ended:
             return total  # the proportion is 1 (clamped: resampler edges can overshoot)
-        return max(0, total * max(0, played_frames) // audio)
+        played = min(max(0, played_frames), audio)
+        due = total * played // audio
+        if not self._ended and self._max_chars_per_frame is not None:
+            due = min(due, int(played * self._max_chars_per_frame))
+        return max(0, due)
 
     def advance(self, played_frames: int) -> str:
         """Return the characters newly due at ``played_frames`` (maybe ``""``)."""

@@ -12,10 +12,11 @@ Routes: ``GET /healthz`` (no auth), ``GET /openapi.yaml`` (no auth: the spec is 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,7 +24,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import InputError, RequestError, VoicebotError, redact, register_secret
+from ..errors import InputError, Redactor, RequestError, VoicebotError
+from ..errors import redact as redact_patterns
 from .chunks import error_body
 from .completion import ServerState, complete
 from .spec import spec_text
@@ -36,7 +38,8 @@ log = logging.getLogger("voicebot.server")
 
 def _error(status: int, message: str, *, type: str = "invalid_request_error",
            param: str | None = None, code: str | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
+           headers: dict[str, str] | None = None,
+           redact: Callable[[str], str] = redact_patterns) -> JSONResponse:
     return JSONResponse(error_body(redact(message), type=type, param=param, code=code),
                         status_code=status, headers=headers)
 
@@ -49,7 +52,8 @@ def create_app(*, api_key: str | None = None, state: ServerState | None = None,
     ``warm_up``: load the speech engines in a background thread at startup so the first
     request does not wait for them.
     """
-    register_secret(api_key)
+    redact = Redactor(api_key)  # this server's key never appears in what it answers
+    fail = functools.partial(_error, redact=redact)
     st = state if state is not None else ServerState()
     expected = f"Bearer {api_key}".encode() if api_key else None
 
@@ -63,21 +67,21 @@ def create_app(*, api_key: str | None = None, state: ServerState | None = None,
         if expected is not None:
             given = request.headers.get("authorization", "").encode("latin-1", "replace")
             if not hmac.compare_digest(given, expected):
-                return _error(401, "missing or invalid API key; send 'Authorization: Bearer "
+                return fail(401, "missing or invalid API key; send 'Authorization: Bearer "
                               "<key>'", code="invalid_api_key",
                               headers={"WWW-Authenticate": "Bearer"})
         try:
             body = await _read_body(request, max_body_bytes)
             result = await complete(parse_request(body), st)
         except RequestError as exc:
-            return _error(exc.status_code, str(exc), param=exc.param, code=exc.code)
+            return fail(exc.status_code, str(exc), param=exc.param, code=exc.code)
         except InputError as exc:
-            return _error(400, str(exc))
+            return fail(400, str(exc))
         except ClientDisconnect:
             return Response(status_code=499)
         except VoicebotError as exc:
             log.warning("request failed: %s", exc)
-            return _error(500, str(exc), type="server_error")
+            return fail(500, str(exc), type="server_error")
         if isinstance(result, dict):
             return JSONResponse(result)
         return StreamingResponse(result, media_type="text/event-stream",
@@ -88,14 +92,14 @@ def create_app(*, api_key: str | None = None, state: ServerState | None = None,
         assert isinstance(exc, HTTPException)
         message = {404: f"no route {request.url.path}",
                    405: f"method {request.method} is not allowed on {request.url.path}"}
-        return _error(exc.status_code, message.get(exc.status_code, str(exc.detail)),
+        return fail(exc.status_code, message.get(exc.status_code, str(exc.detail)),
                       headers=dict(exc.headers or {}))
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # A bug, not bad input: logged once with its type, body kept generic.
         log.error("unexpected %s serving %s", type(exc).__name__, request.url.path,
                   exc_info=exc)
-        return _error(500, "internal server error", type="server_error")
+        return fail(500, "internal server error", type="server_error")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

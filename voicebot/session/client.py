@@ -29,7 +29,7 @@ from voicebot.protocol.request import encode_request
 from voicebot.protocol.stream import ChunkDecoder, decode_response
 from voicebot.session import retry
 
-__all__ = ["ChatClient", "StreamStats"]
+__all__ = ["ChatClient", "StreamStats", "new_http_pool"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,9 @@ class ChatClient:
     between any two bytes (headers included). Retries (at most ``max_retries``)
     happen only before the first byte of a body arrived. ``sleep``, ``clock``,
     ``wall_clock`` and ``jitter`` are injectable so tests neither wait nor guess.
-    Call :meth:`aclose` (or use ``async with``) when the session ends.
+    ``http``: a connection pool (:func:`new_http_pool`) shared by many clients, e.g.
+    every conversation of a bridge; by default the client makes its own. Call
+    :meth:`aclose` (or use ``async with``) when the session ends.
     """
 
     def __init__(self, base_url: str, api_key: str | None = None, *,
@@ -74,7 +76,8 @@ class ChatClient:
                  max_retries: int = 2, sleep: Sleep = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
-                 jitter: Callable[[], float] = random.random) -> None:
+                 jitter: Callable[[], float] = random.random,
+                 http: httpx.AsyncClient | None = None) -> None:
         try:
             base = httpx.URL(base_url)
             # Join on the path so a query (Azure's api-version=) stays a query.
@@ -83,7 +86,7 @@ class ChatClient:
             raise errors.ConfigError(f"bad API base URL: {exc}") from None
         if url.scheme not in ("http", "https") or not url.host:
             raise errors.ConfigError("the API base URL must start with http:// or https://")
-        errors.register_secret(api_key)
+        self._redact = errors.Redactor(api_key)
         self._url = url
         # What messages show: no userinfo, no query (Azure puts api-key= there).
         self.display_url = str(url.copy_with(username=None, password=None, query=None))
@@ -93,15 +96,16 @@ class ChatClient:
         self._clock = clock
         self._wall_clock = wall_clock
         self._jitter = jitter
-        headers = {"User-Agent": "voicebot/0.1", "Content-Type": "application/json"}
+        # Per request, not on the pool: a pool shared by many conversations may carry
+        # requests made with different keys.
+        self._headers = {"User-Agent": "voicebot/0.1", "Content-Type": "application/json"}
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(connect=connect_timeout_s, read=stall_timeout_s,
-                                  write=stall_timeout_s, pool=connect_timeout_s),
-            follow_redirects=False,
-        )
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._timeout = httpx.Timeout(connect=connect_timeout_s, read=stall_timeout_s,
+                                      write=stall_timeout_s, pool=connect_timeout_s)
+        self._owns_http = http is None
+        self._http = http if http is not None else new_http_pool(
+            connect_timeout_s=connect_timeout_s, stall_timeout_s=stall_timeout_s)
 
     def __repr__(self) -> str:
         return f"ChatClient({self.display_url!r})"
@@ -113,8 +117,9 @@ class ChatClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the pooled connections. Loop thread."""
-        await self._http.aclose()
+        """Close the pooled connections (unless the pool was given: its owner does). Loop thread."""
+        if self._owns_http:
+            await self._http.aclose()
 
     def stream(self, body: dict[str, Any], *, stats: StreamStats | None = None,
                may_retry: Callable[[], bool] | None = None
@@ -178,7 +183,8 @@ class ChatClient:
                     stats.request_sent = self._clock()
                 try:
                     async with self._http.stream("POST", self._url, content=content,
-                                                 headers={"Accept": accept}) as response:
+                                                 headers={**self._headers, "Accept": accept},
+                                                 timeout=self._timeout) as response:
                         stats.status_code = response.status_code
                         stats.request_id = response.headers.get("x-request-id")
                         if response.is_success:
@@ -245,7 +251,7 @@ class ChatClient:
     def _checked(self, event: StreamEvent, stats: StreamStats) -> StreamEvent:
         """Record timing for ``event``; raise instead of passing an error event on."""
         if isinstance(event, ServerError):
-            raise errors.APIStreamError(event.message, type=event.type, code=event.code,
+            raise errors.APIStreamError(self._redact(event.message), type=event.type, code=event.code,
                                         param=event.param)
         if isinstance(event, AudioDelta) and stats.first_audio is None:
             stats.first_audio = self._clock()
@@ -263,11 +269,11 @@ class ChatClient:
                 break
         message, kind, code, param = _error_fields(bytes(body), response.reason_phrase)
         return errors.APIStatusError(
-            response.status_code, message, type=kind, code=code, param=param,
+            response.status_code, self._redact(message), type=kind, code=code, param=param,
             retry_after_s=retry.server_wait_s(response.headers, self._wall_clock()))
 
     def _map_error(self, exc: httpx.HTTPError, stats: StreamStats) -> errors.VoicebotError:
-        reason = str(exc) or type(exc).__name__
+        reason = self._redact(str(exc) or type(exc).__name__)
         where = self.display_url
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
             return errors.ConnectError(f"cannot connect to {where}: {reason}")
@@ -279,6 +285,21 @@ class ChatClient:
             return errors.StreamCut(f"{where}: the connection broke mid-reply: {reason}")
         return errors.TransportError(f"{where}: the connection broke before an answer: "
                                      f"{reason}")
+
+
+def new_http_pool(*, connect_timeout_s: float = 5.0, stall_timeout_s: float = 20.0,
+                  max_connections: int = 200) -> httpx.AsyncClient:
+    """A keep-alive connection pool for :class:`ChatClient`; one may serve many clients.
+
+    Close it with ``await pool.aclose()`` when the last client is done. Loop thread.
+    """
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=connect_timeout_s, read=stall_timeout_s,
+                              write=stall_timeout_s, pool=connect_timeout_s),
+        limits=httpx.Limits(max_connections=max_connections,
+                            max_keepalive_connections=max_connections),
+        follow_redirects=False,
+    )
 
 
 def _is_retryable(exc: httpx.HTTPError) -> bool:

@@ -68,9 +68,12 @@ class TurnSink(Protocol):
 
     ``on_event`` must return quickly (queue audio, print text): it runs between two
     socket reads. Events of every request of the turn arrive in order; ``Done``
-    comes once, at the end of the whole turn, never between tool rounds. A sink
-    may expose ``audio_started = True`` once playback began, which forbids retries.
+    comes once, at the end of the whole turn, never between tool rounds.
+    ``audio_started`` becomes True once the user may have heard the reply's audio,
+    which forbids retries (the user would hear the start twice).
     """
+
+    audio_started: bool
 
     def on_event(self, event: StreamEvent) -> None: ...
 
@@ -210,7 +213,7 @@ class Session:
         result.requests += 1
 
         def may_retry() -> bool:
-            return not (self.audio_started or getattr(sink, "audio_started", False))
+            return not (self.audio_started or sink.audio_started)
 
         try:
             async with aclosing(self.client.stream(body, stats=stats,

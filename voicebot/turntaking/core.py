@@ -1,0 +1,437 @@
+"""The turn-taking core: who speaks when, decided once for every transport. Pure.
+
+A plain object. Feed it what happened (:mod:`.inputs`) with the current time;
+it answers with commands for the driver (start or cancel a turn, mute capture,
+play an earcon, say something, stop) and event records for the world
+(:mod:`.events`), in the order they must be carried out. No I/O, no clock, no
+asyncio: the desktop CLI, each websocket connection and the kiosk drive the same
+object, and tests drive it with no event loop at all.
+
+The rules, for every :class:`~.policy.Policy`:
+
+- An utterance (or typed text) becomes a turn when no turn is running; otherwise it
+  waits, in order. Gating first: with ``wake_word`` it counts only after a wake word
+  or within the follow-up window; with ``push_to_talk`` only if the button was held.
+- Half-duplex (``mute_while_replying``): capture is muted from the start of a turn
+  until it is over.
+- Barge-in: speech over an audible reply that lasts ``barge_in_ms`` (counted from the
+  later of its detection and the reply's first sound + grace) cancels the turn; the
+  history keeps what the listener heard, placed by the playback position. Speech over
+  the reply that ends sooner is a backchannel when shorter than ``backchannel_ms``.
+- A failed turn is reported and the conversation goes on listening.
+- Latency per turn, each stage after the end of the user's speech, and a summary.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Union
+
+from ..capture.segmenter import SAMPLE_RATE as CAPTURE_RATE
+from ..capture.segmenter import SpeechStarted, UtteranceDiscarded, UtteranceEnded
+from ..protocol.events import AudioDelta, ToolCallDelta, UsageReport
+from ..protocol.request import input_audio_part, text_part
+from .events import (
+    LATENCY_STAGES,
+    AudioReceived,
+    ErrorEvent,
+    Event,
+    Interrupted,
+    StateChanged,
+    Summary,
+    TimerFired,
+    ToolCallDone,
+    ToolCallStarted,
+    TranscriptDelta,
+    TurnDone,
+    UsageReported,
+    UserSaid,
+    UtteranceDetected,
+    UtteranceIgnored,
+)
+from .inputs import (
+    CancelTurn,
+    Command,
+    Detected,
+    Input,
+    InputEnded,
+    InterruptRequest,
+    PlaybackProgress,
+    PlayEarcon,
+    PushToTalk,
+    Say,
+    SetMuted,
+    StartTurn,
+    Stop,
+    StreamInput,
+    TimerDue,
+    TurnCancelled,
+    TurnFailed,
+    TurnFinished,
+    TurnReport,
+    TypedText,
+    UserParts,
+    WakeWord,
+)
+from .policy import Policy
+from .reply import REPLY_SAMPLE_RATE, ReplyTrack
+from ..audio.wav import encode_wav
+
+__all__ = ["TurnTaking", "Output"]
+
+Output = Union[Command, Event]
+
+
+@dataclass
+class _Request:
+    """A turn waiting to start: its parts and what to tell the world about it."""
+    parts: tuple[dict[str, Any], ...]
+    user_text: str | None
+    audio_s: float | None
+    utterance: tuple[float, float, str] | None  # (start_s, end_s, reason) in capture time
+    speech_end_at: float | None  # when the user stopped speaking (monotonic)
+    submitted_at: float  # when the core learned of it
+
+
+class _Turn:
+    """The turn in progress."""
+
+    def __init__(self, number: int, request: _Request, started_at: float, strip_ssml: bool):
+        self.number = number
+        self.request = request
+        self.started_at = started_at
+        self.reply = ReplyTrack(strip_ssml=strip_ssml)
+        self.cancelling = False
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+class TurnTaking:
+    """The state of one conversation's turn-taking. Use from one thread.
+
+    :meth:`feed` takes an input and the current monotonic time and returns outputs:
+    commands (:data:`~.inputs.Command`) and events (:class:`~.events.Event`).
+    The driver carries out commands in order and publishes events in order.
+    """
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+        self._turns = 0
+        self._active: _Turn | None = None
+        self._waiting: deque[_Request] = deque()
+        self._muted = False
+        self._ending = False
+        self._stopped = False
+        self._state = ""
+        # Barge-in: when the user's current speech began to count (None: silent).
+        self._speech_since: float | None = None
+        # Gates: the wake word's end (capture position) and the follow-up deadline.
+        self._wake_position: int | None = None
+        self._follow_up_until: float | None = None
+        self._ptt_down_at: float | None = None
+        self._ptt_last: tuple[float, float] | None = None
+        self._latency: dict[str, list[float]] = {stage: [] for stage in LATENCY_STAGES}
+        self._done_turns = 0
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def turn(self) -> int | None:
+        """The number of the turn in progress (None: none)."""
+        return None if self._active is None else self._active.number
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def start(self) -> list[Output]:
+        """The first outputs: the initial state."""
+        return self._set_state(self._idle_state())
+
+    def summary(self) -> Summary:
+        """p50/p95 of each latency stage over the finished turns (ms)."""
+        stats: dict[str, dict[str, float | int | None]] = {}
+        for stage, values in self._latency.items():
+            p50, p95 = _percentile(values, 50), _percentile(values, 95)
+            stats[stage] = {"p50": None if p50 is None else round(p50, 1),
+                            "p95": None if p95 is None else round(p95, 1), "n": len(values)}
+        return Summary(turns=self._done_turns, latency_ms=stats)
+
+    # ------------------------------------------------------------------ the one entry
+
+    def feed(self, event: Input, now: float) -> list[Output]:
+        """Take one input that happened by ``now`` (monotonic seconds); return outputs."""
+        if self._stopped:
+            return []
+        out: list[Output] = []
+        if isinstance(event, Detected):
+            self._detected(event, now, out)
+        elif isinstance(event, PlaybackProgress):
+            self._progress(event, out)
+        elif isinstance(event, StreamInput):
+            self._stream(event, out)
+        elif isinstance(event, (TurnFinished, TurnFailed, TurnCancelled)):
+            self._turn_over(event, now, out)
+        elif isinstance(event, TypedText):
+            self._submit(_Request((text_part(event.text),), event.text, None, None, None, now),
+                         now, out)
+        elif isinstance(event, UserParts):
+            self._submit(_Request(event.parts, event.text, event.audio_s, None, None, now),
+                         now, out)
+        elif isinstance(event, InterruptRequest):
+            self._interrupt("request", now, out)
+        elif isinstance(event, WakeWord):
+            self._wake_position = event.position
+            if self.policy.earcons:
+                out.append(PlayEarcon("wake"))
+            self._interrupt("wake_word", now, out)
+            out += self._set_state(self._idle_state() if self._active is None else self._state)
+        elif isinstance(event, PushToTalk):
+            if event.pressed:
+                self._ptt_down_at = event.at
+                self._interrupt("push_to_talk", now, out)
+            elif self._ptt_down_at is not None:
+                self._ptt_last = (self._ptt_down_at, event.at)
+                self._ptt_down_at = None
+            out += self._set_state(self._idle_state() if self._active is None else self._state)
+        elif isinstance(event, TimerDue):
+            out.append(TimerFired(id=event.id, label=event.label, text=event.text))
+            if self.policy.earcons:
+                out.append(PlayEarcon("timer"))
+            out.append(Say(event.text))
+        elif isinstance(event, InputEnded):
+            self._ending = True
+            self._maybe_next(now, out)
+        return out
+
+    # ------------------------------------------------------------------ capture
+
+    def _detected(self, d: Detected, now: float, out: list[Output]) -> None:
+        ev = d.event
+        if isinstance(ev, SpeechStarted):
+            self._speech_since = d.at
+        elif isinstance(ev, (UtteranceEnded, UtteranceDiscarded)):
+            self._speech_since = None
+        if d.voiced_end is not None:
+            self._check_barge_in(d.at - (d.position - d.voiced_end) / CAPTURE_RATE, now, out)
+        if isinstance(ev, UtteranceEnded):
+            self._utterance(ev, d, now, out)
+
+    def _check_barge_in(self, voiced_until: float, now: float, out: list[Output]) -> None:
+        """Interrupt once the user has spoken ``barge_in_ms`` over the audible reply;
+        ``voiced_until``: when their last voiced frame ended."""
+        p, turn = self.policy, self._active
+        if not p.barge_in or turn is None or turn.cancelling or self._speech_since is None:
+            return
+        sound = turn.reply.first_sound_at
+        if sound is None:
+            return  # nothing audible yet: speech now is the user going on, not a barge-in
+        counted_from = max(self._speech_since, sound + p.barge_in_grace_ms / 1000)
+        if voiced_until - counted_from >= p.barge_in_ms / 1000:
+            self._cancel(turn, "barge_in", now, out)
+
+    def _utterance(self, ev: UtteranceEnded, d: Detected, now: float, out: list[Output]) -> None:
+        def time_of(sample: int) -> float:
+            return d.at - (d.position - sample) / CAPTURE_RATE
+
+        start_s, end_s = ev.start_sample / CAPTURE_RATE, ev.end_sample / CAPTURE_RATE
+        tail = self.policy.vad_tail_ms * CAPTURE_RATE // 1000 if ev.reason == "silence" else 0
+        speech_end_at = time_of(ev.end_sample - tail)
+        turn = self._active
+        if (self.policy.barge_in and turn is not None and not turn.cancelling
+                and turn.reply.first_sound_at is not None
+                and (end_s - start_s) * 1000 < self.policy.backchannel_ms):
+            out.append(UtteranceIgnored(start_s=round(start_s, 3), end_s=round(end_s, 3),
+                                        reason="backchannel"))
+            return
+        pcm, start = ev.pcm, ev.start_sample
+        if self.policy.wake_word:
+            if self._wake_position is not None and self._wake_position < ev.end_sample:
+                # The command is what follows the wake word ("hey jarvis, what time is it").
+                cut = max(0, self._wake_position - start)
+                pcm, start = pcm[cut * 2:], start + cut
+                self._wake_position = None
+            elif self._follow_up_until is None or time_of(ev.start_sample) > self._follow_up_until:
+                out.append(UtteranceIgnored(start_s=round(start_s, 3), end_s=round(end_s, 3),
+                                            reason="no_wake_word"))
+                return
+            self._follow_up_until = None
+        if self.policy.push_to_talk and not self._talk_held(time_of(ev.start_sample),
+                                                            time_of(ev.end_sample)):
+            out.append(UtteranceIgnored(start_s=round(start_s, 3), end_s=round(end_s, 3),
+                                        reason="push_to_talk"))
+            return
+        audio_s = len(pcm) / 2 / CAPTURE_RATE
+        request = _Request((input_audio_part(encode_wav(pcm, CAPTURE_RATE)),), None, audio_s,
+                           (start / CAPTURE_RATE, end_s, ev.reason), speech_end_at, now)
+        self._submit(request, now, out)
+
+    def _talk_held(self, start_at: float, end_at: float) -> bool:
+        if self._ptt_down_at is not None and self._ptt_down_at <= end_at:
+            return True
+        last = self._ptt_last
+        return last is not None and last[0] <= end_at and last[1] >= start_at
+
+    # ------------------------------------------------------------------ turns
+
+    def _submit(self, request: _Request, now: float, out: list[Output]) -> None:
+        self._waiting.append(request)
+        self._maybe_next(now, out)
+
+    def _maybe_next(self, now: float, out: list[Output]) -> None:
+        if self._active is not None or self._stopped:
+            return
+        limit = self.policy.max_turns
+        if limit is not None and self._turns >= limit:
+            self._stop("max_turns", out)
+            return
+        if not self._waiting:
+            if self._ending:
+                self._stop("input_ended", out)
+            return
+        request = self._waiting.popleft()
+        self._turns += 1
+        turn = self._active = _Turn(self._turns, request, now, self.policy.strip_ssml)
+        if request.utterance is not None:
+            start_s, end_s, reason = request.utterance
+            out.append(UtteranceDetected(turn=turn.number, start_s=round(start_s, 3),
+                                         end_s=round(end_s, 3), reason=reason))
+        out.append(UserSaid(turn=turn.number, text=request.user_text,
+                            audio_s=None if request.audio_s is None else round(request.audio_s, 3)))
+        if self.policy.mute_while_replying and not self._muted:
+            self._muted = True
+            out.append(SetMuted(True))
+        if self.policy.earcons:
+            out.append(PlayEarcon("thinking"))
+        out.append(StartTurn(turn.number, request.parts, request.user_text))
+        out += self._set_state("thinking")
+
+    def _stop(self, reason: str, out: list[Output]) -> None:
+        self._stopped = True
+        out.append(self.summary())
+        out.append(Stop(reason))
+
+    def _interrupt(self, reason: str, now: float, out: list[Output]) -> None:
+        turn = self._active
+        if turn is not None and not turn.cancelling:
+            self._cancel(turn, reason, now, out)
+
+    def _cancel(self, turn: _Turn, reason: str, now: float, out: list[Output]) -> None:
+        turn.cancelling = True
+        heard = turn.reply.heard_by(now)
+        heard_text = turn.reply.heard_text(heard)
+        out.append(CancelTurn(turn.number, heard_text))
+        played_ms = round(1000.0 * heard / REPLY_SAMPLE_RATE, 1)
+        out.append(Interrupted(turn=turn.number, text=heard_text, played_ms=played_ms,
+                               reason=reason))
+
+    def _stream(self, s: StreamInput, out: list[Output]) -> None:
+        turn = self._active
+        if turn is None or turn.number != s.turn or turn.cancelling:
+            return  # a late event of a turn that is over: nothing to say about it
+        ev = s.event
+        words = turn.reply.feed(ev)
+        if isinstance(ev, ToolCallDelta) and ev.name:
+            out.append(ToolCallStarted(turn=turn.number, index=ev.index, name=ev.name))
+        elif isinstance(ev, UsageReport):
+            out.append(UsageReported(turn=turn.number, usage=dict(ev.usage)))
+        elif isinstance(ev, AudioDelta):
+            out.append(AudioReceived(turn=turn.number, bytes=len(ev.pcm),
+                                     total_bytes=turn.reply.audio_bytes))
+        if words and not self.policy.pace_transcript:
+            self._say_words(turn, turn.reply.rest(), out)
+
+    def _progress(self, p: PlaybackProgress, out: list[Output]) -> None:
+        turn = self._active
+        if turn is None or turn.number != p.turn or turn.cancelling:
+            return
+        turn.reply.heard(p.heard_samples, p.at)
+        if p.heard_samples > 0 and self._state == "thinking":
+            out += self._set_state("speaking")
+        if self.policy.pace_transcript:
+            self._say_words(turn, turn.reply.due(p.heard_samples), out)
+
+    def _say_words(self, turn: _Turn, text: str, out: list[Output]) -> None:
+        if text:
+            out.append(TranscriptDelta(turn=turn.number, text=text))
+
+    def _turn_over(self, ev: TurnFinished | TurnFailed | TurnCancelled, now: float,
+                   out: list[Output]) -> None:
+        turn = self._active
+        if turn is None or turn.number != ev.turn:
+            return
+        self._active = None
+        if not isinstance(ev, TurnCancelled):
+            turn.reply.end()
+            self._say_words(turn, turn.reply.rest(), out)
+            report = ev.report
+            for name, arguments, result in report.tool_calls:
+                out.append(ToolCallDone(turn=turn.number, name=name, arguments=arguments,
+                                        result=result))
+        if isinstance(ev, TurnFinished):
+            out.append(self._turn_done(turn, ev.report))
+            if self.policy.earcons:
+                out.append(PlayEarcon("done"))
+        elif isinstance(ev, TurnFailed):
+            out.append(ErrorEvent(message=ev.message, turn=turn.number))
+            if self.policy.earcons:
+                out.append(PlayEarcon("error"))
+        if self._muted:
+            self._muted = False
+            out.append(SetMuted(False))
+        if self.policy.wake_word and not isinstance(ev, TurnCancelled):
+            self._follow_up_until = now + self.policy.follow_up_ms / 1000
+        out += self._set_state(self._idle_state())
+        self._maybe_next(now, out)
+
+    def _turn_done(self, turn: _Turn, r: TurnReport) -> TurnDone:
+        def ms(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round((b - a) * 1000, 1)
+
+        self._done_turns += 1
+        origin = turn.request.speech_end_at
+        first_sound = r.first_sound if r.first_sound is not None else turn.reply.first_sound_at
+        latency = {
+            "endpoint": ms(origin, turn.request.submitted_at),
+            "request_sent": ms(origin, r.request_sent),
+            "first_byte": ms(origin, r.first_byte),
+            "first_audio": ms(origin, r.first_audio),
+            "first_sound": ms(origin, first_sound),
+        }
+        for stage, value in latency.items():
+            if value is not None:
+                self._latency[stage].append(value)
+        return TurnDone(turn=turn.number, text=r.text or turn.reply.text,
+                        audio_bytes=r.audio_bytes, audio_id=r.audio_id,
+                        finish_reason=r.finish_reason, usage=dict(r.usage), requests=r.requests,
+                        timings_ms={"first_byte": ms(r.request_sent, r.first_byte),
+                                    "first_audio": ms(r.request_sent, r.first_audio),
+                                    "first_sound": ms(r.request_sent, first_sound),
+                                    "done": ms(r.request_sent, r.done)},
+                        latency_ms=latency, underruns=r.underruns)
+
+    # ------------------------------------------------------------------ state
+
+    def _idle_state(self) -> str:
+        p = self.policy
+        gated = ((p.wake_word and self._wake_position is None and self._follow_up_until is None)
+                 or (p.push_to_talk and self._ptt_down_at is None))
+        return "sleeping" if gated else "listening"
+
+    def _set_state(self, state: str) -> list[Output]:
+        if state == self._state:
+            return []
+        self._state = state
+        return [StateChanged(state=state)]
