@@ -46,6 +46,7 @@ import numpy as np
 from ..aio import within
 from ..audio import VAD_SAMPLE_RATE
 from .report import CaptureReport
+from .segmenter import Event
 from .ring import BlockRing
 from .vad import CaptureConverter, UtteranceDetector
 
@@ -90,35 +91,46 @@ class DetectorFeed:
 
     def feed(self, blocks: list[np.ndarray], available: int) -> tuple[CaptureReport, ...]:
         """Feed ``blocks`` (in order; the last one has just been read, with ``available``
-        frames already waiting behind it); return the reports they make."""
+        frames already waiting behind it); return the reports they make.
+
+        Each block gets the reports the loop path would give it: its events and, while
+        in speech, a progress report, all at the position after that block (several
+        blocks come at once only when process mode begins with a backlog).
+        """
         read_at = self._clock()
         detector = self.detector
-        events = []
+        made: list[tuple[Event | None, int, int, int | None]] = []
         for block in blocks:
-            events += detector.feed(self._converter.feed(block))
+            events = detector.feed(self._converter.feed(block))
             self._frames_in += len(block)
-        if not events and not detector.in_speech:
-            return ()  # silence: nothing the loop needs to hear about
+            if not events and not detector.in_speech:
+                continue  # silence: nothing the loop needs to hear about
+            position = detector.position
+            voiced = detector.voiced_end if detector.in_speech else None
+            made += [(event, position, self._frames_in, voiced) for event in events]
+            if detector.in_speech:
+                made.append((None, position, self._frames_in, voiced))
+        if not made:
+            return ()
         last_frame_at = read_at - available / self.sample_rate
-        return self._reports(events, last_frame_at, progress=detector.in_speech)
+        return tuple(CaptureReport(event, position, self._at(last_frame_at, position, frames_in),
+                                   voiced)
+                     for event, position, frames_in, voiced in made)
 
     def finish(self) -> tuple[CaptureReport, ...]:
         """End of the stream: flush the resampler and the detector."""
         detector = self.detector
         events = detector.feed(self._converter.flush()) + detector.end()
-        return self._reports(events, self._clock(), progress=False)
+        position, now = detector.position, self._clock()
+        return tuple(CaptureReport(event, position, now) for event in events)
 
-    def _reports(self, events: list[Any], last_frame_at: float, *, progress: bool
-                 ) -> tuple[CaptureReport, ...]:
-        detector = self.detector
-        position = detector.position
-        behind_s = self._frames_in / self.sample_rate - (position - self._start) / VAD_SAMPLE_RATE
-        at = last_frame_at - max(0.0, behind_s)
-        voiced = detector.voiced_end if detector.in_speech else None
-        reports = [CaptureReport(event, position, at, voiced) for event in events]
-        if progress:
-            reports.append(CaptureReport(None, position, at, voiced))
-        return tuple(reports)
+    def _at(self, last_frame_at: float, position: int, frames_in: int) -> float:
+        """Capture time of the 16 kHz sample at ``position``, made when ``frames_in``
+        device frames had been fed, the last frame read being captured at
+        ``last_frame_at``."""
+        frames_after_s = (self._frames_in - frames_in) / self.sample_rate
+        held_s = frames_in / self.sample_rate - (position - self._start) / VAD_SAMPLE_RATE
+        return last_frame_at - frames_after_s - max(0.0, held_s)
 
 
 class CaptureWorker:
