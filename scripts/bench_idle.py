@@ -22,6 +22,12 @@ plays -60 dBFS white noise into it instead, a quiet room).
   Python loop of blocking PortAudio reads at each block size.
 - ``blocks``: the capture stage alone (``MicrophoneSource`` + ``capture_events``
   in an asyncio loop, nothing else) at each block size.
+- ``speaker``: what stopping the output stream between replies costs the next
+  reply. Replies (a 1 s sweep, pushed at twice real time like a fast server) are
+  played with a short pause (the stream still runs: warm) or a long one (stopped
+  after the linger: cold); per kind, the time from the first push to the
+  callback that carries the first sample, PortAudio's DAC delay after it, and how
+  whole each reply is in a recording of the speaker's monitor.
 
 The machine is shared: run it when nothing else does, and read a few tenths of a
 percent as noise.
@@ -32,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import json
 import os
 import shutil
 import socket
@@ -42,6 +47,8 @@ import tempfile
 import threading
 import time
 import wave
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -237,11 +244,108 @@ def child_capture(block_ms: int) -> None:
     asyncio.run(main())
 
 
+# -- the speaker's restart ----------------------------------------------------------
+
+def _sweep(rate: int, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    phase = 2 * np.pi * (300 * t + 0.5 * (2700 / seconds) * t * t)
+    fade = np.minimum(1.0, np.minimum(t, seconds - t) / 0.01)
+    return (0.3 * np.sin(phase) * fade).astype(np.float32)
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def _find(recording: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
+    n = len(recording) + len(reference)
+    size = 1 << (n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size)), size)
+    lag = int(np.argmax(corr[: max(1, len(recording) - len(reference))]))
+    return lag, _similarity(recording[lag:lag + len(reference)], reference)
+
+
+def run_speaker(replies: int, linger_ms: float) -> None:
+    from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
+    from voicebot.playback import Speaker
+
+    record_rate = 48_000
+    reply = _sweep(API_SAMPLE_RATE)
+    pcm = float_to_pcm16(reply)
+    chunk = API_SAMPLE_RATE // 10 * 2  # 100 ms per delta
+    rec = subprocess.Popen(["parec", "--device=voicebot_speaker.monitor", "--format=float32le",
+                            f"--rate={record_rate}", "--channels=1", "--latency-msec=20"],
+                           stdout=subprocess.PIPE)
+    recorded: list[bytes] = []
+
+    def drain() -> None:
+        assert rec.stdout is not None
+        while data := rec.stdout.read1(65536):
+            recorded.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    time.sleep(0.5)
+
+    async def play() -> list[tuple[bool, float, float, float]]:
+        loop = asyncio.get_running_loop()
+        speaker = Speaker(None, loop=loop, linger_ms=linger_ms)
+        rows = []
+        try:
+            for i in range(replies):
+                starts = speaker.stream_starts
+                t0 = time.perf_counter()
+                for k in range(0, len(pcm), chunk):
+                    speaker.push_pcm16(pcm[k:k + chunk])
+                    if k == 0:
+                        push_ms = 1000 * (time.perf_counter() - t0)
+                    await asyncio.sleep(0.05)
+                speaker.end_of_stream()
+                await speaker.drained()
+                assert speaker.first_sample_played_at is not None and speaker.first_push_at
+                first_ms = 1000 * (speaker.first_sample_played_at - speaker.first_push_at)
+                dac_ms = 1000 * (speaker.first_sample_dac_delay or 0.0)
+                rows.append((speaker.stream_starts > starts, first_ms, dac_ms, push_ms))
+                # short pause: the stream lingers (warm); long: it was stopped (cold)
+                await asyncio.sleep(0.2 if i % 2 == 0 else linger_ms / 1000 + 0.5)
+        finally:
+            speaker.close()
+        return rows
+
+    rows = asyncio.run(play())
+    time.sleep(0.3)
+    rec.terminate()
+    rec.wait()
+    reader.join(5)
+    recording = np.frombuffer(b"".join(recorded)[: len(b"".join(recorded)) // 4 * 4], "<f4")
+    import soxr
+
+    reference = soxr.resample(reply, API_SAMPLE_RATE, record_rate).astype(np.float32)
+    found, pos = [], 0
+    for _ in rows:
+        if len(recording) - pos < len(reference):
+            found.append(float("nan"))  # the recording ended early
+            continue
+        # the next reply starts within the longest pause after the last one
+        window = recording[pos:pos + len(reference) + int((linger_ms / 1000 + 2) * record_rate)]
+        lag, sim = _find(window, reference)
+        found.append(sim)
+        pos += lag + len(reference)
+    print(f"  (recorded {len(recording) / record_rate:.1f} s)")
+    for kind, cold in (("cold (stream started)", True), ("warm (stream running)", False)):
+        sel = [(r, f) for r, f in zip(rows, found) if r[0] == cold]
+        if not sel:
+            continue
+        first = sorted(r[1] for r, _ in sel)
+        print(f"speaker, {kind:<22} {len(sel)} replies: first push → first sample out of the "
+              f"callback p50 {first[len(first) // 2]:.0f} ms (max {first[-1]:.0f}), DAC delay "
+              f"after it {np.median([r[2] for r, _ in sel]):.0f} ms, first push (start included) "
+              f"{max(r[3] for r, _ in sel):.1f} ms, worst similarity {min(f for _, f in sel):.3f}")
+
+
 # -- main ----------------------------------------------------------------------------
 
 def _noise_into_mic(seconds: float) -> subprocess.Popen[bytes]:
-    import numpy as np
-
     rate = 48_000
     path = tempfile.mktemp(suffix=".wav")
     rng = np.random.default_rng(0)
@@ -263,10 +367,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--only", default="chat,floors,blocks",
-                    help="comma-separated parts: chat, nospeaker, floors, blocks")
+                    help="comma-separated parts: chat, nospeaker, floors, blocks, speaker")
     ap.add_argument("--blocks-ms", default="20,40,60,100")
     ap.add_argument("--noise", action="store_true", help="play -60 dBFS noise into the mic")
     ap.add_argument("--profile", action="store_true", help="py-spy the chat process")
+    ap.add_argument("--replies", type=int, default=8, help="speaker: replies to play")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -298,10 +403,11 @@ def main() -> None:
             for b in blocks:
                 _row(f"capture stage alone (capture_events), {b} ms blocks",
                      run_child(args, "capture", str(b)))
+        if "speaker" in parts:
+            run_speaker(args.replies, linger_ms=1000.0)
     finally:
         if noise is not None:
             _stop(noise)
-    print(json.dumps({"done": True}))
 
 
 if __name__ == "__main__":
