@@ -86,6 +86,14 @@ class MicrophoneSource:
     cheaply than we can), and is read in ``block_ms`` blocks by a capture thread
     (``worker.py``) doing blocking reads.
 
+    ``block_ms``: 60 by default. Each block costs a wake-up or two, and on PipeWire
+    the block also sets the graph's quantum: listening to a silent room cost 1.3–1.8 %
+    of a core with 40 ms blocks (quantum 43 ms) and 0.8 % with 60 ms (85 ms), see
+    ``scripts/bench_idle.py``. The VAD still decides per 30 ms frame and every report
+    carries its capture time; what grows is how late the loop hears of an event:
+    on average ~35 ms more than with 40 ms blocks, against a 700 ms end-of-turn
+    hang-over.
+
     Two ways to consume it, one per source:
 
     - :func:`capture_events` (the cheap one): the capture thread itself converts,
@@ -103,7 +111,7 @@ class MicrophoneSource:
     """
 
     def __init__(self, device: int | str | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None, *, block_ms: int = 40,
+                 loop: asyncio.AbstractEventLoop | None = None, *, block_ms: int = 60,
                  max_queued_ms: int = 2000, stall_timeout_s: float = 2.0) -> None:
         self.device = device
         self.block_ms = block_ms
@@ -256,8 +264,8 @@ class MicrophoneSource:
                                         dtype="float32")
                 # No callback: a blocking-mode stream, read by the capture thread. The
                 # blocksize makes PortAudio's ALSA period one block, so a read waits
-                # for one wake-up (PipeWire then delivers a 2048-frame quantum,
-                # 42.7 ms, for 40 ms blocks).
+                # for one wake-up; PipeWire then runs its graph in quanta of the next
+                # power of two (4096 frames at 48 kHz, 85 ms, for 60 ms blocks).
                 stream = sd.InputStream(samplerate=rate, blocksize=block_frames,
                                         device=self.device, channels=channels, dtype="float32")
                 stream.start()

@@ -3,7 +3,7 @@
 Why a thread: a PortAudio callback per 10–20 ms block, each waking the event loop
 with ``call_soon_threadsafe`` to down-mix, resample, classify and segment a tiny
 array, made a silent room cost ~5 % of a core. Here one thread does blocking
-reads of 40 ms blocks (PortAudio releases the GIL while it waits) and runs the
+reads of 60 ms blocks (PortAudio releases the GIL while it waits) and runs the
 conversion, webrtcvad and the segmenter itself; the loop is woken only for a
 report it must see (a detector event, or progress while speech goes on): never
 in silence.
@@ -73,8 +73,8 @@ class DetectorFeed:
     arrived after it are still waiting in PortAudio's buffer (``available``), so
     the last frame became readable at ``read_at − available / rate``. That is the
     "capture" time we can know: PortAudio gives ``inputBufferAdcTime`` only to
-    callbacks, and the host's own delivery delay (one PipeWire quantum, at most
-    ~43 ms with 40 ms blocks on PipeWire) is not reported. The resampler holds a
+    callbacks, and the host's own delivery delay (up to one PipeWire quantum: 85 ms
+    with 60 ms blocks) is not reported. The resampler holds a
     few ms back, so the 16 kHz sample at ``position`` is older than the last frame
     read by ``frames_in / in_rate − (position − start) / 16000`` seconds (soxr
     keeps output sample k aligned with input time k / 16000).
