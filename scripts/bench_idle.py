@@ -22,6 +22,8 @@ plays -60 dBFS white noise into it instead, a quiet room).
   Python loop of blocking PortAudio reads at each block size.
 - ``blocks``: the capture stage alone (``MicrophoneSource`` + ``capture_events``
   in an asyncio loop, nothing else) at each block size.
+- ``arith``: the capture thread's Python work per block alone (conversion, VAD,
+  segmenter: ``DetectorFeed.feed`` on 44.1 kHz mono noise), no device.
 - ``speaker``: what stopping the output stream between replies costs the next
   reply. Replies (a 1 s sweep, pushed at twice real time like a fast server) are
   played with a short pause (the stream still runs: warm) or a long one (stopped
@@ -148,7 +150,7 @@ def run_chat(args: argparse.Namespace, *, play: bool) -> Usage:
             profile = _start_profile(proc.pid, args)
         usage = measure(proc.pid, args.warmup, args.seconds)
         if profile is not None:
-            _print_profile(profile)
+            _print_profile(profile, args.warmup + args.seconds)
         return usage
     finally:
         _stop(proc)
@@ -166,27 +168,35 @@ def _start_profile(pid: int, args: argparse.Namespace) -> tuple[subprocess.Popen
     return proc, out
 
 
-def _print_profile(profile: tuple[subprocess.Popen[bytes], str]) -> None:
+def _print_profile(profile: tuple[subprocess.Popen[bytes], str], seconds: float) -> None:
+    """The leaf frames that were running most, per thread, in % of one core.
+
+    A leaf inside a C call (``Pa_ReadStream`` in sounddevice's ``_raw_read``) is
+    time spent in PortAudio and PipeWire's ALSA plugin, not in Python.
+    """
     proc, out = profile
     proc.wait(timeout=60)
     own: collections.Counter[str] = collections.Counter()
-    total = 0
     try:
         with open(out) as f:
             for line in f:
                 stack, _, count = line.rstrip().rpartition(" ")
                 frames = stack.split(";")
-                n = int(count)
-                total += n
-                own[f"{frames[0].split(' ')[0]} {frames[-1]}"] += n
+                if len(frames) < 2:
+                    continue  # a thread blocked in C with no Python frame: idle
+                thread = frames[0].split(": ", 1)[-1]
+                leaf = frames[-1]
+                if "_raw_read" in leaf:
+                    leaf += " = inside Pa_ReadStream (waiting counts too)"
+                own[f"[{thread}] {leaf}"] += int(count)
     except FileNotFoundError:
         print("  (py-spy wrote no profile)")
         return
     finally:
         with_suppressed_remove(out)
-    print(f"  py-spy, Python frames that were running ({total} samples at 200/s):")
-    for where, n in own.most_common(12):
-        print(f"    {100 * n / max(total, 1):5.1f} %  {where}")
+    print("  py-spy (200 samples/s), running Python frames, % of one core:")
+    for where, n in own.most_common(10):
+        print(f"    {100 * n / 200 / seconds:5.2f} %  {where}")
 
 
 def with_suppressed_remove(path: str) -> None:
@@ -242,6 +252,29 @@ def child_capture(block_ms: int) -> None:
                 pass
 
     asyncio.run(main())
+
+
+# -- the capture arithmetic ----------------------------------------------------------
+
+def run_arith(blocks_ms: list[int]) -> None:
+    from voicebot.capture import UtteranceDetector
+    from voicebot.capture.worker import DetectorFeed
+
+    rate = 44_100
+    noise = np.random.default_rng(0).normal(0, 10 ** (-60 / 20), (rate * 30, 1))
+    noise = noise.astype(np.float32)
+    for block_ms in blocks_ms:
+        frames = rate * block_ms // 1000
+        feed = DetectorFeed(UtteranceDetector(), rate, 1)
+        blocks = [noise[i:i + frames] for i in range(0, len(noise) - frames + 1, frames)]
+        t0 = time.process_time()
+        for block in blocks:
+            feed.feed([block], 0)
+        used = time.process_time() - t0
+        per_block_us = 1e6 * used / len(blocks)
+        print(f"{'capture arithmetic alone (convert, VAD, segment), ' + str(block_ms) + ' ms':<58} "
+              f"{100 * used / (len(blocks) * block_ms / 1000):6.2f} %  "
+              f"({per_block_us:.0f} µs per block)", flush=True)
 
 
 # -- the speaker's restart ----------------------------------------------------------
@@ -366,8 +399,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
-    ap.add_argument("--only", default="chat,floors,blocks",
-                    help="comma-separated parts: chat, nospeaker, floors, blocks, speaker")
+    ap.add_argument("--only", default="chat,floors,blocks,arith,speaker",
+                    help="comma-separated parts: chat, nospeaker, floors, blocks, arith, "
+                         "speaker")
     ap.add_argument("--blocks-ms", default="20,40,60,100")
     ap.add_argument("--noise", action="store_true", help="play -60 dBFS noise into the mic")
     ap.add_argument("--profile", action="store_true", help="py-spy the chat process")
@@ -403,6 +437,8 @@ def main() -> None:
             for b in blocks:
                 _row(f"capture stage alone (capture_events), {b} ms blocks",
                      run_child(args, "capture", str(b)))
+        if "arith" in parts:
+            run_arith(blocks)
         if "speaker" in parts:
             run_speaker(args.replies, linger_ms=1000.0)
     finally:
