@@ -58,3 +58,24 @@ def check_bounds(u: UtteranceEnded, spoken: Spoken, at: int | None, cfg: Segment
     if at is not None:  # the turn ends one hang-over after the last speech frame
         assert true_end + cfg.hangover_ms <= ms(at) + slack_ms
         assert ms(at) <= true_end + cfg.hangover_ms + VAD_OVERHANG_MS + slack_ms
+
+
+class RecordingDetector(UtteranceDetector):
+    """Keeps everything fed (on whichever thread feeds it), to measure where a
+    played file sits in the captured stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fed = bytearray()
+
+    def feed(self, pcm16_16k: bytes):  # type: ignore[no-untyped-def]
+        self.fed += pcm16_16k
+        return super().feed(pcm16_16k)
+
+
+def offset_s(stream: np.ndarray, played: np.ndarray) -> float:
+    """Where ``played`` starts in ``stream`` (s), by FFT cross-correlation."""
+    n = 1 << int(np.ceil(np.log2(len(stream) + len(played))))
+    corr = np.fft.irfft(np.fft.rfft(stream, n) * np.conj(np.fft.rfft(played, n)), n)
+    lag = int(np.argmax(corr[: len(stream)]))
+    return lag / RATE

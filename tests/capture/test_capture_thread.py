@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 import numpy as np
 import pytest
 
-from capture_truth import CFG, RATE
+from capture_truth import CFG, RATE, RecordingDetector, offset_s
 from speech import compose
 from vdev import play_into_mic, write_wav
 from voicebot.audio import float_to_pcm16
@@ -176,24 +176,6 @@ def test_capture_time_is_when_the_sample_was_read_less_what_waits_behind_it() ->
 
 # -- the virtual microphone -------------------------------------------------------------
 
-class _RecordingDetector(UtteranceDetector):
-    """Keeps everything fed (on the capture thread), to find the played file in it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fed = bytearray()
-
-    def feed(self, pcm16_16k: bytes):  # type: ignore[no-untyped-def]
-        self.fed += pcm16_16k
-        return super().feed(pcm16_16k)
-
-
-def _offset_s(stream: np.ndarray, played: np.ndarray) -> float:
-    n = 1 << int(np.ceil(np.log2(len(stream) + len(played))))
-    corr = np.fft.irfft(np.fft.rfft(stream, n) * np.conj(np.fft.rfft(played, n)), n)
-    return int(np.argmax(corr[: len(stream)])) / RATE
-
-
 async def _until_played(mic: MicrophoneSource, player: subprocess.Popen[bytes],
                         after_s: float) -> None:
     await asyncio.to_thread(player.wait, 30)
@@ -207,7 +189,7 @@ def test_utterance_bounds_on_the_mic_are_those_of_the_file_within_a_frame(
     x, truth = compose([0.5, "what time is it", 1.5, "what can you do", 0.5])
     path = str(tmp_path / "played.wav")
     write_wav(path, x, RATE)
-    detector = _RecordingDetector()
+    detector = RecordingDetector()
 
     async def run() -> tuple[list[CaptureReport], float, int]:
         received_at = []
@@ -225,7 +207,7 @@ def test_utterance_bounds_on_the_mic_are_those_of_the_file_within_a_frame(
     reports, _, dropped = asyncio.run(run())
     assert dropped == 0 and not _capture_threads()
     stream = np.frombuffer(bytes(detector.fed), "<i2").astype(np.float64)
-    offset = round(_offset_s(stream, np.frombuffer(float_to_pcm16(x), "<i2").astype(np.float64))
+    offset = round(offset_s(stream, np.frombuffer(float_to_pcm16(x), "<i2").astype(np.float64))
                    * RATE)
     # The file path, on the played file placed where the microphone heard it (the
     # same VAD frame alignment: a shift by a fraction of a frame moves decisions).
