@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16, pcm16_to_float  # noqa: E402
 from voicebot.errors import AudioDeviceError  # noqa: E402
-from voicebot.playback import JitterBuffer, Speaker  # noqa: E402
+from voicebot.playback import JitterBuffer, JitterPolicy, Speaker  # noqa: E402
 
 OUT_RATE = 48_000
 DELTA_MS = 40          # audio per streamed delta
@@ -51,7 +51,7 @@ def deltas(pcm: bytes) -> list[bytes]:
 
 def bench_pure(seconds: float) -> None:
     chunks = deltas(test_pcm(seconds))
-    jb = JitterBuffer(OUT_RATE, prebuffer_ms=120, capacity_ms=1000)
+    jb = JitterBuffer(OUT_RATE, JitterPolicy.fixed(120), capacity_ms=1000)
     resampler = soxr.ResampleStream(API_SAMPLE_RATE, OUT_RATE, 1, dtype="float32", quality="HQ")
     out = np.zeros((BLOCK, 2), np.float32)[:, 0]
     pulls_per_delta = DELTA_MS // 10
@@ -97,9 +97,9 @@ async def _cpu_while_playing(seconds: float, silent: bool) -> tuple[float, Speak
     return cpu / wall, speaker
 
 
-async def _latency(prebuffer_ms: float, paced: bool) -> float:
+async def _latency(policy: JitterPolicy, paced: bool) -> float:
     loop = asyncio.get_running_loop()
-    speaker = Speaker(prebuffer_ms=prebuffer_ms, loop=loop)
+    speaker = Speaker(loop=loop, jitter_policy=policy)
     try:
         await asyncio.sleep(0.1)
         pcm = test_pcm(0.6)
@@ -129,11 +129,12 @@ async def bench_device(seconds: float) -> None:
           f"difference {(busy - idle) * 1000:6.2f} ms per s of audio)")
     print(f"  jitter underruns {speaker.underruns}, device xruns {speaker.xruns}")
     print("  first delta pushed -> its first sample leaves the callback (median of 5):")
-    for prebuffer_ms in (0.0, 60.0, 120.0):
+    policies = [(f"prebuffer {ms:5.0f} ms", JitterPolicy.fixed(ms)) for ms in (0.0, 60.0, 120.0)]
+    for name, policy in policies + [("adaptive policy   ", JitterPolicy())]:
         for paced in (False, True):
-            runs = [await _latency(prebuffer_ms, paced) for _ in range(5)]
+            runs = [await _latency(policy, paced) for _ in range(5)]
             how = f"paced {DELTA_MS} ms deltas" if paced else "200 ms first delta"
-            print(f"    prebuffer {prebuffer_ms:5.0f} ms, {how:20s}: "
+            print(f"    {name}, {how:20s}: "
                   f"{statistics.median(runs) * 1000:6.1f} ms "
                   f"(min {min(runs) * 1000:.1f}, max {max(runs) * 1000:.1f})")
 

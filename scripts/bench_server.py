@@ -4,6 +4,9 @@
 - time to first audio byte of a short streamed text request (goal: <= 150 ms on 2 cores)
 - real-time factors of speech synthesis and recognition (processing time / audio time)
 - streamed requests per second it sustains with N concurrent clients
+- spoken requests (input_audio, recognised by pocketsphinx) per second with N clients
+- the latency of spoken requests while many clients stream spoken replies (do waits for
+  the synthesiser hold up recognition?)
 
 The server runs in a separate process (as ``voicebot serve`` would), so the client's
 work does not share its GIL. Usage: ``.venv/bin/python scripts/bench_server.py [--quick]``.
@@ -68,7 +71,7 @@ def bench_ttfa(base_url: str, runs: int) -> None:
 
 
 def bench_rtf() -> None:
-    from voicebot.server.tts import Synthesizer
+    from voicebot.speech.synth import Synthesizer
     synth = Synthesizer()
     text = ("The quick brown fox jumps over the lazy dog. It is a quarter past three. "
             "Twelve times seven is eighty four. Your timer has two minutes left.")
@@ -80,7 +83,7 @@ def bench_rtf() -> None:
     print(f"synthesis RTF: {took / audio_s:.3f} ({took * 1000:.0f} ms for {audio_s:.1f} s)")
     try:
         from voicebot.server.assistant import SKILL_PHRASES
-        from voicebot.server.stt import PocketsphinxRecognizer
+        from voicebot.speech.recognize import PocketsphinxRecognizer
     except ImportError as exc:
         print(f"recognition RTF: not measured ({exc})")
         return
@@ -119,6 +122,68 @@ async def bench_rps(base_url: str, clients: int, seconds: float) -> None:
           f"({done} requests in {took:.1f} s, {audio_bytes / took / 1e6:.1f} MB/s of SSE)")
 
 
+def spoken_body() -> dict[str, object]:
+    """A request carrying "what is two plus two" as speech (the eSpeak NG command), text
+    reply: it exercises recognition, not synthesis."""
+    import base64
+    wav = subprocess.run(["espeak-ng", "-v", "en-us", "--stdout", "what is two plus two"],
+                         check=True, capture_output=True).stdout
+    return {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {
+        "data": base64.b64encode(wav).decode(), "format": "wav"}}]}], "stream": False}
+
+
+async def bench_spoken(base_url: str, clients: int, seconds: float,
+                       body: dict[str, object]) -> None:
+    done = 0
+    stop_at = time.monotonic() + seconds
+
+    async def worker(c: httpx.AsyncClient) -> None:
+        nonlocal done
+        while time.monotonic() < stop_at:
+            r = await c.post("/chat/completions", json=body)
+            r.raise_for_status()
+            done += 1
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=120,
+                                 limits=httpx.Limits(max_connections=clients)) as c:
+        t0 = time.monotonic()
+        await asyncio.gather(*(worker(c) for _ in range(clients)))
+        took = time.monotonic() - t0
+    print(f"spoken requests/s with {clients} concurrent clients: {done / took:.2f} "
+          f"({done} in {took:.1f} s)")
+
+
+async def bench_spoken_under_load(base_url: str, streams: int, body: dict[str, object],
+                                  runs: int) -> None:
+    """Spoken-request latency while ``streams`` clients keep streaming spoken replies."""
+    long = {**SHORT, "messages": [{"role": "user", "content": "say " + " ".join(
+        f"Sentence number {i} is here." for i in range(8))}]}
+    stop = asyncio.Event()
+
+    async def streamer(c: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            async with c.stream("POST", "/chat/completions", json=long) as r:
+                async for _ in r.aiter_bytes():
+                    pass
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=300,
+                                 limits=httpx.Limits(max_connections=streams + 1)) as c:
+        tasks = [asyncio.create_task(streamer(c)) for _ in range(streams)]
+        await asyncio.sleep(1.0)  # let the streams pile up on the synthesiser
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            (await c.post("/chat/completions", json=body)).raise_for_status()
+            times.append((time.perf_counter() - t0) * 1000)
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    times.sort()
+    print(f"spoken request latency with {streams} streams running: median "
+          f"{statistics.median(times):.0f} ms, max {times[-1]:.0f} ms ({runs} runs)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs")
@@ -132,6 +197,10 @@ def main() -> None:
         bench_rtf()
         for n in (1, 4, 16):
             asyncio.run(bench_rps(base_url, n, 2 if args.quick else 5))
+        body = spoken_body()
+        for n in (1, 2, 4):
+            asyncio.run(bench_spoken(base_url, n, 3 if args.quick else 6, body))
+        asyncio.run(bench_spoken_under_load(base_url, 48, body, 3 if args.quick else 6))
     finally:
         proc.terminate()
         proc.wait(10)

@@ -22,8 +22,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from speech import synth
 
-from voicebot.server.stt import PocketsphinxRecognizer
-from voicebot.server.tts import Synthesizer
+from voicebot.speech.recognize import PocketsphinxRecognizer
+from voicebot.speech.synth import Synthesizer
 
 PHRASES = [
     "what time is it", "what is the time", "what's the date", "what day is it",

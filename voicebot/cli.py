@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
@@ -22,8 +25,11 @@ from .errors import Redactor, VoicebotError
 
 def _shared(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("connection and voice")
-    g.add_argument("--base-url", help="API base URL, e.g. https://api.openai.com/v1 "
-                   "(env VOICEBOT_BASE_URL; default: the embedded local server)")
+    g.add_argument("--base-url", help="API base URL, e.g. http://127.0.0.1:8000/v1 "
+                   "(env VOICEBOT_BASE_URL; default: OpenAI when an API key is set, "
+                   "else the embedded local server)")
+    g.add_argument("--local", action="store_true", default=None,
+                   help="use the embedded offline server, whatever else is configured")
     g.add_argument("--api-key", help="API key (env VOICEBOT_API_KEY, then OPENAI_API_KEY)")
     g.add_argument("--model", help="model name (default gpt-4o-audio-preview)")
     g.add_argument("--voice", help="voice name, e.g. alloy, echo, shimmer (default alloy)")
@@ -35,7 +41,8 @@ def _shared(p: argparse.ArgumentParser) -> None:
     g.add_argument("--input-device", help="microphone: index or name (see `voicebot devices`)")
     g.add_argument("--output-device", help="speaker: index or name (see `voicebot devices`)")
     g.add_argument("--config", metavar="FILE", help="TOML config file")
-    g.add_argument("-v", "--verbose", action="store_true", default=None, help="show details")
+    g.add_argument("-v", "--verbose", action="count", default=None,
+                   help="show details (-vv: also the HTTP libraries' debug lines)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,17 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("devices", help="list audio input and output devices")
     dev.add_argument("--check", choices=["input", "output", "both"],
                      help="exit 0 only if the default device(s) can be opened; print nothing")
-    dev.add_argument("-v", "--verbose", action="store_true", default=None)
+    dev.add_argument("-v", "--verbose", action="count", default=None,
+                     help="say why a device is missing and how to fix it")
+
+    voices = sub.add_parser("voices", help="list the voices: the embedded server's, and "
+                            "which names OpenAI's servers accept")
+    voices.add_argument("--json", action="store_true", help="one JSON object per voice")
 
     serve = sub.add_parser("serve", help="run the local server of the API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--api-key", help="require Authorization: Bearer KEY")
-    serve.add_argument("-v", "--verbose", action="store_true", default=None)
+    serve.add_argument("-v", "--verbose", action="count", default=None,
+                       help="log one line per request (-vv: debug)")
     return parser
 
 
-_SETTING_FLAGS = ("base_url", "api_key", "model", "voice", "ssml", "system", "stall_timeout_s",
+_SETTING_FLAGS = ("base_url", "local", "api_key", "model", "voice", "ssml", "system", "stall_timeout_s",
                   "input_device", "output_device", "verbose", "barge_in")
 
 
@@ -120,8 +133,9 @@ def _redacting_record_factory(base: Callable[..., logging.LogRecord], redact: Re
     return make
 
 
-def setup_logging(verbose: bool, redact: Redactor | None = None) -> None:
-    """stderr logging: warnings only, or everything with ``-v``; never the API key.
+def setup_logging(verbose: int, redact: Redactor | None = None) -> None:
+    """stderr logging: warnings only; voicebot's own detail with ``-v``; every
+    library's debug lines (httpx, httpcore, uvicorn) too with ``-vv``. Never a secret.
 
     Main thread, before anything logs. Safe to call again (replaces its own handler).
     ``redact`` masks the run's secrets in every record (it may learn them later).
@@ -137,10 +151,11 @@ def setup_logging(verbose: bool, redact: Redactor | None = None) -> None:
     factory = logging.getLogRecordFactory()
     factory = getattr(factory, "base", factory)  # ours from an earlier call: replace it
     logging.setLogRecordFactory(_redacting_record_factory(factory, redact))
-    if not verbose:
-        # Libraries log at INFO/DEBUG with request details; keep the user's screen clean.
-        for name in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    # Libraries log at INFO/DEBUG with request details (httpcore: every socket event);
+    # that is for -vv, not for someone who wants to know what voicebot is doing.
+    for name in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access",
+                 "hpack", "multipart", "asyncio"):
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose >= 2 else logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,13 +165,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     cause (every :class:`VoicebotError`) print one line on stderr, also with ``-v``.
     """
     args = build_parser().parse_args(argv)
-    verbose = bool(getattr(args, "verbose", False))
+    verbosity = int(getattr(args, "verbose", None) or 0)
+    verbose = verbosity > 0
+    if getattr(args, "verbose", None) is not None:
+        args.verbose = True  # the setting is a flag; the count only tunes logging
     redact = Redactor(getattr(args, "api_key", None))
-    setup_logging(verbose, redact)
+    setup_logging(verbosity, redact)
     console = Console(json_mode=bool(getattr(args, "json", False)), verbose=verbose,
                       redactor=redact)
     try:
         return _dispatch(args, console)
+    except BrokenPipeError:
+        # `voicebot ask ... | head -1`: the reader has all it wanted. Later writes (and
+        # the interpreter's flush at exit) would fail again: point stdout at nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+    except Interrupted as exc:
+        console.notice("interrupted" if exc.signum == signal.SIGINT else "terminated")
+        return 128 + exc.signum
     except VoicebotError as exc:
         # Expected failures: the one line says it all, no traceback even with -v.
         logging.getLogger(__name__).debug("%s, exit code %d", type(exc).__name__,
@@ -173,11 +201,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 70
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that comes while modules load until they have loaded.
+
+    A KeyboardInterrupt inside an import can surface as whatever a half-run import
+    raises next (webrtcvad's import turns it into a NameError), so the signal is
+    noted and raised as KeyboardInterrupt once the imports are done. Main thread.
+    """
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
 def _dispatch(args: argparse.Namespace, console: Console) -> int:
-    from . import pipeline  # imported late: `voicebot --help` stays fast
+    with interrupts_deferred():
+        from . import pipeline  # imported late: `voicebot --help` stays fast
 
     if args.command == "devices":
         return pipeline.devices(console, check=args.check)
+    if args.command == "voices":
+        return pipeline.list_voices(console)
     if args.command == "serve":
         from .server.serve import run_server
 
@@ -187,12 +236,53 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     settings = resolve(flags, config_path=args.config)
     console.redact.add(settings.api_key)  # from the environment or the config file
     if args.command == "ask":
-        return asyncio.run(pipeline.ask(settings, console, text=args.text, audio=args.audio,
-                                        image=args.image, output=args.output,
-                                        play=not args.no_play))
-    return asyncio.run(pipeline.chat(settings, console, input_file=args.input, fast=args.fast,
-                                     max_turns=args.max_turns, output_dir=args.output_dir,
-                                     play=not args.no_play))
+        return run_until_signal(pipeline.ask(
+            settings, console, text=args.text, audio=args.audio, image=args.image,
+            output=args.output, play=not args.no_play))
+    return run_until_signal(pipeline.chat(
+        settings, console, input_file=args.input, fast=args.fast, max_turns=args.max_turns,
+        output_dir=args.output_dir, play=not args.no_play))
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the command (after it shut down cleanly)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def run_until_signal(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` on a new event loop; Ctrl-C and SIGTERM take the same clean path.
+
+    Either signal cancels ``main``: the speaker fades out, streams close, files are
+    completed, and :class:`Interrupted` is raised with the signal (exit 130 or 143).
+    A systemd service is stopped with SIGTERM. Main thread.
+    """
+    async def guarded() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        received: list[int] = []
+
+        def on_signal(signum: int) -> None:
+            if not received:
+                received.append(signum)
+                task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if received:
+                raise Interrupted(received[0]) from None
+            raise
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(guarded())
 
 
 if __name__ == "__main__":  # pragma: no cover

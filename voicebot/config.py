@@ -26,6 +26,9 @@ else:  # pragma: no cover
 _VAD = SegmenterConfig()
 _POLICY = Policy()
 
+#: The official SDKs' default base URL, used when only an API key is configured.
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are voicebot, a helpful voice assistant. Answer briefly, in plain spoken sentences."
 )
@@ -33,9 +36,11 @@ DEFAULT_SYSTEM_PROMPT = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a run needs. ``base_url=None`` means: start the embedded local server."""
+    """Everything a run needs. Which server: :meth:`backend_url`."""
 
     base_url: str | None = None
+    #: Use the embedded local server even when a base URL or an API key is configured.
+    local: bool = False
     api_key: str | None = field(default=None, repr=False)
     model: str = "gpt-4o-audio-preview"
     voice: str = "alloy"
@@ -47,10 +52,18 @@ class Settings:
     input_device: str | None = None
     output_device: str | None = None
     prebuffer_ms: int = 120
+    #: "adaptive" (learns the stream's lateness; prebuffer_ms bounds its start wait)
+    #: or "fixed" (always waits prebuffer_ms). See playback/jitterpolicy.py.
+    jitter: str = "adaptive"
     # Voice activity detection and turn-taking: the segmenter's own defaults (its
     # docstrings say what each means and where the numbers come from).
     vad_aggressiveness: int = _VAD.aggressiveness
+    #: End of turn: "adaptive" (hang-over min..max by the room's noise) or "fixed"
+    #: (``hangover_ms``).
+    endpoint: str = _VAD.endpoint
     hangover_ms: int = _VAD.hangover_ms
+    min_hangover_ms: int = _VAD.min_hangover_ms
+    max_hangover_ms: int = _VAD.max_hangover_ms
     preroll_ms: int = _VAD.preroll_ms
     min_utterance_ms: int = _VAD.min_utterance_ms
     max_utterance_ms: int = _VAD.max_utterance_ms
@@ -60,6 +73,28 @@ class Settings:
     barge_in_ms: int = _POLICY.barge_in_ms
     barge_in_grace_ms: int = _POLICY.barge_in_grace_ms
     verbose: bool = False
+
+    def segmenter_config(self) -> SegmenterConfig:
+        """The capture segmenter's configuration from these settings (its own
+        defaults for everything the settings do not name)."""
+        return SegmenterConfig(
+            aggressiveness=self.vad_aggressiveness, preroll_ms=self.preroll_ms,
+            endpoint="fixed" if self.endpoint == "fixed" else "adaptive",
+            hangover_ms=self.hangover_ms, min_hangover_ms=self.min_hangover_ms,
+            max_hangover_ms=self.max_hangover_ms, min_utterance_ms=self.min_utterance_ms,
+            max_utterance_ms=self.max_utterance_ms)
+
+    def backend_url(self) -> str | None:
+        """The API base URL to use; None: the embedded local server.
+
+        A base URL wins; else an API key means OpenAI (what the official SDKs do with
+        a key and no base URL); else, and always with ``local``, the embedded server.
+        """
+        if self.local:
+            return None
+        if self.base_url:
+            return self.base_url
+        return OPENAI_BASE_URL if self.api_key else None
 
 
 def default_config_path(platform: str = sys.platform,
@@ -150,7 +185,14 @@ def _validate(s: Settings) -> None:
         raise ConfigError("timeouts must be positive numbers of seconds")
     if not 0 <= s.vad_aggressiveness <= 3:
         raise ConfigError("vad_aggressiveness must be 0, 1, 2 or 3")
+    if s.jitter not in ("adaptive", "fixed"):
+        raise ConfigError(f"jitter must be 'adaptive' or 'fixed', not {s.jitter!r}")
     if s.prebuffer_ms < 0 or s.hangover_ms <= 0:
         raise ConfigError("prebuffer_ms must be >= 0 and hangover_ms > 0")
+    if s.endpoint not in ("fixed", "adaptive"):
+        raise ConfigError(f"endpoint must be \"fixed\" or \"adaptive\" (got {s.endpoint!r})")
+    if not 0 < s.min_hangover_ms <= s.max_hangover_ms:
+        raise ConfigError("hang-overs must satisfy 0 < min_hangover_ms <= max_hangover_ms")
+    s.segmenter_config()  # the segmenter's own checks (e.g. tail within the hang-over)
     if s.barge_in_ms < 0 or s.barge_in_grace_ms < 0:
         raise ConfigError("barge_in_ms and barge_in_grace_ms must be >= 0")

@@ -52,7 +52,7 @@ class Console:
         if isinstance(event, TranscriptDelta):
             self._assistant(event.text)
         elif isinstance(event, UserSaid):
-            shown = (event.text if event.text else
+            shown = (event.text if event.text else event.transcript if event.transcript else
                      f"[speech, {event.audio_s:.1f} s]" if event.audio_s is not None else "")
             self._line(self._out, f"you: {shown}")
         elif isinstance(event, (TurnDone, Interrupted)):

@@ -121,18 +121,24 @@ class Driver:
         for subscriber in self.subscribers:
             subscriber(event)
 
-    async def run(self, reports: AsyncIterator[CaptureReport] | None = None) -> None:
+    async def run(self, reports: AsyncIterator[CaptureReport] | None = None, *,
+                  inputs: Sequence[Input] = ()) -> None:
         """Run until the core says stop: capture reports (if any) feed it meanwhile.
 
-        Without ``reports``, feed inputs with :meth:`feed` (and finally
-        :class:`~voicebot.turntaking.inputs.InputEnded`). Raises a fatal failure
+        ``inputs`` are fed once the conversation has started (``ask``: its one turn,
+        then :class:`~voicebot.turntaking.inputs.InputEnded`); other tasks may feed
+        more with :meth:`feed` while it runs. Raises a fatal failure
         (the configured types, a failing capture source); on return or on
         cancellation the turn in progress and the capture are stopped.
         """
         self._stopped = asyncio.Event()
-        self._carry_out(self.core.start())
-        capture = None if reports is None else asyncio.create_task(self._capture(reports))
+        capture = None
         try:
+            self._carry_out(self.core.start())
+            for event in inputs:
+                self.feed(event)
+            if reports is not None:
+                capture = asyncio.create_task(self._capture(reports))
             if not self.core.stopped:
                 await self._stopped.wait()
             if self._failure is not None:
@@ -186,7 +192,17 @@ class Driver:
 
     def _start_turn(self, cmd: StartTurn) -> None:
         self._turn_number = cmd.turn
-        self._turn_task = asyncio.get_running_loop().create_task(self._turn(cmd))
+        self._turn_task = asyncio.get_running_loop().create_task(self._guarded_turn(cmd))
+
+    async def _guarded_turn(self, cmd: StartTurn) -> None:
+        """A turn's task: anything it did not expect (a bug, a closed stdout in a
+        subscriber) ends the conversation instead of leaving it waiting forever."""
+        try:
+            await self._turn(cmd)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to run(), which raises it
+            self._fail(exc)
 
     def _cancel_turn(self, cmd: CancelTurn) -> None:
         task = self._turn_task

@@ -17,7 +17,9 @@ import contextlib
 import logging
 import mimetypes
 import os
+import sys
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,13 +27,13 @@ from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
 from .capture.mic import FileSource, MicrophoneSource, capture_events
-from .capture.segmenter import SegmenterConfig
 from .capture.vad import UtteranceDetector
 from .config import Settings
 from .console import Console
-from .devices import can_open, list_devices
+from .devices import can_open, diagnose, list_devices
 from .driver import Driver
 from .errors import AudioDeviceError, ConfigError, InputFileError
+from .playback.jitterpolicy import JitterPolicy
 from .playback.sinks import Sink, WavSink
 from .playback.speaker import Speaker
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
@@ -48,10 +50,22 @@ from .turntaking.inputs import InputEnded, TimerDue, UserParts
 
 @contextlib.asynccontextmanager
 async def backend(settings: Settings, console: Console) -> AsyncIterator[str]:
-    """The API base URL: the configured server, or the embedded local one started here."""
-    if settings.base_url:
-        yield settings.base_url
+    """The API base URL: the configured server, or the embedded local one started here.
+
+    Human mode says which in one line on stderr when someone watches (a terminal, or
+    ``-v``): a key alone now means OpenAI, and nobody should be surprised by that.
+    """
+    url = settings.backend_url()
+    watched = console.verbose or _is_terminal(sys.stderr)
+    if url:
+        console.publish(Backend(kind="remote", base_url=_display_url(url)))
+        if watched and not console.json_mode:
+            how = "" if settings.base_url else " (an API key is set; --local for the offline server)"
+            console.notice(f"using {_display_url(url)}{how}")
+        yield url
         return
+    if watched and not console.json_mode:
+        console.notice("using the embedded local server (offline)")
     from .server.serve import start_embedded
 
     # A failure inside the embedded server reaches the user as the HTTP error's one
@@ -71,10 +85,27 @@ async def backend(settings: Settings, console: Console) -> AsyncIterator[str]:
         await asyncio.to_thread(server.stop)
 
 
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _display_url(url: str) -> str:
+    """The URL without credentials or query (keys hide there: Azure's api-key=)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def open_speaker(settings: Settings) -> Speaker:
     device = _device(settings.output_device)
     try:
-        return Speaker(device, prebuffer_ms=settings.prebuffer_ms)
+        return Speaker(device, prebuffer_ms=settings.prebuffer_ms,
+                       jitter_policy=JitterPolicy.named(settings.jitter, settings.prebuffer_ms))
     except AudioDeviceError as exc:
         raise AudioDeviceError(f"{exc} — list devices with `voicebot devices`, "
                                "or use --no-play") from None
@@ -87,9 +118,11 @@ def make_session(settings: Settings, base_url: str,
     timers = Timers(on_fire=on_timer)
     registry = ToolRegistry()
     register_builtins(registry, timers=timers)
+    hint = ("set VOICEBOT_BASE_URL to your server, or use --local for the offline one"
+            if not settings.base_url and not settings.local else None)
     client = ChatClient(base_url, settings.api_key, connect_timeout_s=settings.connect_timeout_s,
                         stall_timeout_s=settings.stall_timeout_s,
-                        max_retries=settings.max_retries)
+                        max_retries=settings.max_retries, connect_hint=hint)
     options = RequestOptions(model=settings.model, voice=settings.voice,
                              ssml_enabled=True if settings.ssml else None,
                              system_prompt=settings.system)
@@ -126,12 +159,13 @@ async def ask(settings: Settings, console: Console, *, text: str | None, audio: 
     if not parts:
         raise ConfigError("nothing to ask: give --text, --audio and/or --image")
     sinks: list[Sink] = []
+    reply_wav = _ReplyWav(output, per_turn=False) if output else None
     speaker = open_speaker(settings) if play else None
     try:
         if speaker is not None:
             sinks.append(speaker)
-        if output:
-            sinks.append(WavSink(output))
+        if reply_wav is not None:
+            sinks.append(reply_wav)
         async with backend(settings, console) as base_url:
             session, timers = make_session(
                 settings, base_url, lambda timer: driver.feed(timer_input(timer)))
@@ -140,15 +174,14 @@ async def ask(settings: Settings, console: Console, *, text: str | None, audio: 
                                 max_turns=1)
                 driver = Driver(TurnTaking(policy), session, sinks=sinks,
                                 subscribers=[console.publish], fatal=())
-                run = asyncio.create_task(driver.run())
-                await asyncio.sleep(0)  # the driver is running: feed it the one turn
-                driver.feed(UserParts(tuple(parts), text, None if text else audio_s))
-                driver.feed(InputEnded())
-                await run
+                await driver.run(inputs=[UserParts(tuple(parts), text,
+                                                   None if text else audio_s), InputEnded()])
             timers.cancel_all()
     finally:
         for sink in sinks:
             sink.close()
+    if reply_wav is not None and not reply_wav.opened and driver.exit_code == 0:
+        console.notice(f"no audio arrived (a text-only reply): {output} was not written")
     return driver.exit_code
 
 
@@ -162,10 +195,7 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             os.makedirs(output_dir, exist_ok=True)
         except OSError as exc:
             raise InputFileError(output_dir, f"cannot create directory ({exc.strerror})") from None
-    config = SegmenterConfig(aggressiveness=settings.vad_aggressiveness,
-                             hangover_ms=settings.hangover_ms, preroll_ms=settings.preroll_ms,
-                             min_utterance_ms=settings.min_utterance_ms,
-                             max_utterance_ms=settings.max_utterance_ms)
+    config = settings.segmenter_config()
     detector = UtteranceDetector(config)
     async with contextlib.AsyncExitStack() as stack:
         speaker = open_speaker(settings) if play else None
@@ -183,7 +213,9 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         await stack.enter_async_context(session.client)
 
         sinks: list[Sink] = [speaker] if speaker is not None else []
-        replies = _ReplyFiles(output_dir) if output_dir else None
+        replies = (_ReplyWav(os.path.join(output_dir.replace("{", "{{").replace("}", "}}"),
+                                          "reply-{turn:03d}.wav"), per_turn=True)
+                   if output_dir else None)
         if replies is not None:
             sinks.append(replies)
             stack.callback(replies.close)
@@ -216,15 +248,21 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
     return driver.exit_code
 
 
-class _ReplyFiles(WavSink):
-    """``--output-dir``: turn N's reply in DIR/reply-NNN.wav, created with the reply's
-    first audio (a reply without audio leaves no empty file). Subscribe
+class _ReplyWav(WavSink):
+    """Reply audio to WAV, the file created with the first audio: a turn without audio
+    leaves no empty file behind. ``per_turn``: turn N's reply in its own file
+    (``path`` holds ``{turn:03d}``), closed when the reply ends. Subscribe
     :meth:`on_event` to the conversation: it learns the turn numbers there."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, path: str, *, per_turn: bool) -> None:
         super().__init__(None)
-        self._directory = directory
+        directory = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path) or not os.access(directory, os.W_OK):
+            raise InputFileError(path, "cannot write (not a writable file path)")
+        self._template = path
+        self._per_turn = per_turn
         self._turn = 0
+        self.opened = False
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, UserSaid):
@@ -232,12 +270,15 @@ class _ReplyFiles(WavSink):
 
     def push_pcm16(self, pcm: bytes) -> None:
         if self._wav is None:
-            self._open(os.path.join(self._directory, f"reply-{self._turn:03d}.wav"))
+            self._open(self._template.format(turn=self._turn) if self._per_turn
+                       else self._template)
+            self.opened = True
         super().push_pcm16(pcm)
 
     def end_of_stream(self) -> None:
         super().end_of_stream()
-        super().close()
+        if self._per_turn:
+            self.close()
 
 
 def devices(console: Console, *, check: str | None) -> int:
@@ -249,15 +290,38 @@ def devices(console: Console, *, check: str | None) -> int:
     if console.json_mode:
         for row in rows:
             console.event("device", **row)
+        if console.verbose:
+            console.event("diagnosis", findings=diagnose())
         return 0
-    if not rows:
-        console.notice("no audio devices found")
-        return 1
+    if not rows or console.verbose:
+        if not rows:
+            console.notice("no audio devices found" + ("" if console.verbose else
+                                                       " (`voicebot devices -v` says why)"))
+        for line in diagnose():
+            console.notice(line)
+        if not rows:
+            return 1
     for r in rows:
         mark = ("<" if r["default_input"] else " ") + (">" if r["default_output"] else " ")
         print(f"{mark} {r['index']:3d} {r['name']} ({r['hostapi']}, {r['inputs']} in, "
               f"{r['outputs']} out, {r['sample_rate']:.0f} Hz)")
     print("< default input, > default output")
+    return 0
+
+
+def list_voices(console: Console) -> int:
+    """``voicebot voices``: the embedded server's voices, and OpenAI's names."""
+    from .speech.voices import OPENAI_VOICES, VOICES, voice_table
+
+    if console.json_mode:
+        for name, spec in sorted(VOICES.items()):
+            console.event("voice", name=name, server="embedded", espeak_voice=spec.espeak_voice)
+        for name in OPENAI_VOICES:
+            console.event("voice", name=name, server="openai")
+        return 0
+    print("The embedded server's voices (--voice NAME):")
+    for line in voice_table():
+        print(line if line.startswith("OpenAI") else "  " + line)
     return 0
 
 

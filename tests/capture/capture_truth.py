@@ -19,10 +19,13 @@ import numpy as np
 
 from speech import Spoken
 from voicebot.audio import float_to_pcm16
-from voicebot.capture import SegmenterConfig, UtteranceDetector, UtteranceEnded
+from voicebot.capture import SegmenterConfig, SpeechStarted, UtteranceDetector, UtteranceEnded
+from voicebot.capture.segmenter import Segmenter
 
 RATE = 16_000
-CFG = SegmenterConfig()
+#: The fixed policy (the VAD's frames, a fixed hang-over): these bounds are its
+#: contract. The adaptive policy's are in test_capture_endpoint.py.
+CFG = SegmenterConfig(endpoint="fixed")
 VAD_OVERHANG_MS = 150
 
 
@@ -58,6 +61,49 @@ def check_bounds(u: UtteranceEnded, spoken: Spoken, at: int | None, cfg: Segment
     if at is not None:  # the turn ends one hang-over after the last speech frame
         assert true_end + cfg.hangover_ms <= ms(at) + slack_ms
         assert ms(at) <= true_end + cfg.hangover_ms + VAD_OVERHANG_MS + slack_ms
+
+
+def assert_well_formed(events: list, pcm: bytes, config: SegmenterConfig) -> None:
+    """The segmenter's contract on any input: every start has one end, utterances
+    come in order and never overlap, ``pcm`` is exactly the input in
+    [start, end), lengths within min and max."""
+    ms = RATE // 1000
+    n_samples = len(pcm) // 2
+    last_end = 0
+    open_start: int | None = None
+    for e in events:
+        if isinstance(e, SpeechStarted):
+            assert open_start is None, "two starts without an end"
+            assert e.start_sample >= last_end, "utterances overlap or go back in time"
+            open_start = e.start_sample
+            continue
+        assert open_start == e.start_sample, "an end without its start"
+        assert e.start_sample < e.end_sample <= n_samples
+        if isinstance(e, UtteranceEnded):
+            assert e.pcm == pcm[e.start_sample * 2:e.end_sample * 2]
+            n = e.end_sample - e.start_sample
+            assert n <= config.max_utterance_ms * ms
+            assert n >= config.min_utterance_ms * ms
+            if e.reason == "max_length":
+                assert n == config.max_utterance_ms * ms
+        last_end = e.end_sample
+        open_start = None
+    assert open_start is None, "a start never got its end"
+
+
+def segment(config: SegmenterConfig, pcm: bytes, flags: list[bool],
+            mute_at: tuple[int, int] | None = None) -> list:
+    """Feed the pure segmenter frame by frame (muted for ``mute_at`` = (first, count)
+    frames), checking its position after each; then end the input."""
+    fs = config.frame_samples
+    seg = Segmenter(config)
+    events: list = []
+    for i, voiced in enumerate(flags):
+        if mute_at is not None:
+            seg.muted = mute_at[0] <= i < mute_at[0] + mute_at[1]
+        events += seg.feed(pcm[i * fs * 2:(i + 1) * fs * 2], voiced)
+        assert seg.position == (i + 1) * fs
+    return events + seg.end()
 
 
 class RecordingDetector(UtteranceDetector):

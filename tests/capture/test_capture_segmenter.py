@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from capture_truth import assert_well_formed, segment
 from voicebot.capture.segmenter import (
     Segmenter,
     SegmenterConfig,
@@ -21,8 +22,9 @@ from voicebot.capture.segmenter import (
 from voicebot.errors import ConfigError
 
 # 10 ms frames; pre-roll 3 frames; start on 3 of 4; hang-over 5; tail 2; min 4; max 30.
-SMALL = SegmenterConfig(frame_ms=10, preroll_ms=30, start_voiced_frames=3, start_window_frames=4,
-                        hangover_ms=50, tail_ms=20, min_utterance_ms=40, max_utterance_ms=300)
+SMALL = SegmenterConfig(endpoint="fixed", frame_ms=10, preroll_ms=30, start_voiced_frames=3,
+                        start_window_frames=4, hangover_ms=50, tail_ms=20, min_utterance_ms=40,
+                        max_utterance_ms=300)
 F = SMALL.frame_samples  # 160 samples
 
 
@@ -178,6 +180,7 @@ def test_feeding_continues_after_end_with_time_counting_on() -> None:
 
 configs = st.builds(
     SegmenterConfig,
+    endpoint=st.just("fixed"),  # the adaptive policy's: test_capture_endpoint.py
     frame_ms=st.sampled_from([10, 20, 30]),
     preroll_ms=st.integers(0, 400),
     start_voiced_frames=st.integers(1, 4),
@@ -196,33 +199,6 @@ def test_invariants(config: SegmenterConfig, flags: list[bool],
                     mute_at: tuple[int, int] | None) -> None:
     fs = config.frame_samples
     pcm = signal(len(flags) * fs)
-    seg = Segmenter(config)
-    events: list = []
-    for i, voiced in enumerate(flags):
-        if mute_at is not None:
-            seg.muted = mute_at[0] <= i < mute_at[0] + mute_at[1]
-        events += seg.feed(pcm[i * fs * 2:(i + 1) * fs * 2], voiced)
-        assert seg.position == (i + 1) * fs
-    events += seg.end()
+    events = segment(config, pcm, flags, mute_at)
 
-    ms = 16
-    last_end = 0
-    open_start: int | None = None
-    for e in events:
-        if isinstance(e, SpeechStarted):
-            assert open_start is None, "two starts without an end"
-            assert e.start_sample >= last_end, "utterances overlap or go back in time"
-            open_start = e.start_sample
-            continue
-        assert open_start == e.start_sample, "an end without its start"
-        assert e.start_sample < e.end_sample <= len(flags) * fs
-        if isinstance(e, UtteranceEnded):
-            assert e.pcm == pcm[e.start_sample * 2:e.end_sample * 2]
-            n = e.end_sample - e.start_sample
-            assert n <= config.max_utterance_ms * ms
-            assert n >= config.min_utterance_ms * ms
-            if e.reason == "max_length":
-                assert n == config.max_utterance_ms * ms
-        last_end = e.end_sample
-        open_start = None
-    assert open_start is None, "a start never got its end"
+    assert_well_formed(events, pcm, config)

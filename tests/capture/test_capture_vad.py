@@ -97,8 +97,9 @@ def _events(pcm: bytes, cuts: list[int], cfg: SegmenterConfig, **kw: object) -> 
     return events + det.end()
 
 
-SMALL = SegmenterConfig(frame_ms=10, preroll_ms=30, start_voiced_frames=3, start_window_frames=4,
-                        hangover_ms=50, tail_ms=20, min_utterance_ms=40, max_utterance_ms=300)
+SMALL = SegmenterConfig(endpoint="fixed", frame_ms=10, preroll_ms=30, start_voiced_frames=3,
+                        start_window_frames=4, hangover_ms=50, tail_ms=20, min_utterance_ms=40,
+                        max_utterance_ms=300)
 
 
 def test_detector_every_single_split_gives_the_same_events() -> None:

@@ -49,6 +49,8 @@ def test_what_time_is_it_on_the_embedded_server(home: Path, tmp_path: Path) -> N
     ended = dt.datetime.now().astimezone()
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
+    # The embedded server says what it recognised: the user's line shows it.
+    assert proc.stdout.splitlines()[0] == "you: what time is it"
 
     answer = next(line for line in proc.stdout.splitlines() if line.startswith("assistant:"))
     match = _CLOCK.search(answer)

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from voicebot.playback.jitter import MAX_CANCEL_FADE_MS, JitterBuffer, PlaybackState
+from voicebot.playback.jitter import (MAX_CANCEL_FADE_MS, JitterBuffer, JitterPolicy,
+                                      PlaybackState)
 
 RATE = 1000  # 1 frame per millisecond keeps the arithmetic readable
 
@@ -52,7 +53,7 @@ def fade_out(f: int) -> np.ndarray:
 # ------------------------------------------------------------------ table tests
 
 def test_waits_for_prebuffer_then_plays_unfaded() -> None:
-    jb = JitterBuffer(RATE, prebuffer_ms=50, fade_ms=3)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(50), fade_ms=3)
     x = signal(100)
     jb.push(x[:49])
     assert not pull(jb, 10).any()
@@ -63,7 +64,7 @@ def test_waits_for_prebuffer_then_plays_unfaded() -> None:
 
 
 def test_zero_prebuffer_still_needs_one_block_plus_fade_reserve() -> None:
-    jb = JitterBuffer(RATE, prebuffer_ms=0, fade_ms=3)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(0), fade_ms=3)
     x = signal(13)
     jb.push(x[:12])
     assert not pull(jb, 10).any()       # 12 < 10 + 3: would underrun at once
@@ -72,7 +73,7 @@ def test_zero_prebuffer_still_needs_one_block_plus_fade_reserve() -> None:
 
 
 def test_end_of_stream_plays_short_reply_at_once_unfaded() -> None:
-    jb = JitterBuffer(RATE, prebuffer_ms=200, fade_ms=3)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(200), fade_ms=3)
     x = signal(25)
     jb.push(x)
     assert not pull(jb, 10).any()
@@ -92,7 +93,7 @@ def test_end_of_stream_without_audio_ends_immediately() -> None:
 
 def test_underrun_fades_out_then_rebuffers_and_fades_in() -> None:
     f = 3
-    jb = JitterBuffer(RATE, prebuffer_ms=40, rebuffer_ms=20, fade_ms=f)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(40, 20), fade_ms=f)
     x = signal(100)
     jb.push(x[:40])
     played = [pull(jb, 10) for _ in range(4)]
@@ -117,7 +118,7 @@ def test_underrun_fades_out_then_rebuffers_and_fades_in() -> None:
 
 def test_underrun_with_short_buffer_fades_what_there_is_and_pads_silence() -> None:
     f = 3
-    jb = JitterBuffer(RATE, prebuffer_ms=13, fade_ms=f)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(13), fade_ms=f)
     x = signal(13)
     jb.push(x)
     np.testing.assert_array_equal(pull(jb, 10), x[:10])
@@ -128,7 +129,7 @@ def test_underrun_with_short_buffer_fades_what_there_is_and_pads_silence() -> No
 
 def test_cancel_reaches_silence_within_20ms_and_drops_the_rest() -> None:
     rate = 48_000
-    jb = JitterBuffer(rate, prebuffer_ms=50)
+    jb = JitterBuffer(rate, JitterPolicy.fixed(50))
     x = signal(rate)
     jb.push(x)
     pull(jb, 480)
@@ -146,7 +147,7 @@ def test_cancel_reaches_silence_within_20ms_and_drops_the_rest() -> None:
 
 
 def test_cancel_while_waiting_is_silent_at_once() -> None:
-    jb = JitterBuffer(RATE, prebuffer_ms=100)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(100))
     jb.push(signal(50))
     jb.cancel()
     assert not pull(jb, 10).any()
@@ -154,7 +155,7 @@ def test_cancel_while_waiting_is_silent_at_once() -> None:
 
 
 def test_cancel_fade_spans_tiny_pulls() -> None:
-    jb = JitterBuffer(RATE, prebuffer_ms=10, cancel_fade_ms=10, fade_ms=0)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(10), cancel_fade_ms=10, fade_ms=0)
     x = signal(100)
     jb.push(x)
     np.testing.assert_array_equal(pull(jb, 10), x[:10])
@@ -165,7 +166,7 @@ def test_cancel_fade_spans_tiny_pulls() -> None:
 
 
 def test_grows_capacity_and_keeps_order() -> None:
-    jb = JitterBuffer(RATE, prebuffer_ms=5, capacity_ms=8, fade_ms=2)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(5), capacity_ms=8, fade_ms=2)
     x = signal(500)
     outs = [pull(jb, 3)]
     for i in range(0, 500, 50):         # pushes of 50 into a ring of 8, pulls in between
@@ -179,7 +180,7 @@ def test_grows_capacity_and_keeps_order() -> None:
 
 
 def test_reset_starts_a_fresh_reply() -> None:
-    jb = JitterBuffer(RATE, prebuffer_ms=20)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(20))
     jb.push(signal(30, seed=1))
     jb.end_of_stream()
     pull_until_ended(jb, 10)
@@ -194,7 +195,7 @@ def test_reset_starts_a_fresh_reply() -> None:
 
 
 def test_pull_fills_a_strided_channel_view() -> None:
-    jb = JitterBuffer(RATE, prebuffer_ms=10)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(10))
     x = signal(20)
     jb.push(x)
     block = np.full((10, 2), 7.0, np.float32)
@@ -207,7 +208,10 @@ def test_pull_fills_a_strided_channel_view() -> None:
                                  dict(fade_ms=-1)])
 def test_rejects_bad_options(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        JitterBuffer(RATE, **bad)
+        if "prebuffer_ms" in bad:  # the prebuffer is the policy's now
+            JitterBuffer(RATE, JitterPolicy.fixed(bad["prebuffer_ms"]))
+        else:
+            JitterBuffer(RATE, **bad)
 
 
 # ------------------------------------------------ chunking: whole, one by one, every split
@@ -228,7 +232,7 @@ def test_push_chunking_does_not_change_the_output() -> None:
     x = signal(60)
     cuts = [[x], [x[i:i + 1] for i in range(60)]] + [[x[:c], x[c:]] for c in range(61)]
     for chunks in cuts:
-        out = _play(JitterBuffer(RATE, prebuffer_ms=10, capacity_ms=16), chunks, 7,
+        out = _play(JitterBuffer(RATE, JitterPolicy.fixed(10), capacity_ms=16), chunks, 7,
                     pull_between=False)
         np.testing.assert_array_equal(out[:60], x)
         assert not out[60:].any()
@@ -239,7 +243,7 @@ def test_push_chunking_with_pulls_between_keeps_every_sample() -> None:
     x = signal(60)
     cuts = [[x], [x[i:i + 1] for i in range(60)]] + [[x[:c], x[c:]] for c in range(61)]
     for chunks in cuts:
-        jb = JitterBuffer(RATE, prebuffer_ms=10, capacity_ms=16, fade_ms=0)
+        jb = JitterBuffer(RATE, JitterPolicy.fixed(10), capacity_ms=16, fade_ms=0)
         out = _play(jb, chunks, 7, pull_between=True)
         np.testing.assert_array_equal(out[out != 0], x)
 
@@ -275,7 +279,7 @@ def test_real_samples_are_the_input_in_order(n: int, script: list[tuple[str, int
                                               final_pull: int, prebuffer_ms: int,
                                               fade_ms: int, seed: int) -> None:
     x = signal(n, seed)
-    jb = JitterBuffer(RATE, prebuffer_ms=prebuffer_ms, fade_ms=fade_ms, capacity_ms=16)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(prebuffer_ms), fade_ms=fade_ms, capacity_ms=16)
     out = _run_ops(jb, x, script, final_pull)
     real = out[out != 0]
     assert len(real) == n == jb.frames_played == jb.frames_pushed and jb.finished
@@ -300,7 +304,7 @@ def test_real_samples_are_the_input_in_order(n: int, script: list[tuple[str, int
        cancel_fade_ms=st.integers(0, 20))
 def test_cancel_is_silent_after_the_fade(played_before: int, pulls: list[int],
                                          cancel_fade_ms: int) -> None:
-    jb = JitterBuffer(RATE, prebuffer_ms=10, cancel_fade_ms=cancel_fade_ms)
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(10), cancel_fade_ms=cancel_fade_ms)
     x = signal(400)
     jb.push(x)
     pull(jb, played_before) if played_before else None
@@ -313,13 +317,19 @@ def test_cancel_is_silent_after_the_fade(played_before: int, pulls: list[int],
 
 # ------------------------------------------------------------------ no allocation
 
-@pytest.mark.parametrize("scenario", ["steady", "underrun", "cancel"])
+@pytest.mark.parametrize("scenario", ["steady", "underrun", "cancel", "adaptive"])
 def test_pull_allocates_no_arrays(scenario: str) -> None:
     frames = 2048  # one output block is 8 KiB: any array copy of it would show
     rate = 48_000
-    jb = JitterBuffer(rate, prebuffer_ms=50, capacity_ms=60_000)
-    x = signal(rate * (45 if scenario == "steady" else 1))
-    jb.push(x)
+    adaptive = scenario == "adaptive"
+    jb = JitterBuffer(rate, JitterPolicy() if adaptive else JitterPolicy.fixed(50),
+                      capacity_ms=60_000)
+    x = signal(rate * (45 if scenario in ("steady", "adaptive") else 1))
+    if adaptive:  # pushed with arrival times (1 s pieces at 1.2x real time)
+        for k in range(45):
+            jb.push(x[k * rate:(k + 1) * rate], now=k / 1.2)
+    else:
+        jb.push(x)
     block = np.zeros((frames, 2), np.float32)
     out = block[:, 0]  # strided, as in the speaker's callback
     jb.pull(out)

@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
+from speech import synth
+from voicebot.audio.wav import encode_wav
 from voicebot.server.serve import EmbeddedServer, start_embedded
 from voicebot.server.spec import validator_for_component
 
@@ -79,3 +82,12 @@ def collect(events: list[Any]) -> dict[str, Any]:
             if "finish_reason" in ch:
                 res["finish"] = ch["finish_reason"]
     return res
+
+
+def spoken(text: str, rate: int = 16_000) -> dict[str, Any]:
+    """A user message carrying ``text`` spoken by espeak-ng as a WAV ``input_audio`` part."""
+    x = synth(text, rate)
+    x = np.concatenate([np.zeros(rate // 4, np.float32), x, np.zeros(rate // 4, np.float32)])
+    wav = encode_wav((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes(), rate)
+    return {"role": "user", "content": [{"type": "input_audio", "input_audio": {
+        "data": base64.b64encode(wav).decode(), "format": "wav"}}]}

@@ -23,7 +23,8 @@ from voicebot.server.numbers import find_expression, tokenize
 from voicebot.server.schemafill import FillHints, fill_schema
 from voicebot.server.spec import validator_for_component
 from voicebot.server.store import AudioStore
-from voicebot.server.timers import TimerBook, parse_duration_s
+from voicebot.server.numbers import parse_duration_s
+from voicebot.skills.timers import TimerBook
 from voicebot.server.validate import parse_request
 
 NOW = dt.datetime(2025, 3, 4, 15, 7, 9, tzinfo=dt.timezone.utc)
@@ -91,7 +92,7 @@ def test_timer_book_is_bounded_and_reports_time_left():
         book.set(60 + i, now_s=1000.0)
     timers = book.active(1000.0)
     assert len(timers) == TimerBook.MAX_TIMERS
-    assert timers[-1].ends_at_s == 1000.0 + 60 + TimerBook.MAX_TIMERS + 4
+    assert timers[-1].due_at == 1000.0 + 60 + TimerBook.MAX_TIMERS + 4
     assert book.active(1000.0 + 60 + TimerBook.MAX_TIMERS + 5 + TimerBook.KEEP_ENDED_S) == []
 
 
@@ -236,7 +237,7 @@ def test_assistant_skills_from_ground_truth():
     assert "timer 1 is set for 2 minutes" in ask("set a timer for two minutes").lower()
     later = NOW + dt.timedelta(seconds=50)
     assert a.respond([Turn("user", "how long is left on my timer")], now=later).text == \
-        "Timer 1 has 1 minute 10 seconds left."
+        "Timer 1 has 1 minute and 10 seconds left."
     assert ask("tell me a joke").startswith("I heard: tell me a joke.")
     assert "time" in ask("what can you do")
 

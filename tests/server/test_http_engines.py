@@ -16,7 +16,7 @@ from speech import synth
 from voicebot.audio.wav import encode_wav
 from voicebot.server.completion import Engines, ServerState
 from voicebot.server.serve import start_embedded
-from voicebot.server.tts import Synthesizer
+from voicebot.speech.synth import Synthesizer
 
 
 class RecordingRecognizer:
@@ -61,7 +61,8 @@ def test_input_audio_any_rate_and_channels_and_mp3_reach_the_recogniser():
     with start_embedded(state=state, warm_up=False) as srv, \
             httpx.Client(base_url=srv.base_url, timeout=30) as c:
         for data, fmt in ((wav, "wav"), (mp3.getvalue(), "mp3")):
-            res = collect(sse_events(c, {"messages": audio_message(data, fmt)}))
+            res = collect(sse_events(c, {"messages": audio_message(data, fmt),
+                                         "stream_options": {"include_usage": True}}))
             assert res["content"] == f"2 plus 2 is {2 + 2}."
             samples, rate = rec.calls[-1]
             assert rate == 44_100 and samples.ndim == 1
@@ -117,3 +118,41 @@ def test_stop_returns_and_frees_the_port():
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz")
     assert not srv._thread.is_alive()
+
+
+class MeetingRecognizer:
+    """Returns only once ``parties`` calls are inside ``transcribe`` at the same time (or
+    after ``wait_s``): tells whether the server lets recognitions overlap."""
+
+    def __init__(self, parties: int, wait_s: float = 10) -> None:
+        import threading
+        self.barrier = threading.Barrier(parties, timeout=wait_s)
+        self.met = 0
+
+    def transcribe(self, samples: np.ndarray, sample_rate: int) -> str:
+        import threading
+        try:
+            self.barrier.wait()
+            self.met += 1
+        except threading.BrokenBarrierError:
+            pass
+        return "hello"
+
+
+def test_recognitions_of_different_requests_overlap():
+    import threading
+    rec = MeetingRecognizer(parties=2)
+    wav = encode_wav(b"\0\0" * 1600, 16_000)
+    with start_embedded(state=ServerState(engines=Engines(recognizer=rec)),
+                        warm_up=False) as srv:
+        def ask() -> None:
+            with httpx.Client(base_url=srv.base_url, timeout=30) as c:
+                r = c.post("/chat/completions", json={"messages": audio_message(wav, "wav"),
+                                                      "stream": False})
+                assert r.status_code == 200
+        threads = [threading.Thread(target=ask) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert rec.met == 2, "the server serialised recognition"

@@ -51,6 +51,22 @@ CASES = [
     ("stream wants wav", {"messages": OK_MSG, "modalities": ["audio"],
                           "audio": {"format": "wav"}}, 400, "audio.format",
      "unsupported_audio_format"),
+    ("n above 1", {"messages": OK_MSG, "n": 2}, 400, "n", "unsupported_value"),
+    ("unknown voice", {"messages": OK_MSG, "audio": {"voice": "bob"}}, 400, "audio.voice",
+     "invalid_value"),
+    ("unknown voice id", {"messages": OK_MSG, "audio": {"voice": {"id": "voice_1"}}}, 400,
+     "audio.voice.id", "invalid_value"),
+    ("file by id", {"messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"file_id": "file-1"}}]}]}, 400,
+     "messages[0].content[0].file.file_id", "unsupported_value"),
+    ("file data not base64", {"messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"file_data": "@@"}}]}]}, 400,
+     "messages[0].content[0].file.file_data", "invalid_base64"),
+    ("refusal part from the user", {"messages": [{"role": "system", "content": [
+        {"type": "refusal", "refusal": "no"}]}]}, 400, "messages[0].content[0].type",
+     "invalid_content_type"),
+    ("stream_options not object", {"messages": OK_MSG, "stream_options": True}, 400,
+     "stream_options", "invalid_type"),
     ("stream not boolean", {"messages": OK_MSG, "stream": "yes"}, 400, "stream", "invalid_type"),
     ("bad tool name", {"messages": OK_MSG, "tools": [{"type": "function",
                                                       "function": {"name": "no spaces"}}]},

@@ -34,7 +34,8 @@ def rms(pcm: bytes) -> float:
 
 
 def test_audio_stream_order_and_schema(client, chunk_validator):
-    events = sse_events(client, {"messages": [user("what is 12 times 7")], **AUDIO})
+    events = sse_events(client, {"messages": [user("what is 12 times 7")], **AUDIO,
+                                 "stream_options": {"include_usage": True}})
     assert events[-1] == "[DONE]"
     chunks = events[:-1]
     for c in chunks:
@@ -76,7 +77,8 @@ def test_audio_stream_order_and_schema(client, chunk_validator):
 
 
 def test_text_only_modalities_stream_content(client, chunk_validator):
-    events = sse_events(client, {"messages": [user("what can you do")]})
+    events = sse_events(client, {"messages": [user("what can you do")],
+                                 "stream_options": {"include_usage": True}})
     res = collect(events)
     for c in events[:-1]:
         chunk_validator.validate(c)

@@ -1,4 +1,4 @@
-"""Tests for voicebot.server.stt: the phrase grammar (pure) and pocketsphinx
+"""Tests for voicebot.speech.recognize: the phrase grammar (pure) and pocketsphinx
 recognition of eSpeak NG speech (the text spoken is the ground truth)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from speech import synth
 
 from voicebot.errors import ConfigError
-from voicebot.server.stt import (
+from voicebot.speech.recognize import (
     NUMBER,
     OPERATOR,
     UNIT,
@@ -22,7 +22,7 @@ from voicebot.server.stt import (
     build_jsgf,
     phrase_templates,
 )
-from voicebot.server.tts import Synthesizer
+from voicebot.speech.synth import Synthesizer
 
 ASSISTANT_PHRASES = [
     "what time is it", "what is the time", "what's the date", "what day is it",

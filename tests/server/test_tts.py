@@ -1,4 +1,4 @@
-"""Tests for voicebot.server.tts (eSpeak NG via ctypes) and voicebot.server.sentences."""
+"""Tests for voicebot.speech.synth (eSpeak NG via ctypes) and voicebot.speech.sentences."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from speech import TRIM_THRESHOLD, synth
 
 from voicebot.errors import SSMLError
 from voicebot.protocol.ssml import strip_ssml, validate_ssml
-from voicebot.server.sentences import SentenceBuffer, split_sentences, split_ssml
-from voicebot.server.tts import (
+from voicebot.speech.sentences import SentenceBuffer, split_sentences, split_ssml
+from voicebot.speech.synth import (
     DEFAULT_VOICE,
     OUTPUT_SAMPLE_RATE,
     VOICES,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from voicebot.errors import ConfigError
 from voicebot.session.builtin_tools import Timer, Timers, describe_time, register_builtins
-from voicebot.session.calc import evaluate, format_number
+from voicebot.skills.calc import evaluate, format_number
 from voicebot.session.tools import ToolRegistry, schema_for
 
 # -- calc ---------------------------------------------------------------------------

@@ -15,7 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from voicebot.capture.segmenter import SpeechStarted, UtteranceEnded
-from voicebot.protocol.events import AudioDelta, Done, ToolCallDelta, TranscriptDelta
+from voicebot.protocol.events import (
+    AudioDelta,
+    Done,
+    InputTranscript,
+    ToolCallDelta,
+    TranscriptDelta,
+)
 from voicebot.turntaking import Policy, TurnTaking
 from voicebot.turntaking import events as ev
 from voicebot.turntaking import inputs as ip
@@ -83,15 +89,17 @@ def test_half_duplex_turn_mutes_capture_and_reports_latency() -> None:
     sim = Sim(mute_while_replying=True)
     assert sim.core.state == "listening"
     got = sim.speak(1.0, 2.0)
-    assert _kinds(got) == ["UtteranceDetected", "UserSaid", "SetMuted", "StartTurn",
-                           "StateChanged"]
+    assert _kinds(got) == ["UtteranceDetected", "SetMuted", "StartTurn", "StateChanged"]
     start = sim.of(ip.StartTurn)[0]
     assert start.turn == 1 and start.parts[0]["type"] == "input_audio"
-    assert got[2] == ip.SetMuted(True) and sim.core.state == "thinking"
-    user = sim.of(ev.UserSaid)[0]
-    assert user.audio_s == round(2.0 + TAIL_S - (1.0 - PREROLL_S), 3)
+    assert got[1] == ip.SetMuted(True) and sim.core.state == "thinking"
 
     decided = 2.0 + HANGOVER_S
+    # The user's side comes with the answer: the server may say what it recognised.
+    got = sim.feed(ip.StreamInput(1, InputTranscript("what time is it")), decided + 0.1)
+    user = sim.of(ev.UserSaid)[0]
+    assert got == [user] and user.transcript == "what time is it"
+    assert user.audio_s == round(2.0 + TAIL_S - (1.0 - PREROLL_S), 3)
     sim.reply(1, "It is noon.", 1.0, decided + 0.2)
     sim.feed(ip.PlaybackProgress(1, 0, decided + 0.3), decided + 0.3)
     sim.feed(ip.PlaybackProgress(1, REPLY_RATE // 2, decided + 0.9), decided + 0.9)
@@ -250,10 +258,10 @@ def test_wake_word_gates_and_trims_and_follow_up_window() -> None:
     assert sim.core.state == "listening"
     sim.speak(6.2, 8.5, progress=False)
     [start] = sim.of(ip.StartTurn)
+    sim.feed(ip.TurnFinished(1, ip.TurnReport()), 10.0)
     user = sim.of(ev.UserSaid)[0]
     # Only what follows the wake word is sent: from 7.0 s to the end (8.5 + tail).
     assert user.audio_s == round(8.5 + TAIL_S - 7.0, 3)
-    sim.feed(ip.TurnFinished(1, ip.TurnReport()), 10.0)
     sim.speak(12.0, 13.0)  # within 5 s of the reply's end: no wake word needed
     assert len(sim.of(ip.StartTurn)) == 2
     sim.feed(ip.TurnFinished(2, ip.TurnReport()), 14.0)

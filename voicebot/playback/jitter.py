@@ -6,12 +6,17 @@ Pure logic: no I/O, no clock, no sleeping. Samples go in with :meth:`JitterBuffe
 
 Behaviour, in output frames:
 
-- **Prebuffer.** Nothing plays (silence comes out) until ``prebuffer_ms`` is buffered,
-  or until :meth:`end_of_stream` says no more is coming, so a short reply plays at once.
+- **Prebuffer.** Nothing plays (silence comes out) until the policy's targets are met
+  — a level to hold, or (adaptive) a time the output has waited since the reply's
+  audio came, counted in the silence it played — or until :meth:`end_of_stream` says
+  no more is coming, so a short reply plays at once. The policy is a
+  :class:`~.jitterpolicy.JitterPolicy`: fixed, or adaptive (learned from the arrival
+  times passed to :meth:`push`; see :mod:`.jitterpolicy`).
 - **Underrun.** While playing, the buffer keeps ``fade_ms`` of samples in reserve. When
   a pull would leave less than that, the block ends with a fade-out (over the last
   ``fade_ms`` of real samples) to silence instead of a click; the underrun is counted
-  and the buffer waits for ``rebuffer_ms`` before it resumes with a fade-in.
+  and the buffer waits for the policy's target after an underrun before it resumes
+  with a fade-in.
 - **End of stream.** After :meth:`end_of_stream` the whole tail plays unfaded, then
   :attr:`state` becomes ``ENDED`` and :attr:`finished` is true.
 - **Cancel.** :meth:`cancel` fades out over ``cancel_fade_ms`` (≤ 20 ms) of output,
@@ -29,7 +34,8 @@ published write position — and then takes a small ``threading.Lock`` only to p
 the new write position. :meth:`pull` holds the lock for its whole run, which is a few
 index operations and a copy of one callback's worth of frames (microseconds); the
 producer never holds the lock while doing work of unbounded size (copying a push,
-growing the ring), so the callback never waits on it. A lock (rather than relying on
+growing the ring, updating the policy's targets, which it publishes with the write
+position), so the callback never waits on it. A lock (rather than relying on
 the GIL's atomic attribute stores) keeps the cross-thread commands — cancel, reset,
 end of stream — consistent with the indices in one step, and is correct on
 free-threaded Python too.
@@ -42,7 +48,9 @@ import threading
 
 import numpy as np
 
-__all__ = ["JitterBuffer", "PlaybackState"]
+from .jitterpolicy import JitterPolicy, TargetEstimator
+
+__all__ = ["JitterBuffer", "JitterPolicy", "PlaybackState"]
 
 
 class PlaybackState(str, enum.Enum):
@@ -71,25 +79,25 @@ class JitterBuffer:
     """Buffers one reply's samples between a producer and an output callback.
 
     ``sample_rate`` is the output rate (it only converts the ``*_ms`` options to
-    frames). Create it on any thread; then follow the thread rules in the module
-    docstring. Use :meth:`reset` before each new reply.
+    frames). ``policy`` decides how much to buffer before playing (default: adaptive;
+    :meth:`JitterPolicy.fixed` for a fixed prebuffer). Create it on any thread; then
+    follow the thread rules in the module docstring. Use :meth:`reset` before each
+    new reply.
     """
 
-    def __init__(self, sample_rate: int, *, prebuffer_ms: float = 120.0,
-                 rebuffer_ms: float | None = None, fade_ms: float = 3.0,
-                 cancel_fade_ms: float = 10.0, capacity_ms: float = 2000.0) -> None:
+    def __init__(self, sample_rate: int, policy: JitterPolicy | None = None, *,
+                 fade_ms: float = 3.0, cancel_fade_ms: float = 10.0,
+                 capacity_ms: float = 2000.0) -> None:
         if sample_rate <= 0:
             raise ValueError("sample_rate must be positive")
         if not 0.0 <= cancel_fade_ms <= MAX_CANCEL_FADE_MS:
             raise ValueError(f"cancel_fade_ms must be within 0..{MAX_CANCEL_FADE_MS}")
-        if prebuffer_ms < 0 or fade_ms < 0 or (rebuffer_ms is not None and rebuffer_ms < 0):
-            raise ValueError("prebuffer_ms, rebuffer_ms and fade_ms must not be negative")
+        if fade_ms < 0:
+            raise ValueError("fade_ms must not be negative")
         self.sample_rate = sample_rate
-        self.prebuffer_frames = _ms_to_frames(prebuffer_ms, sample_rate)
-        # After an underrun a smaller target gets sound back sooner; the stream has
-        # already shown it can deliver, so half the initial prebuffer is the default.
-        self.rebuffer_frames = (self.prebuffer_frames // 2 if rebuffer_ms is None
-                                else _ms_to_frames(rebuffer_ms, sample_rate))
+        self.policy = policy if policy is not None else JitterPolicy()
+        # Producer thread only: turns arrival times into targets.
+        self._estimator = TargetEstimator(self.policy, sample_rate)
         self.fade_frames = _ms_to_frames(fade_ms, sample_rate)
         self.cancel_fade_frames = _ms_to_frames(cancel_fade_ms, sample_rate)
 
@@ -101,6 +109,9 @@ class JitterBuffer:
         self._gain = np.zeros(longest_fade, np.float32)
 
         # Producer side (written on the producer thread; published under the lock).
+        # The targets (frames to hold before starting, and before resuming after an
+        # underrun) are the producer's, published with the write position.
+        self._targets = self._estimator.targets()
         self._write_pos = 0
         self._eos = False
         self._cancel_requested = False
@@ -109,22 +120,31 @@ class JitterBuffer:
         # Consumer side (only touched under the lock).
         self._read_pos = 0
         self._state = _WAITING
-        self._target_frames = self.prebuffer_frames
         self._fade_in_done = self.fade_frames  # no fade-in at the very start of a reply
         self._cancel_len = 0
         self._cancel_done = 0
         self._cancelled = False
         self._frames_played = 0
         self._underruns = 0
+        self._waited = 0
+        # What the last pull delivered (consumer thread, for the output edge's
+        # position records): the reply it served, its samples played before, and the
+        # real samples it delivered (at the start of the block, silence after them).
+        self._generation = 0
+        self.pulled_generation = 0
+        self.pulled_before = 0
+        self.pulled_frames = 0
 
     # ----------------------------------------------------------- producer thread
 
-    def push(self, samples: np.ndarray) -> None:
-        """Append float32 mono samples (at the output rate). Producer thread only.
+    def push(self, samples: np.ndarray, now: float | None = None) -> None:
+        """Append float32 mono samples (at the output rate) that arrived at ``now``
+        (monotonic seconds). Producer thread only.
 
-        Grows the ring (allocating here, never in :meth:`pull`) when the samples do
-        not fit. Samples pushed after :meth:`end_of_stream` or :meth:`cancel` are
-        dropped (counted in :attr:`frames_dropped`) until :meth:`reset`.
+        The adaptive policy learns from ``now``; without it (``None``) the target
+        stays what it was. Grows the ring (allocating here, never in :meth:`pull`)
+        when the samples do not fit. Samples pushed after :meth:`end_of_stream` or
+        :meth:`cancel` are dropped (counted in :attr:`frames_dropped`) until :meth:`reset`.
         """
         n = len(samples)
         if n == 0:
@@ -132,6 +152,9 @@ class JitterBuffer:
         if self._eos or self._cancel_requested:
             self._frames_dropped += n
             return
+        estimator = self._estimator
+        if now is not None:
+            estimator.on_push(now, self._frames_pushed, n)
         write = self._write_pos
         # The consumer only advances the read position, so this snapshot can only
         # under-estimate the free space: safe without the lock.
@@ -145,9 +168,11 @@ class JitterBuffer:
         ring[start:start + first] = samples[:first]
         if first < n:
             ring[:n - first] = samples[first:]
+        targets = estimator.targets()
         with self._lock:
             self._write_pos = write + n
             self._frames_pushed += n
+            self._targets = targets
 
     def _grow(self, needed: int, write: int) -> np.ndarray:
         """Copy the unread samples into a bigger ring and publish it. Producer thread."""
@@ -184,13 +209,16 @@ class JitterBuffer:
         """Drop everything and get ready for the next reply (state ``WAITING``,
         counters at zero). Producer thread; the ring keeps its grown capacity."""
         with self._lock:
+            self._generation += 1
             self._read_pos = self._write_pos
             self._eos = False
             self._cancel_requested = False
             self._frames_pushed = 0
             self._frames_dropped = 0
             self._state = _WAITING
-            self._target_frames = self.prebuffer_frames
+            self._estimator.begin_reply()
+            self._targets = self._estimator.targets()
+            self._waited = 0
             self._fade_in_done = self.fade_frames
             self._cancel_len = 0
             self._cancel_done = 0
@@ -205,57 +233,94 @@ class JitterBuffer:
 
         Consumer (audio callback) thread. Never blocks on producer work, never
         allocates arrays: it copies ring slices into ``out`` and applies fades with
-        preallocated gain buffers.
+        preallocated gain buffers. Afterwards :attr:`pulled_generation`,
+        :attr:`pulled_before` and :attr:`pulled_frames` say what this pull delivered
+        (real samples always come first in ``out``, silence after them).
         """
-        n = len(out)
         with self._lock:
-            ring = self._ring
-            avail = self._write_pos - self._read_pos
-            if self._cancel_requested and not self._cancelled:
-                self._start_cancel(avail)
-            state = self._state
-            if state is _ENDED:
-                out[:] = 0.0
-                return
-            if self._cancel_len:
-                self._pull_cancel(ring, out, avail)
-                return
-            if state is _WAITING:
-                if self._eos:
-                    state = _DRAINING if avail > 0 else _ENDED
-                elif avail >= max(self._target_frames, self.fade_frames + n):
-                    state = _PLAYING
-                else:
-                    out[:] = 0.0
-                    return
-                self._state = state
-            elif state is _PLAYING and self._eos:
-                state = self._state = _DRAINING
+            before = self._frames_played
+            self._pull_locked(out)
+            self.pulled_generation = self._generation
+            self.pulled_before = before
+            self.pulled_frames = self._frames_played - before
 
-            if state is _DRAINING:
-                m = min(n, avail)
-                self._copy_out(ring, out[:m])
-                out[m:] = 0.0
-                if m == avail:
-                    self._state = _ENDED
-                return
-            if state is _ENDED:  # end of stream with nothing buffered
-                out[:] = 0.0
-                return
-            # PLAYING, more to come: keep fade_frames in reserve for an underrun fade.
-            if avail - self.fade_frames >= n:
-                self._copy_out(ring, out)
-                return
+    def _pull_locked(self, out: np.ndarray) -> None:
+        """:meth:`pull`'s work, under the lock."""
+        n = len(out)
+        ring = self._ring
+        avail = self._write_pos - self._read_pos
+        if self._cancel_requested and not self._cancelled:
+            self._start_cancel(avail)
+        state = self._state
+        if state is _ENDED:
+            out[:] = 0.0
+            return
+        if self._cancel_len:
+            self._pull_cancel(ring, out, avail)
+            return
+        if state is _WAITING:
+            if self._eos:
+                state = _DRAINING if avail > 0 else _ENDED
+            else:
+                if avail and not self._waited and not self._frames_played:
+                    # The reply's first audio came during the last block: half
+                    # of one ago, on average. From here _waited counts the output
+                    # since then that was not this reply's samples (the lag of
+                    # playback behind arrival: start delay + gaps).
+                    self._waited = max(1, n // 2)
+                if not self._ready(avail, n):
+                    out[:] = 0.0
+                    if self._waited:
+                        self._waited += n
+                    return
+                state = _PLAYING
+            self._state = state
+        elif state is _PLAYING and self._eos:
+            state = self._state = _DRAINING
+
+        if state is _DRAINING:
             m = min(n, avail)
             self._copy_out(ring, out[:m])
-            k = min(self.fade_frames, m)
-            if k:
-                self._apply_fade(out[m - k:m], 0, k, rising=False)
             out[m:] = 0.0
-            self._underruns += 1
-            self._state = _WAITING
-            self._target_frames = self.rebuffer_frames
-            self._fade_in_done = 0
+            if m == avail:
+                self._state = _ENDED
+            return
+        if state is _ENDED:  # end of stream with nothing buffered
+            out[:] = 0.0
+            return
+        # PLAYING, more to come: keep fade_frames in reserve for an underrun fade.
+        if avail - self.fade_frames >= n:
+            self._copy_out(ring, out)
+            return
+        m = min(n, avail)
+        self._copy_out(ring, out[:m])
+        k = min(self.fade_frames, m)
+        if k:
+            self._apply_fade(out[m - k:m], 0, k, rising=False)
+        out[m:] = 0.0
+        self._waited += n - m
+        self._underruns += 1
+        self._state = _WAITING
+        self._fade_in_done = 0
+
+    def _ready(self, avail: int, n: int) -> bool:
+        """Whether to (re)start playing with a pull of ``n``. Under the lock.
+
+        The policy's targets: hold ``level`` frames, or have waited ``offset`` frames
+        of output (silence) since this reply's audio came (the output's own clock: the
+        consumer reads no other). Adaptive targets are times to ride out, on top of
+        what this pull and the fade reserve take; a fixed prebuffer is a level."""
+        reserve = self.fade_frames + n  # the first pull must not underrun at once
+        if avail < reserve:
+            return False
+        t = self._targets
+        if self._underruns:
+            level, offset = t.resume_level, t.resume_offset
+        else:
+            level, offset = t.start_level, t.start_offset
+        if not t.headroom:
+            return avail >= level
+        return avail >= level + reserve or self._waited >= offset + reserve
 
     def _copy_out(self, ring: np.ndarray, dest: np.ndarray) -> None:
         """Move ``len(dest)`` samples from the read position into ``dest`` (under the
@@ -312,6 +377,12 @@ class JitterBuffer:
     @property
     def state(self) -> PlaybackState:
         return self._state
+
+    @property
+    def generation(self) -> int:
+        """Which reply this is: :meth:`reset` adds one (compare with
+        :attr:`pulled_generation`)."""
+        return self._generation
 
     @property
     def underruns(self) -> int:

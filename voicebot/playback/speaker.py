@@ -12,11 +12,20 @@ Threads:
   frames from the jitter buffer. It never blocks, logs or allocates arrays (channel
   duplication goes through a preallocated buffer); it tells the loop about the first
   and the last sample of a reply with ``loop.call_soon_threadsafe``.
+
+The playback position. For every pull the callback writes one row into a small
+preallocated ring — (reply generation, samples played before the block, real samples
+in it, when the block's first frame reaches the DAC) — where the DAC time is
+``time.monotonic()`` read in the callback plus PortAudio's ``outputBufferDacTime -
+currentTime`` (the stream's reported latency when the host API gives no times). The
+loop thread reads the ring back: :meth:`Speaker.heard_frames` (which reply sample
+reached the listener at a given monotonic time) and :attr:`Speaker.first_sound_at`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time as _time
 from typing import Any
 
 import numpy as np
@@ -26,7 +35,8 @@ from ..audio import API_SAMPLE_RATE
 from ..audio.convert import pcm16_to_float
 from ..devices import sounddevice_module
 from ..errors import AudioDeviceError
-from .jitter import JitterBuffer, PlaybackState
+from .jitter import JitterBuffer, JitterPolicy, PlaybackState
+from .position import PlaybackPositions
 from .sinks import NullSink, Pcm16Joiner, Sink, WavSink
 
 __all__ = ["Speaker", "Sink", "WavSink", "NullSink"]
@@ -59,12 +69,17 @@ class Speaker:
     reported by the open stream): with "low" (9 ms) a 20 ms gap was heard in 2 of 25
     runs of the speaker tests, PortAudio reporting an underflow. The jitter buffer's
     prebuffer is for network jitter.
+
+    ``jitter_policy`` decides when a reply starts playing; by default the adaptive
+    policy with ``prebuffer_ms`` as the most it waits at the start of a reply
+    (``JitterPolicy.fixed(prebuffer_ms)`` for the old fixed prebuffer).
     """
 
     def __init__(self, device: int | str | None = None, *, prebuffer_ms: float = 120.0,
                  loop: asyncio.AbstractEventLoop | None = None, blocksize_ms: float = 10.0,
                  latency: float | str = "high", channels: int | None = None,
                  resample_quality: str = "HQ", drain_margin_ms: float = 50.0,
+                 jitter_policy: JitterPolicy | None = None,
                  linger_ms: float = 1000.0) -> None:
         self._loop = loop if loop is not None else asyncio.get_running_loop()
         sd = sounddevice_module()
@@ -79,7 +94,9 @@ class Speaker:
         self.sample_rate = int(info["default_samplerate"])
         self.channels = channels or self._pick_channels(sd, device, info)
         self.blocksize = max(1, round(self.sample_rate * blocksize_ms / 1000.0))
-        self.jitter = JitterBuffer(self.sample_rate, prebuffer_ms=prebuffer_ms)
+        policy = (jitter_policy if jitter_policy is not None
+                  else JitterPolicy(prebuffer_ms=prebuffer_ms))
+        self.jitter = JitterBuffer(self.sample_rate, policy)
         self._resampler = (None if self.sample_rate == API_SAMPLE_RATE else
                            soxr.ResampleStream(API_SAMPLE_RATE, self.sample_rate, 1,
                                                dtype="float32", quality=resample_quality))
@@ -103,7 +120,14 @@ class Speaker:
         reported it (the sample left the callback; add ``first_sample_dac_delay`` for
         when it reaches the DAC)."""
         self.first_sample_dac_delay: float | None = None
+        self._first_sound_at: float | None = None
+        self._api_frames_received = 0
+        self._generation = self.jitter.generation
+        # Written by the callback (one row per pull), read here.
+        self._positions = PlaybackPositions()
         # Callback thread only.
+        self._cb_first_dac = 0.0
+        self._cb_last_dac = 0.0
         self._cb_first_reported = 0
         self._cb_end_reported = 0
         self.xruns = 0
@@ -152,10 +176,12 @@ class Speaker:
 
     # ------------------------------------------------------------------ loop thread
 
-    def push_pcm16(self, pcm: bytes) -> None:
+    def push_pcm16(self, pcm: bytes, now: float | None = None) -> None:
         """Queue a streamed audio delta (PCM16 LE mono 24 kHz bytes) for playing.
 
-        Loop thread. Starts a new reply if the last one was ended or cancelled (await
+        ``now``: when the delta arrived (``time.monotonic()`` seconds; read here when
+        not given): the adaptive jitter policy learns from arrival times. Loop thread.
+        Starts a new reply if the last one was ended or cancelled (await
         :meth:`drained` before that, or the previous reply's unplayed tail is dropped).
         Raises :class:`AudioDeviceError` if the output stream has failed.
         """
@@ -169,10 +195,11 @@ class Speaker:
             return
         if self.first_push_at is None:
             self.first_push_at = self._loop.time()
+        self._api_frames_received += len(whole) // 2
         samples = pcm16_to_float(whole)
         if self._resampler is not None:
             samples = self._resampler.resample_chunk(samples)
-        self.jitter.push(samples)
+        self.jitter.push(samples, now=_time.monotonic() if now is None else now)
 
     def end_of_stream(self) -> None:
         """The reply's audio is complete: flush the resampler and play the tail now.
@@ -242,6 +269,9 @@ class Speaker:
         # Reset the buffer before publishing the new id: a callback that sees the new
         # id then also sees the empty buffer, never the previous reply's end.
         self.jitter.reset()
+        self._generation = self.jitter.generation
+        self._first_sound_at = None
+        self._api_frames_received = 0
         if self._resampler is not None:
             self._resampler.clear()
         self._joiner.reset()
@@ -254,10 +284,11 @@ class Speaker:
         self._reply_open = True
         self._reply_id += 1
 
-    def _on_first_sample(self, reply_id: int, dac_delay_s: float) -> None:
-        if reply_id == self._reply_id and self.first_sample_played_at is None:
+    def _on_first_sample(self, generation: int, dac_delay_s: float, dac_time: float) -> None:
+        if generation == self._generation and self.first_sample_played_at is None:
             self.first_sample_played_at = self._loop.time()
             self.first_sample_dac_delay = dac_delay_s
+            self._first_sound_at = dac_time
 
     def _on_reply_ended(self, reply_id: int, tail_s: float) -> None:
         if reply_id == self._reply_id and self._ended is not None and not self._ended.done():
@@ -334,13 +365,21 @@ class Speaker:
 
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         """PortAudio callback thread: fill ``outdata`` (frames × channels) exactly."""
+        now = _time.monotonic()
         reply_id = self._reply_id
         jitter = self.jitter
-        played_before = jitter.frames_played
         if status.output_underflow:
             self.xruns += 1
+        # When this block's first frame reaches the DAC, from the times PortAudio
+        # handed us (0 when the host API does not provide them).
+        dac_delay = time.outputBufferDacTime - time.currentTime
+        if time.outputBufferDacTime <= 0 or time.currentTime <= 0 or dac_delay < 0:
+            dac_delay = self._latency_s
+        dac_time = now + dac_delay
+        first_report = False
         if self.channels == 1:
             jitter.pull(outdata[:, 0])
+            first_report = self._record_position(dac_time)
         else:
             done = 0
             scratch = self._scratch
@@ -348,52 +387,61 @@ class Speaker:
                 m = min(frames - done, len(scratch))
                 jitter.pull(scratch[:m])
                 outdata[done:done + m] = scratch[:m, None]
+                first_report |= self._record_position(dac_time + done / self.sample_rate)
                 done += m
-        played = jitter.frames_played
-        first_report = self._cb_first_reported != reply_id and played_before == 0 and played > 0
         end_report = self._cb_end_reported != reply_id and jitter.state is _ENDED
         if not (first_report or end_report):
             return
-        # How long until this block's first frame reaches the DAC, from the times
-        # PortAudio handed us (0 when the host API does not provide them).
-        dac_delay = time.outputBufferDacTime - time.currentTime
-        if time.outputBufferDacTime <= 0 or time.currentTime <= 0 or dac_delay < 0:
-            dac_delay = self._latency_s
         try:
             if first_report:
-                self._cb_first_reported = reply_id
-                self._loop.call_soon_threadsafe(self._on_first_sample, reply_id, dac_delay)
+                self._loop.call_soon_threadsafe(self._on_first_sample, self._cb_first_reported,
+                                                dac_delay, self._cb_first_dac)
             if end_report:
                 self._cb_end_reported = reply_id
-                # The reply's last real sample is this block's (played - before)th.
-                tail_s = dac_delay + (played - played_before) / self.sample_rate
+                # The reply's last real sample is the last pull's (pulled_frames)th.
+                tail_s = (self._cb_last_dac - now) + jitter.pulled_frames / self.sample_rate
                 self._loop.call_soon_threadsafe(self._on_reply_ended, reply_id, tail_s)
         except RuntimeError:  # loop closed while the stream still runs
             pass
 
-    # ----------------------------------------------------------------- position
+    def _record_position(self, dac_time: float) -> bool:
+        """Callback thread, after a pull: record what it delivered (no allocation).
+        Returns whether it carried the reply's first sample (once per reply)."""
+        jitter = self.jitter
+        generation = jitter.pulled_generation
+        before = jitter.pulled_before
+        count = jitter.pulled_frames
+        self._positions.record(generation, before, count, dac_time)
+        self._cb_last_dac = dac_time
+        if before == 0 and count > 0 and self._cb_first_reported != generation:
+            self._cb_first_reported = generation
+            self._cb_first_dac = dac_time
+            return True
+        return False
+
+    # ------------------------------------------------------ playback position
 
     audible = True
 
+    def heard_samples(self, now: float) -> int:
+        """How many samples of the current reply (at the API's 24 kHz, as pushed) had
+        reached the DAC at monotonic time ``now`` (``time.monotonic()`` seconds): 0
+        before its first sample, never more than were pushed; within a block,
+        interpolated at the device rate; a gap holds it still. Loop thread."""
+        reached = self._positions.reached(self._generation, now, self.sample_rate)
+        heard = int(reached * API_SAMPLE_RATE / self.sample_rate)
+        return min(heard, self._api_frames_received)
+
+    heard_frames = heard_samples  # the name issue 6 gave it
+
     @property
     def first_sound_at(self) -> float | None:
-        """Loop (monotonic) time the reply's first sample reached the DAC."""
-        if self.first_sample_played_at is None:
-            return None
-        return self.first_sample_played_at + (self.first_sample_dac_delay or 0.0)
-
-    def heard_samples(self, now: float) -> int:
-        """Reply samples (24 kHz, as pushed) that had reached the DAC by ``now``.
-
-        Loop thread. Real time since the first sound reached the DAC, never more
-        than the samples that have left the callback (a gap holds it back).
-        """
-        first = self.first_sound_at
-        if first is None or now <= first:
-            return 0
-        left = self.jitter.frames_played * API_SAMPLE_RATE / self.sample_rate
-        since_first = (now - first) * API_SAMPLE_RATE
-        return max(0, int(min(left, since_first)))
+        """Monotonic time at which the current reply's first sample reached the DAC
+        (``None`` until it has been played). Loop thread."""
+        if self._first_sound_at is None:
+            # The callback's report may still be on its way to the loop: the ring has it.
+            self._first_sound_at = self._positions.first_sound(self._generation)
+        return self._first_sound_at
 
     # ----------------------------------------------------------------- counters
 

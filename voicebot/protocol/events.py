@@ -90,9 +90,18 @@ class ServerError:
 
 
 @dataclass(frozen=True)
+class InputTranscript:
+    """What the server recognised in the user's audio: voicebot's own extension
+    ``"voicebot": {"input_transcript": ...}`` at a chunk's (or response's) top level,
+    sent by the embedded server; other servers send nothing of the kind."""
+    text: str
+
+
+@dataclass(frozen=True)
 class Done:
     """``data: [DONE]`` (or, from :meth:`end`, the body ended cleanly without it)."""
 
 
 StreamEvent = Union[RoleDelta, TextDelta, RefusalDelta, TranscriptDelta, AudioDelta, AudioInfo,
-                    ToolCallDelta, Finished, UsageReport, ServerError, Done, AudioFile]
+                    ToolCallDelta, Finished, UsageReport, ServerError, Done, AudioFile,
+                    InputTranscript]

@@ -10,10 +10,7 @@ choice, ``tool_calls`` as one object or as an array of indexed partial calls.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +21,7 @@ from .events import (
     AudioInfo,
     Done,
     Finished,
+    InputTranscript,
     RefusalDelta,
     RoleDelta,
     ServerError,
@@ -34,6 +32,7 @@ from .events import (
     UsageReport,
 )
 from .sse import SSEDecoder, SSEEvent
+from .values import decode_base64, json_type
 
 __all__ = ["ChunkDecoder", "decode_response"]
 
@@ -127,7 +126,7 @@ class ChunkDecoder:
             raise ProtocolError(
                 f"stream chunk is not JSON ({_json_reason(exc)}): {_preview(text)}") from None
         if not isinstance(chunk, dict):
-            raise ProtocolError(f"stream chunk is a JSON {_json_type(chunk)}, "
+            raise ProtocolError(f"stream chunk is a JSON {json_type(chunk)}, "
                                 f"expected an object: {_preview(text)}")
         error = chunk.get("error")
         if error is None and event_type == "error":
@@ -149,7 +148,7 @@ class ChunkDecoder:
                 carry = b""
             return AudioDelta(pcm) if pcm else None
 
-        events: list[StreamEvent] = []
+        events: list[StreamEvent] = _extension_events(chunk)
         finished = False
         for i, choice in enumerate(_list(chunk.get("choices"), "choices")):
             where = f"choices[{i}]"
@@ -183,7 +182,7 @@ def decode_response(body: dict[str, Any], *, audio_format: str = "pcm16") -> lis
     wrong shape. Pure; any thread.
     """
     if not isinstance(body, dict):
-        raise ProtocolError(f"response body is a JSON {_json_type(body)}, expected an object")
+        raise ProtocolError(f"response body is a JSON {json_type(body)}, expected an object")
     error = body.get("error")
     if error is not None:
         return [_server_error(error)]
@@ -194,7 +193,7 @@ def decode_response(body: dict[str, Any], *, audio_format: str = "pcm16") -> lis
         data = data[: len(data) - len(data) % 2]
         return AudioDelta(data) if data else None
 
-    events: list[StreamEvent] = []
+    events: list[StreamEvent] = _extension_events(body)
     for i, choice in enumerate(_list(body.get("choices"), "choices")):
         where = f"choices[{i}]"
         if not isinstance(choice, dict):
@@ -211,6 +210,18 @@ def decode_response(body: dict[str, Any], *, audio_format: str = "pcm16") -> lis
         events.append(UsageReport(_dict(usage, "usage")))
     events.append(Done())
     return events
+
+
+def _extension_events(obj: dict[str, Any]) -> list[StreamEvent]:
+    """voicebot's own top-level ``"voicebot"`` object (the embedded server's): what it
+    recognised in the user's audio. Anything else there, or of another shape, is
+    ignored as a client must ignore fields it does not know."""
+    ext = obj.get("voicebot")
+    if isinstance(ext, dict):
+        heard = ext.get("input_transcript")
+        if isinstance(heard, str):
+            return [InputTranscript(heard)]
+    return []
 
 
 def _message_events(msg: dict[str, Any], where: str,
@@ -297,27 +308,19 @@ def _content_text(content: Any, where: str) -> str:
     if isinstance(content, list):       # content parts: keep the text ones
         return "".join(p["text"] for p in content
                        if isinstance(p, dict) and isinstance(p.get("text"), str))
-    raise ProtocolError(f"{where} is a JSON {_json_type(content)}, expected a string")
-
-
-if sys.version_info >= (3, 11):
-    def _b64(text: str) -> bytes:
-        return binascii.a2b_base64(text, strict_mode=True)
-else:  # pragma: no cover - Python 3.10
-    def _b64(text: str) -> bytes:
-        return base64.b64decode(text, validate=True)
+    raise ProtocolError(f"{where} is a JSON {json_type(content)}, expected a string")
 
 
 def _b64decode(text: str, where: str) -> bytes:
     try:
-        return _b64(text)
+        return decode_base64(text)
     except ValueError as exc:   # binascii.Error, or non-ASCII text
         raise ProtocolError(f"{where} is not valid base64 ({exc})") from None
 
 
 def _dict(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ProtocolError(f"{where} is a JSON {_json_type(value)}, expected an object")
+        raise ProtocolError(f"{where} is a JSON {json_type(value)}, expected an object")
     return value
 
 
@@ -325,21 +328,14 @@ def _list(value: Any, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ProtocolError(f"{where} is a JSON {_json_type(value)}, expected an array")
+        raise ProtocolError(f"{where} is a JSON {json_type(value)}, expected an array")
     return value
 
 
 def _str(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise ProtocolError(f"{where} is a JSON {_json_type(value)}, expected a string")
+        raise ProtocolError(f"{where} is a JSON {json_type(value)}, expected a string")
     return value
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    return {dict: "object", list: "array", str: "string", int: "number",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _json_reason(exc: ValueError) -> str:

@@ -6,7 +6,9 @@ Thin on purpose: it reads the body, hands it to :func:`.validate.parse_request` 
 server's event loop.
 
 Routes: ``GET /healthz`` (no auth), ``GET /openapi.yaml`` (no auth: the spec is public),
-``POST /chat/completions`` (``Authorization: Bearer KEY`` when the server has a key).
+``POST /chat/completions``, ``GET /models`` and ``GET /models/{id}`` (``Authorization:
+Bearer KEY`` when the server has a key). The API routes are served both bare and under
+``/v1``, where OpenAI's SDKs and every OpenAI-compatible server put them.
 """
 
 from __future__ import annotations
@@ -20,18 +22,25 @@ from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..errors import InputError, Redactor, RequestError, VoicebotError
 from ..errors import redact as redact_patterns
+from .access import AccessLog, timing_of
 from .chunks import error_body
 from .completion import ServerState, complete
+from .negotiate import accepts_event_stream
 from .spec import spec_text
 from .validate import MAX_BODY_BYTES, parse_request
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "MODEL_ID"]
+
+#: The model this server offers (``GET /models``). Requests may name any model: the
+#: answer is the same, and the response echoes the name sent.
+MODEL_ID = "voicebot-local"
 
 log = logging.getLogger("voicebot.server")
 
@@ -56,6 +65,18 @@ def create_app(*, api_key: str | None = None, state: ServerState | None = None,
     fail = functools.partial(_error, redact=redact)
     st = state if state is not None else ServerState()
     expected = f"Bearer {api_key}".encode() if api_key else None
+    model = {"id": MODEL_ID, "object": "model", "created": int(st.clock()),
+             "owned_by": "voicebot"}
+
+    def refused(request: Request) -> Response | None:
+        """A 401 response when the server has a key and the request does not carry it."""
+        if expected is None:
+            return None
+        given = request.headers.get("authorization", "").encode("latin-1", "replace")
+        if hmac.compare_digest(given, expected):
+            return None
+        return fail(401, "missing or invalid API key; send 'Authorization: Bearer "
+                      "<key>'", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -63,16 +84,30 @@ def create_app(*, api_key: str | None = None, state: ServerState | None = None,
     async def openapi(request: Request) -> Response:
         return Response(spec_text(), media_type="application/yaml")
 
+    async def models(request: Request) -> Response:
+        return refused(request) or JSONResponse({"object": "list", "data": [model]})
+
+    async def one_model(request: Request) -> Response:
+        denied = refused(request)
+        if denied is not None:
+            return denied
+        name = request.path_params["model"]
+        if name != MODEL_ID:
+            return fail(404, f"the model {name!r} does not exist; this server offers "
+                          f"{MODEL_ID!r}", param="model", code="model_not_found")
+        return JSONResponse(model)
+
     async def chat_completions(request: Request) -> Response:
-        if expected is not None:
-            given = request.headers.get("authorization", "").encode("latin-1", "replace")
-            if not hmac.compare_digest(given, expected):
-                return fail(401, "missing or invalid API key; send 'Authorization: Bearer "
-                              "<key>'", code="invalid_api_key",
-                              headers={"WWW-Authenticate": "Bearer"})
+        denied = refused(request)
+        if denied is not None:
+            return denied
+        # No "stream" in the body: the spec's default (stream) unless the client's Accept
+        # rules out an event stream, as OpenAI's SDKs' plain create() does.
+        stream_default = accepts_event_stream(request.headers.get("accept"))
         try:
             body = await _read_body(request, max_body_bytes)
-            result = await complete(parse_request(body), st)
+            result = await complete(parse_request(body, stream_default=stream_default), st,
+                                    timing=timing_of(request.scope))
         except RequestError as exc:
             return fail(exc.status_code, str(exc), param=exc.param, code=exc.code)
         except InputError as exc:
@@ -109,9 +144,12 @@ def create_app(*, api_key: str | None = None, state: ServerState | None = None,
         yield
 
     routes = [Route("/healthz", healthz, methods=["GET"]),
-              Route("/openapi.yaml", openapi, methods=["GET"]),
-              Route("/chat/completions", chat_completions, methods=["POST"])]
-    app = Starlette(routes=routes, lifespan=lifespan,
+              Route("/openapi.yaml", openapi, methods=["GET"])]
+    for prefix in ("", "/v1"):
+        routes += [Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
+                   Route(f"{prefix}/models", models, methods=["GET"]),
+                   Route(f"{prefix}/models/{{model:path}}", one_model, methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AccessLog)],
                     exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.voicebot = st
     return app

@@ -2,8 +2,9 @@
 
 It tells the time and date, does arithmetic, repeats what it heard, sets and reports
 timers, says what it can do, calls the client's tools when asked for one and speaks
-their results; anything else gets "I heard ...; I can't help with that". The only state
-is the server's timers. Pure: the time is passed in, ids come from injected factories.
+their results; anything else gets "I heard ...; I can't help with that". Its only state
+is its timers; the server keeps one assistant per conversation
+(:mod:`.conversations`). Pure: the time is passed in, ids come from injected factories.
 
 :data:`SKILL_PHRASES` are sentences these skills understand, for biasing a speech
 recogniser towards them (``PocketsphinxRecognizer(phrases=SKILL_PHRASES)``).
@@ -19,9 +20,9 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 from .model import Reply, Segment, ToolSpec, Turn
-from .numbers import find_expression, say_number, tokenize
-from .sentences import split_sentences
-from .timers import TimerBook, parse_duration_s, say_duration
+from ..skills.timers import TimerBook, say_duration
+from .numbers import find_expression, parse_duration_s, say_number, tokenize
+from ..speech.sentences import split_sentences
 from .toolmatch import choose_tool_call
 
 __all__ = ["Assistant", "SKILL_PHRASES", "CAPABILITIES"]
@@ -173,11 +174,12 @@ class Assistant:
             if duration is None:
                 return _sentences("For how long?", "Say, for example, set a timer for five "
                                   "minutes.")
-            if duration > TimerBook.MAX_DURATION_S:
-                return _sentences("I can only set timers of up to 24 hours.")
+            if duration > self.timers.max_duration_s:
+                return _sentences(f"I can only set timers of up to "
+                                  f"{say_duration(self.timers.max_duration_s)}.")
             timer = self.timers.set(duration, now_s)
             ends = now + dt.timedelta(seconds=duration)
-            return _sentences(f"Timer {timer.number} is set for {say_duration(duration)}.",
+            return _sentences(f"Timer {timer.id} is set for {say_duration(duration)}.",
                               f"It ends at {say_clock(ends)}.",
                               "I can't ring, so ask me how long is left.")
         timers = self.timers.active(now_s)
@@ -185,9 +187,9 @@ class Assistant:
             return _sentences("You have no timers.")
         lines = []
         for t in timers:
-            left = t.ends_at_s - now_s
-            lines.append(f"Timer {t.number} has {say_duration(left)} left." if left > 0.5 else
-                         f"Timer {t.number} ended {say_duration(-left)} ago.")
+            left = t.due_at - now_s
+            lines.append(f"Timer {t.id} has {say_duration(left)} left." if left > 0.5 else
+                         f"Timer {t.id} ended {say_duration(-left)} ago.")
         return _sentences(*lines)
 
     @staticmethod

@@ -15,10 +15,13 @@ from typing import Any
 
 from .model import ToolCall
 
-__all__ = ["ChunkWriter", "Usage", "estimate_text_tokens", "audio_tokens_in",
+__all__ = ["ChunkWriter", "Usage", "EXTENSION_KEY", "estimate_text_tokens", "audio_tokens_in",
            "audio_tokens_out", "error_body", "DONE", "sse"]
 
 DONE = b"data: [DONE]\n\n"
+#: The top-level field of voicebot's own extensions in chunks and responses; a name
+#: OpenAI's API does not use, so it cannot clash with the API's fields.
+EXTENSION_KEY = "voicebot"
 
 #: Token estimates, documented because real servers' tokenizers are not available:
 #: English text runs about 3/4 of a word per token, so tokens ≈ words × 4/3; audio
@@ -104,8 +107,13 @@ class ChunkWriter:
             choice["finish_reason"] = finish_reason
         return sse({**self._head, "choices": [choice]})
 
-    def role(self) -> bytes:
-        return self.chunk({"role": "assistant"})
+    def role(self, extension: dict[str, Any] | None = None) -> bytes:
+        """The first chunk. ``extension`` is voicebot's own data for its clients, sent at
+        the chunk's top level as ``"voicebot"`` (other clients ignore unknown fields)."""
+        if extension is None:
+            return self.chunk({"role": "assistant"})
+        return sse({**self._head, "choices": [{"index": 0, "delta": {"role": "assistant"}}],
+                    EXTENSION_KEY: extension})
 
     def content(self, text: str) -> bytes:
         return self.chunk({"content": text})
@@ -141,8 +149,10 @@ class ChunkWriter:
 def completion_response(*, completion_id: str, created_s: int, model: str,
                         content: str | None, audio: dict[str, Any] | None,
                         tool_calls: tuple[ToolCall, ...], finish_reason: str,
-                        usage: Usage) -> dict[str, Any]:
-    """A whole ``ChatCompletionResponse`` (``stream: false``)."""
+                        usage: Usage, extension: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
+    """A whole ``ChatCompletionResponse`` (``stream: false``); ``extension`` as in
+    :meth:`ChunkWriter.role`."""
     message: dict[str, Any] = {"role": "assistant"}
     if content is not None:
         message["content"] = content
@@ -150,7 +160,11 @@ def completion_response(*, completion_id: str, created_s: int, model: str,
         message["audio"] = audio
     if tool_calls:
         message["tool_calls"] = tool_calls_json(tool_calls, indexed=False)
-    return {"id": completion_id, "object": "chat.completion", "created": created_s,
-            "model": model, "choices": [{"index": 0, "message": message,
-                                         "finish_reason": finish_reason}],
-            "usage": usage.as_json()}
+    doc: dict[str, Any] = {
+        "id": completion_id, "object": "chat.completion", "created": created_s,
+        "model": model, "choices": [{"index": 0, "message": message,
+                                     "finish_reason": finish_reason}],
+        "usage": usage.as_json()}
+    if extension is not None:
+        doc[EXTENSION_KEY] = extension
+    return doc

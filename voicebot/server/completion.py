@@ -15,15 +15,16 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import numpy as np
 
 from ..audio.files import decode_audio_bytes
-from ..audio.wav import encode_wav
 from ..errors import RequestError, VoicebotError
-from .assistant import SKILL_PHRASES, Assistant
+from ..speech.engines import Recognizer, SpeechSynthesizer
+from .access import RequestTiming
+from .assistant import SKILL_PHRASES
 from .chunks import (
     DONE,
     ChunkWriter,
@@ -32,6 +33,8 @@ from .chunks import (
     completion_response,
     estimate_text_tokens,
 )
+from .encode import encode_reply_audio
+from .conversations import Conversations, conversation_key
 from .model import Reply
 from .plan import Heard, Spoken, build_turns, plan_speech, structured_content
 from .store import AudioStore
@@ -47,45 +50,40 @@ _SAMPLE_RATE = 24_000
 _DELTA_BYTES = _SAMPLE_RATE * 2 * AUDIO_DELTA_MS // 1000
 
 
-class _Recognizer(Protocol):
-    def transcribe(self, samples: np.ndarray, sample_rate: int) -> str: ...
-
-
-class _Synthesizer(Protocol):
-    def synthesize(self, text: str, *, voice: str = ..., ssml: bool = ...,
-                   cancel: threading.Event | None = ...) -> Any: ...
-
-
 class Engines:
     """The speech engines, created on first use (they take a moment to load).
 
     Pass your own ``recognizer`` (anything with ``transcribe(samples, sample_rate)``) or
     ``synthesizer`` to replace the defaults (pocketsphinx biased to the assistant's
     phrases; eSpeak NG). Getters block while loading: call them from worker threads.
-    Recognition is serialised with a lock because decoders keep per-utterance state.
+
+    Engines are thread-safe (see :mod:`voicebot.speech.engines`) and called without a
+    lock here: the recogniser decodes up to its pool's size at once (one decoder per
+    core), and eSpeak NG, whose state is process-global, serialises itself per sentence
+    — at 350-1000× real time on one core it is not what limits many conversations
+    (``scripts/bench_server.py``).
     """
 
-    def __init__(self, recognizer: _Recognizer | None = None,
-                 synthesizer: _Synthesizer | None = None) -> None:
+    def __init__(self, recognizer: Recognizer | None = None,
+                 synthesizer: SpeechSynthesizer | None = None) -> None:
         self._recognizer = recognizer
         self._synthesizer = synthesizer
         self._load_lock = threading.Lock()
-        self.recognize_lock = threading.Lock()
 
-    def recognizer(self) -> _Recognizer:
+    def recognizer(self) -> Recognizer:
         with self._load_lock:
             if self._recognizer is None:
                 try:
-                    from .stt import PocketsphinxRecognizer
+                    from ..speech.recognize import PocketsphinxRecognizer
                 except ImportError as exc:
                     raise VoicebotError(f"speech recognition is not available: {exc}") from None
                 self._recognizer = PocketsphinxRecognizer(phrases=SKILL_PHRASES)
             return self._recognizer
 
-    def synthesizer(self) -> _Synthesizer:
+    def synthesizer(self) -> SpeechSynthesizer:
         with self._load_lock:
             if self._synthesizer is None:
-                from .tts import Synthesizer
+                from ..speech.synth import Synthesizer
                 self._synthesizer = Synthesizer()
             return self._synthesizer
 
@@ -97,10 +95,11 @@ class Engines:
 
 @dataclass
 class ServerState:
-    """Per-server state, owned by the event-loop thread (the store, the timers)."""
+    """Per-server state, owned by the event-loop thread (the store, the conversations)."""
     engines: Engines = field(default_factory=Engines)
     store: AudioStore = field(default_factory=AudioStore)
-    assistant: Assistant = field(default_factory=Assistant)
+    #: The assistant's state (timers) per conversation; see :mod:`.conversations`.
+    conversations: Conversations = field(default_factory=Conversations)
     #: Wall-clock time in epoch seconds; replaced in tests.
     clock: Callable[[], float] = time.time
     #: Time zone the assistant tells the time in; None means the machine's local zone.
@@ -121,16 +120,28 @@ def _decode_and_recognise(engines: Engines, data: bytes, fmt: str, param: str) -
                            f"{MAX_INPUT_AUDIO_S} s", param=param, code="audio_too_long")
     if len(samples) == 0:
         return Heard("", 0.0)
-    recognizer = engines.recognizer()
-    with engines.recognize_lock:
-        text = recognizer.transcribe(np.asarray(samples, dtype=np.float32), rate)
+    text = engines.recognizer().transcribe(np.asarray(samples, dtype=np.float32), rate)
     return Heard(text.strip(), duration_s)
 
 
-async def complete(req: ChatRequest, state: ServerState) -> dict[str, Any] | AsyncIterator[bytes]:
+def input_transcript(req: ChatRequest, heard: dict[tuple[int, int], Heard]) -> str | None:
+    """What was recognised in the last user message's audio parts, or None if it has none.
+
+    Sent as voicebot's own extension ``voicebot.input_transcript`` (see openapi.yaml)."""
+    last = next((mi for mi in range(len(req.messages) - 1, -1, -1)
+                 if req.messages[mi].role == "user"), None)
+    if last is None:
+        return None
+    texts = [h.text for (mi, _), h in sorted(heard.items()) if mi == last]
+    return " ".join(t for t in texts if t) if texts else None
+
+
+async def complete(req: ChatRequest, state: ServerState, *,
+                   timing: RequestTiming | None = None) -> dict[str, Any] | AsyncIterator[bytes]:
     """Answer ``req``: a whole response dict (``stream: false``) or the SSE byte stream.
 
     Raises ``RequestError`` before anything is sent when the request cannot be served.
+    ``timing`` (from the access log) is told when the first audio goes out.
     """
     now_s = state.clock()
     now = dt.datetime.fromtimestamp(now_s, state.tz).astimezone(state.tz)
@@ -153,18 +164,24 @@ async def complete(req: ChatRequest, state: ServerState) -> dict[str, Any] | Asy
                     param)
     usage = Usage()
     turns = build_turns(req, heard, remembered, usage)
-    reply = state.assistant.respond(turns, now=now, tools=req.tools,
-                                    tool_choice=req.tool_choice, forced_tool=req.forced_tool)
+    assistant = state.conversations.assistant(conversation_key(req), now_s)
+    reply = assistant.respond(turns, now=now, tools=req.tools,
+                              tool_choice=req.tool_choice, forced_tool=req.forced_tool)
     content: str | None = None
     if req.response_schema is not None and not reply.tool_calls:
         user = next((t.text for t in reversed(turns) if t.role == "user"), "")
         content = structured_content(req.response_schema, reply, user, now)
     spoken = plan_speech(reply, ssml_enabled=req.ssml_enabled)
     completion_id = "chatcmpl-" + secrets.token_hex(12)
+    heard_text = input_transcript(req, heard)
+    extension = {"input_transcript": heard_text} if heard_text is not None else None
+    timing = timing if timing is not None else RequestTiming()
     if req.stream:
         writer = ChunkWriter(completion_id, int(now_s), req.model)
-        return _stream(req, state, writer, reply, spoken, content, usage, now_s)
-    return await _whole(req, state, completion_id, reply, spoken, content, usage, now_s)
+        return _stream(req, state, writer, reply, spoken, content, usage, now_s, extension,
+                       timing)
+    return await _whole(req, state, completion_id, reply, spoken, content, usage, now_s,
+                        extension, timing)
 
 
 def _synthesize(engines: Engines, s: Spoken, voice: str, cancel: threading.Event) -> bytes:
@@ -175,14 +192,16 @@ def _synthesize(engines: Engines, s: Spoken, voice: str, cancel: threading.Event
 
 async def _stream(req: ChatRequest, state: ServerState, writer: ChunkWriter, reply: Reply,
                   spoken: list[Spoken], content: str | None, usage: Usage,
-                  now_s: float) -> AsyncIterator[bytes]:
-    yield writer.role()
+                  now_s: float, extension: dict[str, Any] | None,
+                  timing: RequestTiming) -> AsyncIterator[bytes]:
+    yield writer.role(extension)
     if reply.tool_calls:
         usage.completion_text_tokens += sum(estimate_text_tokens(c.arguments) + 3
                                             for c in reply.tool_calls)
         yield writer.tool_calls(reply.tool_calls)
         yield writer.finish("tool_calls")
-        yield writer.usage(usage)
+        if req.include_usage:
+            yield writer.usage(usage)
         yield DONE
         return
     if content is not None:
@@ -198,7 +217,8 @@ async def _stream(req: ChatRequest, state: ServerState, writer: ChunkWriter, rep
                     yield writer.content(sep + s.transcript)
                     sep = " "
         yield writer.finish("stop")
-        yield writer.usage(usage)
+        if req.include_usage:
+            yield writer.usage(usage)
         yield DONE
         return
     usage.completion_text_tokens += estimate_text_tokens(transcript)
@@ -217,6 +237,7 @@ async def _stream(req: ChatRequest, state: ServerState, writer: ChunkWriter, rep
             pcm = await anyio.to_thread.run_sync(_synthesize, state.engines, s, req.voice,
                                                  cancel, abandon_on_cancel=True)
             for at in range(0, len(pcm), _DELTA_BYTES):
+                timing.audio_sent()
                 yield writer.audio(pcm[at:at + _DELTA_BYTES], audio_id)
                 audio_id = None
             n_bytes += len(pcm)
@@ -230,13 +251,15 @@ async def _stream(req: ChatRequest, state: ServerState, writer: ChunkWriter, rep
     usage.completion_audio_tokens += audio_tokens_out(n_bytes / 2 / _SAMPLE_RATE)
     yield writer.finish("stop")
     yield writer.expires(entry.expires_at)
-    yield writer.usage(usage)
+    if req.include_usage:
+        yield writer.usage(usage)
     yield DONE
 
 
 async def _whole(req: ChatRequest, state: ServerState, completion_id: str, reply: Reply,
                  spoken: list[Spoken], content: str | None, usage: Usage,
-                 now_s: float) -> dict[str, Any]:
+                 now_s: float, extension: dict[str, Any] | None,
+                 timing: RequestTiming) -> dict[str, Any]:
     transcript = " ".join(s.transcript for s in spoken if s.transcript)
     audio: dict[str, Any] | None = None
     if reply.tool_calls:
@@ -258,7 +281,8 @@ async def _whole(req: ChatRequest, state: ServerState, completion_id: str, reply
                                                       cancel, abandon_on_cancel=True)
         finally:
             cancel.set()
-        data = bytes(pcm) if req.audio_format == "pcm16" else encode_wav(bytes(pcm), _SAMPLE_RATE)
+        data = await anyio.to_thread.run_sync(_encode, bytes(pcm), req.audio_format)
+        timing.audio_sent()
         entry = state.store.put(transcript, now_s)
         audio = {"id": entry.audio_id, "expires_at": entry.expires_at,
                  "data": base64.b64encode(data).decode("ascii"), "transcript": transcript}
@@ -266,4 +290,10 @@ async def _whole(req: ChatRequest, state: ServerState, completion_id: str, reply
         usage.completion_audio_tokens += audio_tokens_out(len(pcm) / 2 / _SAMPLE_RATE)
     return completion_response(completion_id=completion_id, created_s=int(now_s),
                                model=req.model, content=content, audio=audio,
-                               tool_calls=reply.tool_calls, finish_reason=finish, usage=usage)
+                               tool_calls=reply.tool_calls, finish_reason=finish, usage=usage,
+                               extension=extension)
+
+
+def _encode(pcm: bytes, fmt: str) -> bytes:
+    """Worker thread: the whole reply in the requested file format."""
+    return encode_reply_audio(pcm, _SAMPLE_RATE, fmt)

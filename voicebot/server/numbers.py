@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["tokenize", "Expression", "find_expression", "say_number",
+from ..skills.calc import evaluate
+
+__all__ = ["tokenize", "Expression", "find_expression", "say_number", "parse_duration_s",
            "NUMBER_WORDS", "OPERATOR_WORDS"]
 
 
@@ -37,7 +39,8 @@ _OPERATOR_PHRASES = [
 OPERATOR_WORDS = tuple(p for p, _ in _OPERATOR_PHRASES if p[0].isalpha())
 _SAY = {"add": "plus", "sub": "minus", "mul": "times", "div": "divided by",
         "pow": "to the power of", "mod": "modulo"}
-_BINARY = {"add": 1, "sub": 1, "mul": 2, "div": 2, "mod": 2, "pow": 3}
+_SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "mod": "%"}
+_BINARY = frozenset(_SYMBOL)
 _WORD = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\*\*|[a-z]+(?:'[a-z]+)?|[*×+\-−/÷^]")
 
 
@@ -123,7 +126,11 @@ class Expression:
     problem: str = ""      # why value is None
 
 
-_MAX_EXPONENT = 200
+#: Spoken answers stay below about 10**60: longer numbers take minutes to say.
+_MAX_ANSWER_BITS = 200
+#: The engine's reasons, as the assistant says them.
+_PROBLEMS = {"division by zero": "you can't divide by zero",
+             "result too large": "the answer is too large for me"}
 
 
 def find_expression(tokens: list[str | Fraction]) -> Expression | None:
@@ -142,13 +149,10 @@ def find_expression(tokens: list[str | Fraction]) -> Expression | None:
                       ("the square root of" if t == "sqrt" else "squared" if t == "sq" else
                        "cubed" if t == "cube" else _SAY[t]) for t in run)
     try:
-        return Expression(spoken, _evaluate(run))
-    except ZeroDivisionError:
-        return Expression(spoken, None, "you can't divide by zero")
-    except OverflowError:
-        return Expression(spoken, None, "the answer is too large for me")
+        value = evaluate(_expression_text(run), exact=True, max_int_bits=_MAX_ANSWER_BITS)
     except ValueError as exc:
-        return Expression(spoken, None, str(exc))
+        return Expression(spoken, None, _PROBLEMS.get(str(exc), str(exc)))
+    return Expression(spoken, Fraction(value))
 
 
 def _operand_end(tokens: list[str | Fraction], i: int) -> int | None:
@@ -179,71 +183,39 @@ def _run_end(tokens: list[str | Fraction], i: int) -> int | None:
     return end if has_op else None
 
 
-def _operand(run: list[str | Fraction], i: int) -> tuple[Fraction, int]:
-    roots = 0
-    while run[i] == "sqrt":
-        roots += 1
-        i += 1
-    sign = 1
-    if run[i] == "sub":
-        sign, i = -1, i + 1
-    operand = run[i]
-    if not isinstance(operand, Fraction):  # _run_end only passes runs with a number here
-        raise ValueError(f"expected a number, got {operand!r}")
-    value = sign * operand
-    i += 1
-    while i < len(run) and run[i] in ("sq", "cube"):
-        value = value ** (2 if run[i] == "sq" else 3)
-        i += 1
-    for _ in range(roots):
-        value = _sqrt(value)
-    return Fraction(value), i
+def _expression_text(run: list[str | Fraction]) -> str:
+    """A run accepted by :func:`_run_end` as arithmetic text: ``sqrt(81) + 2*7``.
 
-
-def _sqrt(value: Fraction) -> Fraction:
-    if value < 0:
-        raise ValueError("negative numbers have no real square root")
-    return Fraction(float(value) ** 0.5).limit_denominator(10**9)
-
-
-def _evaluate(run: list[str | Fraction]) -> Fraction:
-    """Precedence climbing: pow (right-assoc) > mul/div/mod > add/sub."""
-    values: list[Fraction] = []
-    ops: list[str] = []
-    value, i = _operand(run, 0)
-    values.append(value)
+    Each operand is parenthesised whole, so a sign binds before ``squared`` ("minus three
+    squared" is 9) and the binary operators keep Python's precedence, which is the
+    spoken one: powers (right to left), then ``* / %``, then ``+ -``.
+    """
+    out: list[str] = []
+    i = 0
     while i < len(run):
-        op = run[i]
-        value, i = _operand(run, i + 1)
-        assert isinstance(op, str)
-        while ops and (_BINARY[ops[-1]] > _BINARY[op] or
-                       (_BINARY[ops[-1]] == _BINARY[op] and op != "pow")):
-            _reduce(values, ops)
-        ops.append(op)
-        values.append(value)
-    while ops:
-        _reduce(values, ops)
-    return values[0]
-
-
-def _reduce(values: list[Fraction], ops: list[str]) -> None:
-    b, a, op = values.pop(), values.pop(), ops.pop()
-    if op == "add":
-        values.append(a + b)
-    elif op == "sub":
-        values.append(a - b)
-    elif op == "mul":
-        values.append(a * b)
-    elif op == "div":
-        values.append(a / b)
-    elif op == "mod":
-        values.append(a % b)
-    else:
-        if b.denominator != 1 or abs(b) > _MAX_EXPONENT:
-            raise OverflowError
-        values.append(a ** int(b))
-    if abs(values[-1].numerator) > 10**60:
-        raise OverflowError
+        roots = 0
+        while run[i] == "sqrt":
+            roots, i = roots + 1, i + 1
+        sign = ""
+        if run[i] == "sub":
+            sign, i = "-", i + 1
+        number = run[i]
+        if not isinstance(number, Fraction):  # _run_end only passes runs with a number here
+            raise ValueError(f"expected a number, got {number!r}")
+        text = f"({sign}{number.numerator}/{number.denominator})"
+        i += 1
+        while i < len(run) and run[i] in ("sq", "cube"):
+            text = f"({text}**{2 if run[i] == 'sq' else 3})"
+            i += 1
+        for _ in range(roots):
+            text = f"sqrt({text})"
+        out.append(text)
+        if i < len(run):
+            op = run[i]
+            assert isinstance(op, str)
+            out.append(_SYMBOL[op])
+            i += 1
+    return " ".join(out)
 
 
 def say_number(value: Fraction | int | float) -> str:
@@ -254,3 +226,37 @@ def say_number(value: Fraction | int | float) -> str:
     rounded = round(v, 4)
     text = f"{float(rounded):.4f}".rstrip("0").rstrip(".")
     return text if rounded == v else f"about {text}"
+
+
+_UNIT_S = {"second": 1, "seconds": 1, "sec": 1, "secs": 1, "minute": 60, "minutes": 60,
+           "min": 60, "mins": 60, "hour": 3600, "hours": 3600, "hr": 3600, "hrs": 3600}
+
+
+def parse_duration_s(tokens: list[str | Fraction]) -> int | None:
+    """Sum of ``<number|a|an|half an> <unit>`` pairs in ``tokens`` (see :func:`tokenize`).
+
+    ``five minutes and thirty seconds`` → 330; ``half an hour`` → 1800; None when no
+    duration is said.
+    """
+    total = Fraction(0)
+    found = False
+    for i, tok in enumerate(tokens):
+        if not isinstance(tok, str) or tok not in _UNIT_S or i == 0:
+            continue
+        prev = tokens[i - 1]
+        if isinstance(prev, Fraction):
+            amount = prev
+        elif prev == "half" and i >= 4 and tokens[i - 3:i - 1] == ["and", "a"] \
+                and isinstance(tokens[i - 4], Fraction):
+            amount = tokens[i - 4] + Fraction(1, 2)  # type: ignore[operator]
+        elif prev in ("a", "an", "one"):
+            amount = Fraction(1, 2) if i >= 2 and tokens[i - 2] == "half" else Fraction(1)
+        else:
+            continue
+        total += amount * _UNIT_S[tok]
+        # "one and a half minutes", "an hour and a half"
+        after = tokens[i + 1:i + 4]
+        if after == ["and", "a", "half"]:
+            total += Fraction(_UNIT_S[tok], 2)
+        found = True
+    return int(total) if found and total > 0 else None

@@ -18,7 +18,7 @@ from .chunks import Usage, audio_tokens_in, estimate_text_tokens
 from .images import sniff_image
 from .model import Reply, Turn
 from .schemafill import FillHints, fill_schema
-from .sentences import split_sentences, split_ssml
+from ..speech.sentences import split_sentences, split_ssml
 from .validate import ChatRequest, Part
 
 __all__ = ["Spoken", "Heard", "looks_like_ssml", "build_turns", "plan_speech",
@@ -87,6 +87,9 @@ def build_turns(req: ChatRequest, heard: dict[tuple[int, int], Heard],
                 texts.append(h.text)
                 spoken = True
                 usage.prompt_audio_tokens += audio_tokens_in(h.duration_s)
+            elif part.kind == "file":
+                notes.append(_file_note(part))
+                usage.prompt_text_tokens += estimate_text_tokens(notes[-1])
             else:
                 notes.append(_image_note(part, f"{part.param}.image_url"))
                 usage.prompt_text_tokens += IMAGE_TOKENS
@@ -102,6 +105,13 @@ def build_turns(req: ChatRequest, heard: dict[tuple[int, int], Heard],
                           tool_call_id=msg.tool_call_id,
                           tool_name=call_names.get(msg.tool_call_id or "")))
     return turns
+
+
+def _file_note(part: Part) -> str:
+    size = len(part.file_data)
+    amount = f"{size} bytes" if size < 10_000 else f"{round(size / 1000)} kilobytes"
+    name = f" named {part.file_name}" if part.file_name else ""
+    return f"You sent a file{name} of {amount}. I can't read files."
 
 
 def _image_note(part: Part, param: str) -> str:

@@ -18,7 +18,7 @@ from ..errors import InputError
 from .model import ToolCall, ToolSpec
 from .numbers import tokenize
 from .schemafill import FillHints, fill_schema
-from .timers import parse_duration_s
+from .numbers import parse_duration_s
 
 __all__ = ["choose_tool_call", "name_words"]
 

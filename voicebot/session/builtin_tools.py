@@ -10,37 +10,25 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from voicebot.session.calc import evaluate, format_number
 from voicebot.session.tools import ToolRegistry
+from voicebot.skills.calc import evaluate, format_number
+from voicebot.skills.timers import Timer, TimerBook, say_duration
 
 __all__ = ["Timer", "Timers", "register_builtins", "describe_time"]
 
+#: Longest timer the tools set (the pure book's default is a day).
 _MAX_TIMER_S = 7 * 24 * 3600.0
 
 
-@dataclass(frozen=True)
-class Timer:
-    id: int
-    label: str
-    duration_s: float
-    due_at: float  # loop.time() seconds
-
-    @property
-    def announcement(self) -> str:
-        """A sentence to say when the timer fires."""
-        what = f"The {self.label} timer" if self.label else "Your timer"
-        return f"{what} for {_spoken_duration(self.duration_s)} is done."
-
-
 class Timers:
-    """Timers on one asyncio loop. Call every method on that loop's thread.
+    """Timers that ring, on one asyncio loop: a :class:`~voicebot.skills.timers.TimerBook`
+    on the loop's clock plus a ``call_later`` handle per running timer. Call every method
+    on that loop's thread.
 
     ``on_fire(timer)`` runs on the loop thread when a timer fires; it must not
     block. Fired timers are also queued on :attr:`fired`.
@@ -50,8 +38,9 @@ class Timers:
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._on_fire = on_fire
         self._loop = loop
-        self._ids = itertools.count(1)
-        self._handles: dict[int, tuple[Timer, asyncio.TimerHandle]] = {}
+        # A fired timer leaves the book at once: only running timers are listed.
+        self._book = TimerBook(keep_ended_s=0.0, max_duration_s=_MAX_TIMER_S)
+        self._handles: dict[int, asyncio.TimerHandle] = {}
         self.fired: asyncio.Queue[Timer] = asyncio.Queue()
 
     def _get_loop(self) -> asyncio.AbstractEventLoop:
@@ -60,28 +49,27 @@ class Timers:
         return self._loop
 
     def set(self, duration_s: float, label: str = "") -> Timer:
-        """Start a timer that fires in ``duration_s`` seconds."""
-        if not 0 < duration_s <= _MAX_TIMER_S:
-            raise ValueError("a timer must last more than 0 s and at most 7 days")
+        """Start a timer that fires in ``duration_s`` seconds (``ValueError`` unless more
+        than 0 s and at most 7 days). Past the book's bound the oldest timer is dropped."""
         loop = self._get_loop()
-        timer = Timer(next(self._ids), label.strip(), float(duration_s),
-                      loop.time() + duration_s)
-        handle = loop.call_later(duration_s, self._fire, timer.id)
-        self._handles[timer.id] = (timer, handle)
+        timer = self._book.set(float(duration_s), loop.time(), label)
+        self._handles[timer.id] = loop.call_later(duration_s, self._fire, timer.id)
+        kept = {t.id for t in self._book.active(loop.time())}
+        for dropped in [i for i in self._handles if i not in kept]:
+            self._handles.pop(dropped).cancel()
         return timer
 
     def pending(self) -> list[tuple[Timer, float]]:
         """Running timers with their remaining seconds, soonest first."""
-        now = self._get_loop().time()
-        running = sorted((t for t, _ in self._handles.values()), key=lambda t: t.due_at)
-        return [(t, max(0.0, t.due_at - now)) for t in running]
+        return self._book.pending(self._get_loop().time())
 
     def cancel(self, timer_id: int) -> bool:
         """Stop timer ``timer_id``; False if there is no such running timer."""
-        entry = self._handles.pop(timer_id, None)
-        if entry is None:
+        handle = self._handles.pop(timer_id, None)
+        if handle is None:
             return False
-        entry[1].cancel()
+        handle.cancel()
+        self._book.remove(timer_id)
         return True
 
     def cancel_all(self) -> None:
@@ -89,12 +77,13 @@ class Timers:
             self.cancel(timer_id)
 
     def _fire(self, timer_id: int) -> None:
-        entry = self._handles.pop(timer_id, None)
-        if entry is None:
+        self._handles.pop(timer_id, None)
+        timer = self._book.remove(timer_id)
+        if timer is None:
             return
-        self.fired.put_nowait(entry[0])
+        self.fired.put_nowait(timer)
         if self._on_fire is not None:
-            self._on_fire(entry[0])
+            self._on_fire(timer)
 
 
 def describe_time(utc_now: datetime, tz_name: str | None = None) -> str:
@@ -142,7 +131,7 @@ def register_builtins(registry: ToolRegistry, *, timers: Timers | None = None,
     async def set_timer(duration_s: Annotated[float, "length in seconds"],
                         label: Annotated[str, "what the timer is for"] = "") -> str:
         timer = timers.set(duration_s, label)
-        return f"timer {timer.id} set for {_spoken_duration(timer.duration_s)}"
+        return f"timer {timer.id} set for {say_duration(timer.duration_s)}"
 
     @registry.tool(description="List the running timers and the time left on each.")
     async def list_timers() -> list[dict[str, Any]]:
@@ -152,14 +141,3 @@ def register_builtins(registry: ToolRegistry, *, timers: Timers | None = None,
     @registry.tool(description="Cancel a running timer by its id.")
     async def cancel_timer(timer_id: Annotated[int, "the id from set_timer"]) -> str:
         return "cancelled" if timers.cancel(timer_id) else f"no running timer {timer_id}"
-
-
-def _spoken_duration(seconds: float) -> str:
-    total = round(seconds)
-    if total == 0:
-        return f"{format_number(round(seconds, 1))} seconds"
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{n} {unit}{'s' if n != 1 else ''}"
-             for n, unit in ((hours, "hour"), (minutes, "minute"), (secs, "second")) if n]
-    return " and ".join(parts) if len(parts) <= 2 else f"{parts[0]}, {parts[1]} and {parts[2]}"

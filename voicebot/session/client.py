@@ -66,7 +66,8 @@ class ChatClient:
     between any two bytes (headers included). Retries (at most ``max_retries``)
     happen only before the first byte of a body arrived. ``sleep``, ``clock``,
     ``wall_clock`` and ``jitter`` are injectable so tests neither wait nor guess.
-    ``http``: a connection pool (:func:`new_http_pool`) shared by many clients, e.g.
+    ``connect_hint``: what a user can do when the server cannot be reached (appended
+    to that error's line). ``http``: a connection pool (:func:`new_http_pool`) shared by many clients, e.g.
     every conversation of a bridge; by default the client makes its own. Call
     :meth:`aclose` (or use ``async with``) when the session ends.
     """
@@ -77,7 +78,8 @@ class ChatClient:
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
                  jitter: Callable[[], float] = random.random,
-                 http: httpx.AsyncClient | None = None) -> None:
+                 http: httpx.AsyncClient | None = None,
+                 connect_hint: str | None = None) -> None:
         try:
             base = httpx.URL(base_url)
             # Join on the path so a query (Azure's api-version=) stays a query.
@@ -91,6 +93,7 @@ class ChatClient:
         # What messages show: no userinfo, no query (Azure puts api-key= there).
         self.display_url = str(url.copy_with(username=None, password=None, query=None))
         self._stall_timeout_s = stall_timeout_s
+        self._connect_hint = connect_hint
         self._max_retries = max_retries
         self._sleep = sleep
         self._clock = clock
@@ -276,7 +279,8 @@ class ChatClient:
         reason = self._redact(str(exc) or type(exc).__name__)
         where = self.display_url
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-            return errors.ConnectError(f"cannot connect to {where}: {reason}")
+            hint = f" — {self._connect_hint}" if self._connect_hint else ""
+            return errors.ConnectError(f"cannot connect to {where}: {reason}{hint}")
         if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout)):
             return errors.StallTimeout(f"{where}: no data for {self._stall_timeout_s:g} s")
         if isinstance(exc, httpx.DecodingError):

@@ -30,7 +30,7 @@ from typing import Any, Union
 
 from ..capture.segmenter import SAMPLE_RATE as CAPTURE_RATE
 from ..capture.segmenter import SpeechStarted, UtteranceDiscarded, UtteranceEnded
-from ..protocol.events import AudioDelta, ToolCallDelta, UsageReport
+from ..protocol.events import AudioDelta, InputTranscript, ToolCallDelta, UsageReport
 from ..protocol.request import input_audio_part, text_part
 from .events import (
     LATENCY_STAGES,
@@ -103,6 +103,7 @@ class _Turn:
         self.started_at = started_at
         self.reply = ReplyTrack(strip_ssml=strip_ssml)
         self.cancelling = False
+        self.user_said = False
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -308,8 +309,8 @@ class TurnTaking:
             start_s, end_s, reason = request.utterance
             out.append(UtteranceDetected(turn=turn.number, start_s=round(start_s, 3),
                                          end_s=round(end_s, 3), reason=reason))
-        out.append(UserSaid(turn=turn.number, text=request.user_text,
-                            audio_s=None if request.audio_s is None else round(request.audio_s, 3)))
+        if request.audio_s is None:
+            self._user_said(turn, None, out)  # typed: known now; speech: with the answer
         if self.policy.mute_while_replying and not self._muted:
             self._muted = True
             out.append(SetMuted(True))
@@ -317,6 +318,17 @@ class TurnTaking:
             out.append(PlayEarcon("thinking"))
         out.append(StartTurn(turn.number, request.parts, request.user_text))
         out += self._set_state("thinking")
+
+    def _user_said(self, turn: _Turn, transcript: str | None, out: list[Output]) -> None:
+        """The user's side of the turn, once: for speech, when the answer's first event
+        came (the server may have said what it recognised) or the turn ended."""
+        if turn.user_said:
+            return
+        turn.user_said = True
+        r = turn.request
+        out.append(UserSaid(turn=turn.number, text=r.user_text,
+                            audio_s=None if r.audio_s is None else round(r.audio_s, 3),
+                            transcript=transcript))
 
     def _stop(self, reason: str, out: list[Output]) -> None:
         self._stopped = True
@@ -329,6 +341,7 @@ class TurnTaking:
             self._cancel(turn, reason, now, out)
 
     def _cancel(self, turn: _Turn, reason: str, now: float, out: list[Output]) -> None:
+        self._user_said(turn, None, out)
         turn.cancelling = True
         heard = turn.reply.heard_by(now)
         heard_text = turn.reply.heard_text(heard)
@@ -342,6 +355,10 @@ class TurnTaking:
         if turn is None or turn.number != s.turn or turn.cancelling:
             return  # a late event of a turn that is over: nothing to say about it
         ev = s.event
+        if isinstance(ev, InputTranscript):
+            self._user_said(turn, ev.text, out)
+            return
+        self._user_said(turn, None, out)
         words = turn.reply.feed(ev)
         if isinstance(ev, ToolCallDelta) and ev.name:
             out.append(ToolCallStarted(turn=turn.number, index=ev.index, name=ev.name))
@@ -373,6 +390,7 @@ class TurnTaking:
         if turn is None or turn.number != ev.turn:
             return
         self._active = None
+        self._user_said(turn, None, out)
         if not isinstance(ev, TurnCancelled):
             turn.reply.end()
             self._say_words(turn, turn.reply.rest(), out)
@@ -401,10 +419,12 @@ class TurnTaking:
             return None if a is None or b is None else round((b - a) * 1000, 1)
 
         self._done_turns += 1
-        origin = turn.request.speech_end_at
+        # From the end of speech; a typed turn has none: from when it was submitted.
+        spoken = turn.request.speech_end_at
+        origin = spoken if spoken is not None else turn.request.submitted_at
         first_sound = r.first_sound if r.first_sound is not None else turn.reply.first_sound_at
         latency = {
-            "endpoint": ms(origin, turn.request.submitted_at),
+            "endpoint": ms(spoken, turn.request.submitted_at),
             "request_sent": ms(origin, r.request_sent),
             "first_byte": ms(origin, r.first_byte),
             "first_audio": ms(origin, r.first_audio),

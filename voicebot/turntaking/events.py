@@ -90,11 +90,14 @@ class UtteranceIgnored(Event):
 
 @dataclass(frozen=True)
 class UserSaid(Event):
-    """The user's side of turn ``turn``: typed ``text``, or ``audio_s`` seconds of speech."""
+    """The user's side of turn ``turn``: typed ``text``, or ``audio_s`` seconds of
+    speech and, when the server said what it recognised (the embedded server does),
+    ``transcript``. For speech it comes with the answer's first event."""
     type: ClassVar[str] = "user"
     turn: int
     text: str | None = None
     audio_s: float | None = None
+    transcript: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Speech to text for the local server: pocketsphinx, biased towards known phrases.
+"""Speech to text: pocketsphinx, biased towards known phrases.
 
 The local assistant understands a small set of phrases. A grammar built from them
 (JSGF) is far more accurate than pocketsphinx's general language model: on
@@ -34,12 +34,13 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from ..audio import VAD_SAMPLE_RATE, downmix, resample
 from ..errors import ConfigError, InputError, VoicebotError
+from .engines import Recognizer
 
 __all__ = [
     "PocketsphinxRecognizer",
@@ -48,17 +49,6 @@ __all__ = [
     "build_jsgf",
     "phrase_templates",
 ]
-
-
-class Recognizer(Protocol):
-    """Anything that turns one utterance into text (plug in another engine here)."""
-
-    def transcribe(self, samples: np.ndarray, sample_rate: int) -> str:
-        """Mono float32 ``samples`` at ``sample_rate`` → lower-case text ('' if none).
-
-        Blocks while decoding: call from a worker thread. Must be thread-safe.
-        """
-        ...
 
 
 # --- phrases → templates → grammar (pure) ----------------------------------------

@@ -1,4 +1,4 @@
-"""Text to speech for the local server: eSpeak NG driven through ctypes.
+"""Text to speech: eSpeak NG driven through ctypes.
 
 The library comes from the ``espeakng-loader`` wheel (it bundles libespeak-ng and
 its data, so no system package is needed). Audio is produced one sentence at a
@@ -16,13 +16,13 @@ from __future__ import annotations
 import ctypes
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import soxr
 
 from ..errors import VoicebotError
 from ..protocol.ssml import validate_ssml
+from .voices import DEFAULT_VOICE, VOICES, VoiceSpec, voices
 from .sentences import split_sentences, split_ssml
 
 __all__ = [
@@ -36,43 +36,6 @@ __all__ = [
 
 #: The API streams PCM16 LE mono at this rate.
 OUTPUT_SAMPLE_RATE = 24_000
-
-
-@dataclass(frozen=True)
-class VoiceSpec:
-    """How one client-facing voice name is rendered by eSpeak NG."""
-
-    espeak_voice: str   # voice name/identifier, optionally with a "+variant"
-    pitch: int = 50     # espeak base pitch, 0-100 (50 is the voice's own)
-    pitch_range: int = 50  # 0 monotone … 100 lively
-    rate_wpm: int = 175
-
-
-# Each API voice name gets its own accent, variant, pitch and rate, so two voices
-# never sound alike. Variants (+f2, +m3) are eSpeak NG's own voice files; m2 and
-# f4 are left out because their built-in echo smears SSML breaks.
-VOICES: dict[str, VoiceSpec] = {
-    "alloy": VoiceSpec("en-us+f3", pitch=50, pitch_range=55, rate_wpm=175),
-    "ash": VoiceSpec("en-us+m3", pitch=45, pitch_range=50, rate_wpm=170),
-    "ballad": VoiceSpec("en-gb-x-rp+m6", pitch=48, pitch_range=70, rate_wpm=160),
-    "coral": VoiceSpec("en-us+f2", pitch=58, pitch_range=60, rate_wpm=180),
-    "echo": VoiceSpec("en-us+m1", pitch=40, pitch_range=45, rate_wpm=170),
-    "fable": VoiceSpec("en-gb-x-rp+m7", pitch=52, pitch_range=65, rate_wpm=165),
-    "nova": VoiceSpec("en-us+f1", pitch=62, pitch_range=60, rate_wpm=185),
-    "onyx": VoiceSpec("en-us+m7", pitch=30, pitch_range=40, rate_wpm=160),
-    "sage": VoiceSpec("en-gb-scotland+f1", pitch=50, pitch_range=50, rate_wpm=170),
-    "shimmer": VoiceSpec("en+f5", pitch=60, pitch_range=70, rate_wpm=175),
-    "verse": VoiceSpec("en-029+m4", pitch=48, pitch_range=55, rate_wpm=170),
-    "marin": VoiceSpec("en-us-nyc+f2", pitch=55, pitch_range=55, rate_wpm=175),
-    "cedar": VoiceSpec("en-gb-x-gbclan+m5", pitch=42, pitch_range=50, rate_wpm=165),
-}
-#: Any voice name not in :data:`VOICES` is spoken with this one.
-DEFAULT_VOICE = "alloy"
-
-
-def voices() -> list[str]:
-    """The voice names that have their own sound; any other name means the default."""
-    return sorted(VOICES)
 
 
 # --- the C library (speak_lib.h) -------------------------------------------------
