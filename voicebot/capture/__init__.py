@@ -5,6 +5,9 @@
   (:class:`UtteranceDetector`).
 - :mod:`.ring`: pure :class:`~.ring.BlockRing`, the preallocated block pool the
   microphone callback copies into (sequence numbers, overwrite detection).
+- :mod:`.worker`: the microphone's capture thread (blocking reads; conversion, VAD
+  and segmentation where the samples arrive); :mod:`.report`: :class:`CaptureReport`.
+- :mod:`.filesource`: :class:`FileSource`, a file standing in for the microphone.
 - :mod:`.mic`: the I/O edges (:class:`MicrophoneSource`, :class:`FileSource`) and
   :func:`utterances`, which joins a source to a detector on the event loop.
 """

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -36,9 +35,9 @@ import numpy as np
 
 from ..aio import within
 from ..audio import VAD_SAMPLE_RATE, encode_wav
-from ..audio.files import read_audio_file
 from ..devices import sounddevice_module
 from ..errors import AudioDeviceError
+from .filesource import FileSource
 from .report import CaptureReport
 from .ring import BlockRing
 from .segmenter import UtteranceEnded
@@ -318,45 +317,6 @@ def _formats(default_rate: int, max_channels: int) -> list[tuple[int, int]]:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-class FileSource:
-    """Read an audio file (any format ``read_audio_file`` takes) as capture blocks.
-
-    With ``realtime=True`` each block is yielded when a microphone would have
-    delivered it (paced on ``clock``, default the running loop's time); otherwise
-    as fast as the consumer pulls. The file is read (and errors raised as
-    ``InputFileError``) in the constructor. Use from the event loop's thread.
-    """
-
-    channels = 1
-
-    def __init__(self, path: str | os.PathLike[str], *, realtime: bool, block_ms: int = 20,
-                 clock: Callable[[], float] | None = None) -> None:
-        self.path = os.fspath(path)
-        self.realtime = realtime
-        self.block_ms = block_ms
-        self._clock = clock
-        samples, self.sample_rate = read_audio_file(self.path)
-        self._samples = samples.reshape(-1, 1)
-
-    @property
-    def duration_s(self) -> float:
-        return len(self._samples) / self.sample_rate
-
-    async def blocks(self) -> AsyncGenerator[np.ndarray, None]:
-        """Yield (frames, 1) float32 blocks until the end of the file."""
-        clock = self._clock or asyncio.get_running_loop().time
-        block = max(1, self.sample_rate * self.block_ms // 1000)
-        t0 = clock()
-        for first in range(0, len(self._samples), block):
-            chunk = self._samples[first:first + block]
-            if self.realtime:
-                delay = t0 + (first + len(chunk)) / self.sample_rate - clock()
-                await asyncio.sleep(max(0.0, delay))
-            else:
-                await asyncio.sleep(0)  # let other tasks run between blocks
-            yield chunk
 
 
 @dataclass(frozen=True)
