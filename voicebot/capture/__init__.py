@@ -4,7 +4,7 @@
 - :mod:`.vad`: pure conversion (:class:`CaptureConverter`), framing and webrtcvad
   (:class:`UtteranceDetector`).
 - :mod:`.ring`: pure :class:`~.ring.BlockRing`, the preallocated block pool the
-  microphone callback copies into (sequence numbers, overwrite detection).
+  capture thread copies into for ``blocks()`` (sequence numbers, overwrite detection).
 - :mod:`.worker`: the microphone's capture thread (blocking reads; conversion, VAD
   and segmentation where the samples arrive); :mod:`.report`: :class:`CaptureReport`.
 - :mod:`.filesource`: :class:`FileSource`, a file standing in for the microphone.

@@ -58,7 +58,7 @@ __all__ = [
 _FALLBACK_RATES = (48_000, 44_100, 16_000)
 _DEVICES_HINT = "`voicebot devices` lists them"
 # Ring slots beyond the queue's capacity: how long the loop may stall (not run the
-# callbacks' deliveries) before a queued block is overwritten and has to be dropped.
+# capture thread's deliveries) before a queued block is overwritten and dropped.
 _RING_MARGIN_MS = 200
 
 
