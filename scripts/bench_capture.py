@@ -20,7 +20,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from voicebot.capture import CaptureConverter, UtteranceDetector, UtteranceEnded  # noqa: E402
+from voicebot.capture.segmenter import UtteranceEnded  # noqa: E402
+from voicebot.capture.vad import CaptureConverter, UtteranceDetector  # noqa: E402
 from voicebot.capture.segmenter import Segmenter  # noqa: E402
 from voicebot.capture.vad import Vad, VadFramer  # noqa: E402
 

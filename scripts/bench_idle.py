@@ -243,7 +243,8 @@ def child_blocking_reads(block_ms: int) -> None:
 
 def child_capture(block_ms: int) -> None:
     """The capture stage alone: the microphone through ``capture_events``, in a loop."""
-    from voicebot.capture import MicrophoneSource, UtteranceDetector, capture_events
+    from voicebot.capture.mic import MicrophoneSource, capture_events
+    from voicebot.capture.vad import UtteranceDetector
 
     async def main() -> None:
         async with MicrophoneSource(None, block_ms=block_ms) as mic:
@@ -257,7 +258,7 @@ def child_capture(block_ms: int) -> None:
 # -- the capture arithmetic ----------------------------------------------------------
 
 def run_arith(blocks_ms: list[int]) -> None:
-    from voicebot.capture import UtteranceDetector
+    from voicebot.capture.vad import UtteranceDetector
     from voicebot.capture.worker import DetectorFeed
 
     rate = 44_100

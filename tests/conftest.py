@@ -18,6 +18,17 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the devices is an ``audio`` test, marked or not.
+
+    So ``-m "not audio"`` (what scripts/test runs on the other Python versions) selects
+    exactly the tests that need no audio device.
+    """
+    for item in items:
+        if "audio_devices" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.audio)
+
+
 @pytest.fixture
 def audio_devices() -> Iterator[None]:
     """The PipeWire virtual mic and speaker, held exclusively for this test.

@@ -72,6 +72,10 @@ class Settings:
     barge_in: bool = False
     barge_in_ms: int = _POLICY.barge_in_ms
     barge_in_grace_ms: int = _POLICY.barge_in_grace_ms
+    # Acoustic echo cancellation (voicebot.capture.aec): "auto" runs it when
+    # libspeexdsp is available and a speaker plays the replies; "on" requires it;
+    # "off" never runs it.
+    aec: str = "auto"
     verbose: bool = False
 
     def segmenter_config(self) -> SegmenterConfig:
@@ -196,3 +200,5 @@ def _validate(s: Settings) -> None:
     s.segmenter_config()  # the segmenter's own checks (e.g. tail within the hang-over)
     if s.barge_in_ms < 0 or s.barge_in_grace_ms < 0:
         raise ConfigError("barge_in_ms and barge_in_grace_ms must be >= 0")
+    if s.aec not in ("auto", "on", "off"):
+        raise ConfigError(f"aec must be auto, on or off (got {s.aec!r})")

@@ -19,8 +19,8 @@ import numpy as np
 
 from speech import Spoken
 from voicebot.audio import float_to_pcm16
-from voicebot.capture import SegmenterConfig, SpeechStarted, UtteranceDetector, UtteranceEnded
-from voicebot.capture.segmenter import Segmenter
+from voicebot.capture.segmenter import Segmenter, SegmenterConfig, SpeechStarted, UtteranceEnded
+from voicebot.capture.vad import UtteranceDetector
 
 RATE = 16_000
 #: The fixed policy (the VAD's frames, a fixed hang-over): these bounds are its

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from capture_truth import assert_well_formed, segment
 from corpus import RATE, corpus, noise_only
 from voicebot.audio import float_to_pcm16
-from voicebot.capture import SpeechStarted, UtteranceDetector
-from voicebot.capture.segmenter import Segmenter, SegmenterConfig
+from voicebot.capture.segmenter import Segmenter, SegmenterConfig, SpeechStarted
+from voicebot.capture.vad import UtteranceDetector
 
 # 10 ms frames; pre-roll 3; start on 3 of 4; hang-over 5 frames at >= 45 dB SNR,
 # 10 frames at <= 20 dB; tail 2; min 4; max 30; floor over 20 frames.

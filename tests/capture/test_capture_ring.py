@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebot.capture import MicrophoneSource
+from voicebot.capture.mic import MicrophoneSource
 from voicebot.capture.ring import BlockRing
 from voicebot.capture.worker import CaptureWorker
 

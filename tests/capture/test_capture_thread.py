@@ -26,16 +26,10 @@ from capture_truth import CFG, RATE, RecordingDetector, offset_s
 from speech import compose
 from vdev import play_into_mic, write_wav
 from voicebot.audio import float_to_pcm16
-from voicebot.capture import (
-    FileSource,
-    MicrophoneSource,
-    SpeechStarted,
-    UtteranceDetector,
-    UtteranceDiscarded,
-    UtteranceEnded,
-    capture_events,
-)
+from voicebot.capture.mic import FileSource, MicrophoneSource, capture_events
 from voicebot.capture.report import CaptureReport
+from voicebot.capture.segmenter import SpeechStarted, UtteranceDiscarded, UtteranceEnded
+from voicebot.capture.vad import UtteranceDetector
 from voicebot.capture.worker import DetectorFeed
 from voicebot.errors import AudioDeviceError
 

@@ -14,14 +14,8 @@ from hypothesis import strategies as st
 from capture_truth import CFG, RATE, check_bounds, detect, ended, ms
 from speech import Spoken, compose
 from voicebot.audio import float_to_pcm16
-from voicebot.capture import (
-    CaptureConverter,
-    SegmenterConfig,
-    SpeechStarted,
-    UtteranceDetector,
-    UtteranceEnded,
-    VadFramer,
-)
+from voicebot.capture.segmenter import SegmenterConfig, SpeechStarted, UtteranceEnded
+from voicebot.capture.vad import CaptureConverter, UtteranceDetector, VadFramer
 
 # -- VadFramer ---------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import wave
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from sse_server import Reply, Request, ScriptedServer
 
@@ -148,7 +148,7 @@ class ThreadedScriptedServer:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server = ScriptedServer()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> ThreadedScriptedServer:
         self._thread.start()
         self._call(self._server.__aenter__())
         return self

@@ -11,7 +11,7 @@ import pytest
 
 from voicebot.audio import API_SAMPLE_RATE
 from voicebot.errors import InputFileError
-from voicebot.playback import NullSink, Sink, WavSink
+from voicebot.playback.sinks import NullSink, Sink, WavSink
 from voicebot.playback.sinks import Pcm16Joiner
 
 PCM = (np.random.default_rng(3).integers(-32768, 32767, 301, dtype=np.int16)

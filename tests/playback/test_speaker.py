@@ -19,7 +19,9 @@ from vdev import SpeakerRecorder
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
 from voicebot.errors import AudioDeviceError
-from voicebot.playback import PlaybackState, Sink, Speaker
+from voicebot.playback.jitter import PlaybackState
+from voicebot.playback.sinks import Sink
+from voicebot.playback.speaker import Speaker
 
 MARKER_S = 0.08
 

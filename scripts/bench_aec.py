@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""Echo cancellation on speech: every candidate on the same simulated rooms, and CPU.
+
+The far end is eSpeak NG speech (tests/speech.py); it reaches the microphone
+through a synthetic room (tests/capture/aec_scene.py): 40 ms of delay the
+timestamps do not see (the test rig's loopback), -10 dB, early reflections and a
+250 ms RT60 tail, white noise at -60 dBFS. Each candidate gets the microphone and
+the reference aligned by timestamps only, in 40 ms blocks, and is measured on:
+
+- ERLE: echo return loss enhancement in single talk (mic power / output power over
+  the frames where echo is present), over the whole cold-started run and after 3 s;
+- VAD on echo only: webrtcvad + segmenter (UtteranceDetector) on the output with
+  nobody speaking: SpeechStarted per minute and the share of 30 ms frames voiced;
+- double talk: a second voice speaks over the reply every ~5 s; hits are its
+  utterances detected (SpeechStarted between onset and end), with the median
+  detection latency from onset;
+- CPU: process time per second of audio for the canceller alone (single thread;
+  the machine is shared, so timings are noisy), and for the chosen processor,
+  capture conversion + canceller + VAD together.
+
+Candidates that are not installed are listed as such: livekit (WebRTC APM over
+livekit's FFI), pywebrtc-audio (WebRTC AEC3), pyaec (a Rust port of SpeexDSP's
+MDF), aec-audio-processing (source only: it compiles WebRTC's APM, ~35 min on one
+core here). ``speexaec`` (source only) wraps the same libspeexdsp as voicebot.
+
+Usage: .venv/bin/python scripts/bench_aec.py [--seconds 60] [--only NAME,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "capture")]
+
+from aec_scene import RATE, double_talk_parts, from_pcm16, reply, scene, to_pcm16  # noqa: E402
+
+from voicebot.capture.segmenter import SpeechStarted  # noqa: E402
+from voicebot.capture.vad import CaptureConverter, UtteranceDetector  # noqa: E402
+from voicebot.capture.aec import AecConfig, EchoCanceller  # noqa: E402
+from voicebot.capture.aec_speex import SpeexEchoCanceller  # noqa: E402
+
+BLOCK = 640  # 40 ms at 16 kHz
+T0 = 1000.0  # the simulated stream clock at the first sample
+
+
+class Candidate(Protocol):
+    name: str
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes: ...
+
+
+class NoAec:
+    name = "none (microphone as is)"
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes:
+        return mic
+
+
+class Chosen:
+    """voicebot's EchoCanceller: reference pushed with DAC times, mic with ADC times."""
+
+    def __init__(self, frame_ms: int = AecConfig.frame_ms, suppress: bool = True) -> None:
+        self.name = (f"voicebot EchoCanceller (SpeexDSP, {frame_ms} ms frames"
+                     f"{'' if suppress else ', no RES'})")
+        self.aec = EchoCanceller(AecConfig(frame_ms=frame_ms, suppress=suppress))
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes:
+        self.aec.push_reference(ref, at)  # played now, reaches the DAC at `at`
+        return self.aec.process(mic, at)
+
+
+class SpeexRaw:
+    """SpeexDSP with the timestamp-aligned reference only (no delay estimation)."""
+
+    def __init__(self, filter_ms: int, suppress: bool = True) -> None:
+        self.name = f"SpeexDSP alone, {filter_ms} ms filter{'' if suppress else ', no RES'}"
+        self.aec = SpeexEchoCanceller(160, filter_ms * 16, RATE, suppress=suppress)
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes:
+        return b"".join(self.aec.cancel(mic[i:i + 320], ref[i:i + 320])
+                        for i in range(0, len(mic), 320))
+
+
+class PyWebrtcAudio:
+    name = "pywebrtc-audio (WebRTC AEC3)"
+
+    def __init__(self) -> None:
+        import pywebrtc_audio
+
+        self.ap = pywebrtc_audio.AudioProcessor(sample_rate=RATE, echo_cancellation=True)
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes:
+        out = self.ap.process(np.frombuffer(mic, "<i2"), np.frombuffer(ref, "<i2"))
+        return bytes(out.tobytes())
+
+
+class LiveKitApm:
+    """livekit.rtc.AudioProcessingModule: 10 ms frames, the far-end frame first, then
+    the near-end frame with the stream delay set (what it expects; feeding all of the
+    far end first overruns its render buffer)."""
+
+    name = "livekit APM (WebRTC AEC3, FFI)"
+
+    def __init__(self) -> None:
+        from livekit import rtc
+
+        self.rtc = rtc
+        self.apm = rtc.AudioProcessingModule(echo_cancellation=True)
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes:
+        out = []
+        for i in range(0, len(mic), 320):
+            self.apm.process_reverse_stream(self.rtc.AudioFrame(bytearray(ref[i:i + 320]),
+                                                                RATE, 1, 160))
+            near = self.rtc.AudioFrame(bytearray(mic[i:i + 320]), RATE, 1, 160)
+            self.apm.set_stream_delay_ms(0)
+            self.apm.process_stream(near)
+            out.append(bytes(near.data.cast("B")))
+        return b"".join(out)
+
+
+class AecAudioProcessing:
+    """aec-audio-processing (SWIG over webrtc-audio-processing, built from source)."""
+
+    name = "aec-audio-processing (WebRTC APM, source)"
+
+    def __init__(self) -> None:
+        from aec_audio_processing import AudioProcessor
+
+        self.ap = AudioProcessor(enable_aec=True, enable_ns=False, enable_agc=False,
+                                 enable_vad=False)
+        self.ap.set_stream_format(RATE, 1)
+        self.ap.set_reverse_stream_format(RATE, 1)
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes:
+        out = []
+        for i in range(0, len(mic), 320):
+            self.ap.process_reverse_stream(ref[i:i + 320])
+            self.ap.set_stream_delay(0)
+            out.append(bytes(self.ap.process_stream(mic[i:i + 320])))
+        return b"".join(out)
+
+
+class PyAec:
+    """pyaec's library called through ctypes buffers (its wrapper converts lists)."""
+
+    name = "pyaec (Rust port of SpeexDSP MDF), 128 ms"
+
+    def __init__(self) -> None:
+        import pyaec
+
+        self.lib = pyaec.lib
+        self.handle = self.lib.AecNew(160, 2048, RATE, True)
+        buf = ctypes.c_int16 * 160
+        self.a, self.b, self.o = buf(), buf(), buf()
+        p = ctypes.POINTER(ctypes.c_int16)
+        self.pa, self.pb, self.po = (ctypes.cast(x, p) for x in (self.a, self.b, self.o))
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes:
+        out = []
+        for i in range(0, len(mic), 320):
+            ctypes.memmove(self.a, mic[i:i + 320], 320)
+            ctypes.memmove(self.b, ref[i:i + 320], 320)
+            self.lib.AecCancelEcho(self.handle, self.pa, self.pb, self.po, 160)
+            out.append(bytes(self.o))
+        return b"".join(out)
+
+
+CANDIDATES: list[tuple[str, Callable[[], Candidate]]] = [
+    ("none", NoAec),
+    ("chosen", Chosen),
+    ("chosen10", lambda: Chosen(10)),
+    ("chosen-nores", lambda: Chosen(suppress=False)),
+    ("speex64", lambda: SpeexRaw(64)),
+    ("speex128", lambda: SpeexRaw(128)),
+    ("speex128nores", lambda: SpeexRaw(128, suppress=False)),
+    ("pywebrtc", PyWebrtcAudio),
+    ("livekit", LiveKitApm),
+    ("pyaec", PyAec),
+    ("aap", AecAudioProcessing),
+]
+
+
+def run(cand: Candidate, mic: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, float]:
+    m, r = to_pcm16(mic), to_pcm16(ref)
+    step = 2 * BLOCK
+    outs = []
+    t0 = time.process_time()
+    for i in range(0, len(m) - len(m) % step, step):
+        outs.append(cand.process(m[i:i + step], r[i:i + step], T0 + i / 2 / RATE))
+    cpu = time.process_time() - t0
+    return from_pcm16(b"".join(outs)), cpu
+
+
+def erle_db(mic: np.ndarray, echo: np.ndarray, out: np.ndarray, skip_s: float = 0.0) -> float:
+    f = 480
+    n = min(len(out), len(mic)) // f * f
+    active = (echo[:n].reshape(-1, f) ** 2).mean(1) > 10 ** (-50 / 10)
+    active[: int(skip_s * RATE / f)] = False
+    num = (mic[:n].reshape(-1, f)[active] ** 2).sum()
+    den = (out[:n].reshape(-1, f)[active] ** 2).sum() + 1e-20
+    return float(10 * np.log10(num / den))
+
+
+def detect(out: np.ndarray) -> tuple[list[float], float]:
+    """SpeechStarted times (s, when the event came) and the share of voiced frames."""
+    det = UtteranceDetector()
+    voiced = total = 0
+    classify = det._classify  # noqa: SLF001 - count what webrtcvad says, frame by frame
+
+    def counting(frame: bytes) -> bool:
+        nonlocal voiced, total
+        v = classify(frame)
+        voiced += v
+        total += 1
+        return v
+
+    det._classify = counting  # noqa: SLF001
+    pcm = to_pcm16(out)
+    starts = []
+    for i in range(0, len(pcm), 2 * BLOCK):
+        if any(isinstance(e, SpeechStarted) for e in det.feed(pcm[i:i + 2 * BLOCK])):
+            starts.append(det.position / RATE)
+    return starts, voiced / max(1, total)
+
+
+def measure(make: Callable[[], Candidate], seconds: float) -> dict[str, object]:
+    ref = reply(seconds)
+    echo_only = scene(ref)
+    talk = scene(ref, near=double_talk_parts(seconds))
+    cand = make()
+    out, cpu = run(cand, echo_only.mic, ref)
+    starts, voiced = detect(out)
+    out2, _ = run(make(), talk.mic, ref)
+    starts2, _ = detect(out2)
+    lat = []
+    for s in talk.talk:
+        hit = [t for t in starts2 if s.start_s <= t <= s.end_s]
+        if hit:
+            lat.append(hit[0] - s.start_s)
+    return {
+        "name": cand.name,
+        "erle": erle_db(echo_only.mic, echo_only.echo, out),
+        "erle3": erle_db(echo_only.mic, echo_only.echo, out, 3.0),
+        "false_per_min": len(starts) * 60 / seconds,
+        "first_false": starts[0] if starts else None,
+        "voiced": voiced,
+        "hits": f"{len(lat)}/{len(talk.talk)}",
+        "latency": statistics.median(lat) if lat else None,
+        "cpu_ms_per_s": cpu * 1000 / seconds,
+    }
+
+
+def chosen_pipeline_cpu(seconds: float) -> tuple[float, float, float]:
+    """CPU per second of audio: capture conversion (48 kHz stereo → 16 kHz) + VAD,
+    without and with the chosen canceller running (reference playing throughout)."""
+    ref = reply(seconds)
+    echo = scene(ref)
+    mic48 = np.repeat(echo.mic, 3)  # 48 kHz stand-in for the device stream (cost only)
+    stereo = np.stack([mic48, mic48], axis=1).astype(np.float32)
+    block48 = 1920  # 40 ms at 48 kHz
+    refpcm = to_pcm16(ref)
+
+    def once(with_aec: bool) -> float:
+        conv, det = CaptureConverter(48_000, 2), UtteranceDetector()
+        aec = EchoCanceller() if with_aec else None
+        t0 = time.process_time()
+        done = 0
+        for i in range(0, len(stereo) - block48 + 1, block48):
+            pcm = conv.feed(stereo[i:i + block48])
+            at = T0 + done / RATE
+            if aec is not None:
+                aec.push_reference(refpcm[2 * done:2 * done + len(pcm)], at)
+                pcm = aec.process(pcm, at)
+            done += len(pcm) // 2
+            det.feed(pcm)
+        return (time.process_time() - t0) * 1000 / seconds
+
+    base = once(False)
+    full = once(True)
+    return base, full, full - base
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--only", default="", help="comma-separated candidate keys: "
+                    + ", ".join(k for k, _ in CANDIDATES))
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    print(f"simulated room: 40 ms hidden delay, -10 dB, RT60 0.25 s, noise -60 dBFS; "
+          f"{args.seconds:.0f} s of reply, 40 ms blocks, cold start")
+    print(f"{'candidate':52s} {'ERLE':>6s} {'>3 s':>6s} {'VAD false':>10s} {'voiced':>7s} "
+          f"{'double talk':>12s} {'latency':>8s} {'CPU':>10s}")
+    for key, make in CANDIDATES:
+        if only and key not in only:
+            continue
+        try:
+            r = measure(make, args.seconds)
+        except ImportError as exc:
+            print(f"{key:52s} not installed ({exc.name})")
+            continue
+        lat = f"{r['latency'] * 1000:.0f} ms" if r["latency"] is not None else "-"
+        print(f"{r['name']:52s} {r['erle']:5.1f}  {r['erle3']:5.1f}  "
+              f"{r['false_per_min']:5.1f}/min {r['voiced'] * 100:5.1f}%  {r['hits']:>12s} "
+              f"{lat:>8s} {r['cpu_ms_per_s']:5.2f} ms/s", flush=True)
+    if not only or "chosen" in only:
+        base, full, aec = chosen_pipeline_cpu(min(args.seconds, 30.0))
+        print(f"\ncapture (48 kHz stereo → 16 kHz) + VAD: {base:.2f} ms CPU per s of audio; "
+              f"+ echo cancellation: {full:.2f} ms ({full / 10:.2f} % of one core; "
+              f"the canceller {aec:.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()

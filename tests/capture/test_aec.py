@@ -1,0 +1,120 @@
+"""EchoCanceller offline: SpeexDSP on simulated rooms with eSpeak NG speech.
+
+The scene (tests/capture/aec_scene.py) has 40 ms of delay the timestamps do not
+see, -10 dB, reflections and a reverberant tail, and -60 dBFS noise. The reference
+is pushed with its DAC times and the microphone processed with its ADC times in
+40 ms blocks, as the capture thread will.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aec_scene import double_talk_parts, from_pcm16, reply, scene, to_pcm16
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voicebot.capture.aec import AecConfig, EchoCanceller, aec_available, echo_canceller_for
+from voicebot.capture.segmenter import SpeechStarted
+from voicebot.capture.vad import UtteranceDetector
+from voicebot.config import resolve
+from voicebot.errors import ConfigError
+
+pytestmark = pytest.mark.skipif(not aec_available(), reason="libspeexdsp1 is not installed")
+
+RATE = 16_000
+BLOCK = 640
+T0 = 2000.0
+
+
+def _run(aec: EchoCanceller, mic: np.ndarray, ref: np.ndarray | None,
+         block: int = BLOCK) -> bytes:
+    m = to_pcm16(mic)
+    r = to_pcm16(ref) if ref is not None else None
+    out = bytearray()
+    for i in range(0, len(m), 2 * block):
+        at = T0 + i / 2 / RATE
+        if r is not None:
+            aec.push_reference(r[i:i + 2 * block], at)
+        out += aec.process(m[i:i + 2 * block], at)
+    return bytes(out)
+
+
+def _starts(pcm: bytes) -> list[float]:
+    det = UtteranceDetector()
+    times = []
+    for i in range(0, len(pcm), 2 * BLOCK):
+        if any(isinstance(e, SpeechStarted) for e in det.feed(pcm[i:i + 2 * BLOCK])):
+            times.append(det.position / RATE)
+    return times
+
+
+def test_echo_only_is_cancelled_and_never_heard_as_speech() -> None:
+    ref = reply(12.0)
+    sc = scene(ref)
+    assert _starts(to_pcm16(sc.mic)), "control: the raw echo is speech to the detector"
+    aec = EchoCanceller()
+    out = from_pcm16(_run(aec, sc.mic, ref))
+    assert _starts(to_pcm16(out)) == []
+    n = len(out)
+    tail = slice(3 * RATE, n)  # after the first reply's warm-up
+    erle = 10 * np.log10(np.sum(sc.mic[tail] ** 2) / np.sum(out[tail] ** 2))
+    assert erle >= 15, f"ERLE {erle:.1f} dB"
+    assert aec.trusted and abs((aec.delay_samples or 0) - 640) <= 8
+
+
+def test_a_talker_over_the_reply_is_detected() -> None:
+    ref = reply(16.0)
+    sc = scene(ref, near=double_talk_parts(16.0))
+    starts = _starts(_run(EchoCanceller(), sc.mic, ref))
+    for spoken in sc.talk:
+        hits = [t for t in starts if spoken.start_s <= t <= spoken.end_s]
+        assert hits, f"{spoken.text!r} at {spoken.start_s:.2f} s not detected ({starts})"
+        assert hits[0] - spoken.start_s <= 0.4
+    assert len(starts) == len(sc.talk)
+
+
+def test_without_reference_the_input_passes_untouched_at_no_cost() -> None:
+    x = to_pcm16(np.random.default_rng(1).normal(0, 0.1, RATE).astype(np.float32))
+    aec = EchoCanceller()
+    out = b"".join(aec.process(x[i:i + 998], T0 + i / 2 / RATE) for i in range(0, len(x), 998))
+    assert out == x and aec.processed_samples == 0 and not aec.active
+
+
+@given(st.lists(st.integers(1, 1500), min_size=1, max_size=20))
+@settings(max_examples=25, deadline=None)
+def test_every_sample_comes_out_once_in_order(blocks: list[int]) -> None:
+    """Any block sizes, reference on and off: output = input length minus what is pending."""
+    aec = EchoCanceller(AecConfig(suppress=False))
+    rng = np.random.default_rng(len(blocks))
+    total = sum(blocks)
+    ref = to_pcm16(rng.normal(0, 0.1, total).astype(np.float32))
+    aec.push_reference(ref, T0 + 0.01)  # reference from 10 ms in
+    out, pos = 0, 0
+    for n in blocks:
+        pcm = to_pcm16(rng.normal(0, 0.01, n).astype(np.float32))
+        out += len(aec.process(pcm, T0 + pos / RATE)) // 2
+        pos += n
+    assert out + aec.pending_samples == total
+    assert aec.pending_samples < aec.config.frame_samples
+
+
+def test_modes() -> None:
+    assert echo_canceller_for("off", speaker=True) is None
+    assert echo_canceller_for("auto", speaker=False) is None
+    assert isinstance(echo_canceller_for("auto", speaker=True), EchoCanceller)
+    assert isinstance(echo_canceller_for("on", speaker=False), EchoCanceller)
+    with pytest.raises(ConfigError):
+        echo_canceller_for("maybe", speaker=True)
+    with pytest.raises(ConfigError):
+        AecConfig(frame_ms=15)
+
+
+def test_setting(tmp_path) -> None:
+    env = {"HOME": str(tmp_path)}
+    assert resolve({}, env=env).aec == "auto"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('aec = "off"\n')
+    assert resolve({}, config_path=str(cfg), env=env).aec == "off"
+    with pytest.raises(ConfigError, match="aec must be"):
+        resolve({"aec": "sometimes"}, env=env)

@@ -1,0 +1,256 @@
+"""Acoustic echo cancellation at the capture stage, fed by a reference tap.
+
+The microphone hears the assistant's own reply; :class:`EchoCanceller` removes it
+before the VAD sees the audio, so a user can talk over the reply (barge-in) on
+speakers. It is not speaker code: anything that knows what was played, and when
+it reached the listener, feeds the reference — the speaker (DAC times from
+PortAudio) or, in the websocket bridge, what was sent to the client.
+
+Two calls, on two threads::
+
+    aec.push_reference(pcm16_16k, at)   # what was played; `at`: DAC time of its first sample
+    clean = aec.process(mic_pcm16_16k, at)  # `at`: ADC time of the block's first sample
+
+Both times are seconds on one monotonic clock (PortAudio's stream time, which
+is ``time.monotonic`` on Linux/ALSA, or any clock both sides share). The delay
+between the two streams is taken from those timestamps, plus what they cannot
+see — a sound server's loopback, a client's playout buffer, the distance through
+the air — measured on the audio itself (:class:`~.aec_align.DelayEstimator`).
+
+Processing runs only while reference plays (and for the echo's tail after it):
+otherwise :meth:`EchoCanceller.process` returns its input untouched, at no cost.
+The canceller is SpeexDSP's (``aec_speex``); ``scripts/bench_aec.py`` says why.
+
+While it has not yet learnt the room (the first reference of its life, until
+the delay is measured and the echo is ``trust_erle_db`` down, at most
+``warmup_max_ms``), it outputs silence during reference: for that second the
+microphone is deaf, as it was before echo cancellation, instead of letting the
+assistant hear itself and stop. It keeps what it learnt across replies.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+from .aec_align import CaptureClock, DelayEstimator, ReferenceTimeline
+from .aec_speex import SpeexEchoCanceller, SpeexUnavailable, speexdsp_available
+
+__all__ = ["AecConfig", "EchoCanceller", "AEC_MODES", "echo_canceller_for", "aec_available"]
+
+AEC_MODES = ("auto", "on", "off")
+_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class AecConfig:
+    """How the echo canceller works. Durations in milliseconds.
+
+    Defaults were chosen on simulated rooms with eSpeak NG speech
+    (``scripts/bench_aec.py``): 20 ms frames cancel 2-3 dB more than 10 ms ones
+    for a quarter less CPU; a 64 ms filter behind the measured delay holds a desk
+    speaker's echo path (the tail beyond it is left to the residual echo
+    suppressor, which is worth 5-7 dB and keeps webrtcvad quiet on what remains).
+    """
+
+    frame_ms: int = 20
+    #: Adaptive filter length: the echo path it models, starting ``margin_ms``
+    #: before the measured delay.
+    filter_ms: int = 64
+    #: The reference is read this much earlier than the measured delay, so the
+    #: direct path lands inside the filter even if the estimate is a little late.
+    margin_ms: int = 4
+    #: The longest delay beyond the timestamps that is looked for.
+    max_delay_ms: int = 500
+    #: Residual echo suppression (SpeexDSP's preprocessor) after the filter: the
+    #: most it attenuates the echo the filter left, with and without a talker.
+    suppress: bool = True
+    echo_suppress_db: int = -40
+    echo_suppress_active_db: int = -15
+    #: The output is trusted once the delay is measured and the canceller has
+    #: removed at least ``trust_erle_db`` of the echo over ``trust_window_ms``.
+    trust_erle_db: float = 15.0
+    trust_window_ms: int = 200
+    #: Give up waiting after this much reference (no echo at all: headphones, a
+    #: muted speaker; or a user talking through the warm-up) and trust it anyway.
+    warmup_max_ms: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.frame_ms not in (10, 20):
+            raise ConfigError("aec frame_ms must be 10 or 20")
+        if self.filter_ms < 2 * self.frame_ms or self.margin_ms < 0 or self.max_delay_ms < 0:
+            raise ConfigError("aec filter_ms must be >= two frames; margins must be >= 0")
+
+    @property
+    def frame_samples(self) -> int:
+        return self.frame_ms * _RATE // 1000
+
+
+def aec_available() -> bool:
+    """Whether echo cancellation can run here (libspeexdsp loads)."""
+    return speexdsp_available()
+
+
+def echo_canceller_for(mode: str, *, speaker: bool,
+                       config: AecConfig | None = None) -> EchoCanceller | None:
+    """The canceller ``aec = auto | on | off`` asks for, or None.
+
+    ``auto``: on when the library is available and a speaker is used; ``on``:
+    always, failing with one line if the library is missing; ``off``: never.
+    """
+    if mode not in AEC_MODES:
+        raise ConfigError(f"aec must be one of {', '.join(AEC_MODES)} (got {mode!r})")
+    if mode == "off" or (mode == "auto" and not speaker):
+        return None
+    try:
+        return EchoCanceller(config)
+    except SpeexUnavailable as exc:
+        if mode == "on":
+            raise ConfigError(str(exc)) from None
+        return None
+
+
+def _power(pcm16: bytes) -> float:
+    x = np.frombuffer(pcm16, dtype="<i2").astype(np.float32)
+    return float(np.dot(x, x))
+
+
+class EchoCanceller:
+    """Removes the played reference's echo from PCM16 16 kHz mono microphone audio.
+
+    :meth:`push_reference` may be called from any thread (the loop thread of a
+    websocket sink, the capture thread draining a speaker's tap); :meth:`process`
+    from one thread, the capture thread. A lock guards the reference timeline;
+    it is held for a copy, never across the canceller's work.
+
+    :meth:`process` may return fewer or more bytes than it was given: the
+    canceller works on whole frames and holds back the rest (fewer than one
+    frame, :attr:`pending_samples`) for the next call. Sample for sample, the
+    output is the input in order, so positions counted on the output are
+    positions on the microphone.
+    """
+
+    def __init__(self, config: AecConfig | None = None) -> None:
+        self.config = cfg = config or AecConfig()
+        self._frame = cfg.frame_samples
+        self._speex = SpeexEchoCanceller(self._frame, cfg.filter_ms * _RATE // 1000, _RATE,
+                                         suppress=cfg.suppress,
+                                         echo_suppress_db=cfg.echo_suppress_db,
+                                         echo_suppress_active_db=cfg.echo_suppress_active_db)
+        self._lock = threading.Lock()
+        self._timeline = ReferenceTimeline(_RATE, capacity_s=2.0 + cfg.max_delay_ms / 1000)
+        self._clock = CaptureClock(_RATE)
+        self._delay = DelayEstimator(_RATE, max_delay_s=cfg.max_delay_ms / 1000)
+        self._pending = np.zeros(0, np.int16)
+        self._pending_slot = 0
+        self._margin = cfg.margin_ms * _RATE // 1000
+        self._tail = cfg.filter_ms * _RATE // 1000 + self._frame
+        self._was_active = False
+        self._warmup_samples = 0
+        self._trust_frames = max(1, cfg.trust_window_ms // cfg.frame_ms)
+        self._window_in: list[float] = []
+        self._window_out: list[float] = []
+        self.trusted = False
+        """True once the canceller has learnt the room (see the module docstring)."""
+        self.processed_samples = 0
+        """Microphone samples that went through the canceller (not passed through)."""
+
+    # ------------------------------------------------------------ reference side
+
+    def push_reference(self, pcm16_16k: bytes, at: float) -> None:
+        """What was played (PCM16 16 kHz mono), its first sample at the DAC at ``at``.
+
+        Any thread. Push every block of a reply as it is played, underrun silence
+        included or not (gaps read as silence); nothing between replies.
+        """
+        samples = np.frombuffer(pcm16_16k, dtype="<i2", count=len(pcm16_16k) // 2)
+        with self._lock:
+            self._timeline.push(samples, at)
+
+    # ------------------------------------------------------------ capture side
+
+    @property
+    def pending_samples(self) -> int:
+        """Samples held back until a frame is complete (fewer than one frame)."""
+        return len(self._pending)
+
+    @property
+    def delay_samples(self) -> int | None:
+        """The echo delay beyond the timestamps, as measured (None: not yet)."""
+        return self._delay.delay
+
+    @property
+    def active(self) -> bool:
+        """Whether the last :meth:`process` call ran the canceller."""
+        return self._was_active
+
+    def process(self, mic_pcm16_16k: bytes, at: float) -> bytes:
+        """Cancel the echo in a captured block; ``at`` is its first sample's ADC time.
+
+        Capture thread. Returns the processed audio (see the class docstring for
+        its length). Outside reference (and its echo tail) returns the input as is.
+        """
+        mic = np.frombuffer(mic_pcm16_16k, dtype="<i2", count=len(mic_pcm16_16k) // 2)
+        slot = self._clock.place(at, len(mic))
+        if len(self._pending):
+            slot -= len(self._pending)
+            mic = np.concatenate([self._pending, mic])
+        delay = self._delay.delay or 0
+        shift = max(0, delay - self._margin)
+        with self._lock:
+            active = self._timeline.overlaps(slot - shift - self._tail, slot + len(mic))
+        if not active:
+            if self._was_active:
+                self._delay.reset_history()
+            self._was_active = False
+            self._pending = np.zeros(0, np.int16)
+            return mic.astype("<i2").tobytes()
+        self._was_active = True
+        n = len(mic) // self._frame * self._frame
+        if n == 0:
+            self._pending = mic.copy()
+            return b""
+        ref, ref0 = np.zeros(n, np.int16), np.zeros(n, np.int16)
+        with self._lock:
+            self._timeline.read(slot - shift, ref)
+            self._timeline.read(slot, ref0)
+        self._delay.push(mic[:n], ref0)
+        mic_bytes, ref_bytes = mic[:n].tobytes(), ref.tobytes()
+        fb = 2 * self._frame
+        out = bytearray()
+        cancel = self._speex.cancel
+        for i in range(0, 2 * n, fb):
+            cleaned = cancel(mic_bytes[i:i + fb], ref_bytes[i:i + fb])
+            if self.trusted:
+                out += cleaned
+            else:
+                out += cleaned if self._learnt(mic_bytes[i:i + fb], cleaned) else bytes(fb)
+        self.processed_samples += n
+        self._pending = mic[n:].copy()
+        return bytes(out)
+
+    def _learnt(self, mic_frame: bytes, cleaned: bytes) -> bool:
+        """Warm-up (first reference only): has the canceller learnt the room yet?"""
+        self._warmup_samples += self._frame
+        cfg = self.config
+        if self._warmup_samples >= cfg.warmup_max_ms * _RATE // 1000:
+            self.trusted = True
+            return True
+        if self._delay.delay is None:
+            return False
+        self._window_in.append(_power(mic_frame))
+        self._window_out.append(_power(cleaned))
+        if len(self._window_in) > self._trust_frames:
+            del self._window_in[0], self._window_out[0]
+        if len(self._window_in) == self._trust_frames:
+            removed = sum(self._window_in) / max(sum(self._window_out), 1.0)
+            if removed >= 10 ** (cfg.trust_erle_db / 10):
+                self.trusted = True
+        return self.trusted
+
+    def close(self) -> None:
+        """Free the canceller's C state; idempotent."""
+        self._speex.close()
