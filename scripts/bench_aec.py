@@ -44,10 +44,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "capture")]
 
 from aec_scene import RATE, double_talk_parts, from_pcm16, reply, scene, to_pcm16  # noqa: E402
 
-from voicebot.capture.segmenter import SpeechStarted  # noqa: E402
-from voicebot.capture.vad import CaptureConverter, UtteranceDetector  # noqa: E402
 from voicebot.capture.aec import AecConfig, EchoCanceller  # noqa: E402
 from voicebot.capture.aec_speex import SpeexEchoCanceller  # noqa: E402
+from voicebot.capture.segmenter import SpeechStarted  # noqa: E402
+from voicebot.capture.vad import CaptureConverter, UtteranceDetector  # noqa: E402
 
 BLOCK = 640  # 40 ms at 16 kHz
 T0 = 1000.0  # the simulated stream clock at the first sample

@@ -31,9 +31,9 @@ from speech import synth
 from vdev import MIC_SINK, SPEAKER_SINK, play_into_mic, write_wav
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
+from voicebot.capture.aec import EchoCanceller, aec_available
 from voicebot.capture.segmenter import SpeechStarted
 from voicebot.capture.vad import CaptureConverter, UtteranceDetector
-from voicebot.capture.aec import EchoCanceller, aec_available
 from voicebot.playback import Speaker
 
 pytestmark = [pytest.mark.audio,
