@@ -104,3 +104,24 @@ def segment(config: SegmenterConfig, pcm: bytes, flags: list[bool],
         events += seg.feed(pcm[i * fs * 2:(i + 1) * fs * 2], voiced)
         assert seg.position == (i + 1) * fs
     return events + seg.end()
+
+
+class RecordingDetector(UtteranceDetector):
+    """Keeps everything fed (on whichever thread feeds it), to measure where a
+    played file sits in the captured stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fed = bytearray()
+
+    def feed(self, pcm16_16k: bytes):  # type: ignore[no-untyped-def]
+        self.fed += pcm16_16k
+        return super().feed(pcm16_16k)
+
+
+def offset_s(stream: np.ndarray, played: np.ndarray) -> float:
+    """Where ``played`` starts in ``stream`` (s), by FFT cross-correlation."""
+    n = 1 << int(np.ceil(np.log2(len(stream) + len(played))))
+    corr = np.fft.irfft(np.fft.rfft(stream, n) * np.conj(np.fft.rfft(played, n)), n)
+    lag = int(np.argmax(corr[: len(stream)]))
+    return lag / RATE

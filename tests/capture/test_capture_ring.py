@@ -1,4 +1,4 @@
-"""The capture ring and the microphone callback, driven directly (no device, no loop thread).
+"""The capture ring and the microphone's capture thread, driven directly (no device, no thread).
 
 Every block written carries its own position as sample values (block k is all
 ``k``, or sample i of a stream is ``i``), so what comes out is checked against
@@ -23,8 +23,23 @@ from hypothesis import strategies as st
 
 from voicebot.capture.mic import MicrophoneSource
 from voicebot.capture.ring import BlockRing
+from voicebot.capture.worker import CaptureWorker
 
-_OK = SimpleNamespace(input_overflow=False)  # the callback's `status`, no flags set
+_OK = SimpleNamespace(input_overflow=False)  # a block's status, no flags set
+
+
+class _NoStream:
+    """What the capture thread's steps touch of a stream when no thread reads it."""
+
+    read_available = 0
+
+    def close(self, ignore_errors: bool = False) -> None:
+        pass
+
+
+def _read(worker: CaptureWorker, block: np.ndarray, status: Any = _OK) -> None:
+    """The capture thread's step after one blocking read returned ``block``."""
+    worker._handle(block, status.input_overflow)
 
 
 def _stream(first: int, frames: int, channels: int) -> np.ndarray:
@@ -101,10 +116,10 @@ def test_ring_never_hands_out_a_torn_block_while_a_thread_writes() -> None:
     assert delivered > 0 and delivered + lapped == 600
 
 
-# -- MicrophoneSource's callback and blocks(), without a device -------------------------
+# -- MicrophoneSource's capture thread (forward mode) and blocks(), without a device ----
 
 class _PostRecorder:
-    """Stands in for the event loop: keeps what the callback posts until deliver()."""
+    """Stands in for the event loop: keeps what the capture thread posts until deliver()."""
 
     def __init__(self) -> None:
         self.posted: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
@@ -119,22 +134,24 @@ class _PostRecorder:
             fn(*args)
 
 
-def _fake_mic(max_queued_ms: int, channels: int = 2) -> tuple[MicrophoneSource, _PostRecorder, int]:
+def _fake_mic(max_queued_ms: int, channels: int = 2
+              ) -> tuple[MicrophoneSource, CaptureWorker, _PostRecorder, int]:
     posts = _PostRecorder()
     mic = MicrophoneSource(None, posts, block_ms=20, max_queued_ms=max_queued_ms)  # type: ignore[arg-type]
-    frames = mic._prepare(48_000, channels)  # what opening a stream does before it starts
-    return mic, posts, frames
+    # What opening a stream does; the thread is never started, the test reads for it.
+    worker = mic._worker = mic._prepare(48_000, channels, _NoStream(), posts)  # type: ignore[arg-type]
+    return mic, worker, posts, worker.block_frames
 
 
 def test_blocks_the_callback_lapped_are_dropped_never_delivered_with_new_data() -> None:
     async def run() -> tuple[list[np.ndarray], int, int, int]:
-        mic, posts, frames = _fake_mic(max_queued_ms=100)
+        mic, worker, posts, frames = _fake_mic(max_queued_ms=100)
         capacity, slots = mic._queue.maxsize, mic._ring_slots
 
-        def capture(n: int) -> None:  # n blocks through the callback; block k is all k
+        def capture(n: int) -> None:  # n blocks read; block k is all k
             for _ in range(n):
-                k = mic._ring.write_seq if mic._ring is not None else -1
-                mic._callback(np.full((frames, 2), k, np.float32), frames, None, _OK)
+                k = worker._ring.write_seq
+                _read(worker, np.full((frames, 2), k, np.float32))
 
         pulled = mic.blocks()
         capture(3)
@@ -150,7 +167,7 @@ def test_blocks_the_callback_lapped_are_dropped_never_delivered_with_new_data() 
         got = [await first]
         got += [await pulled.__anext__() for _ in range(capacity - 1)]
         mic.close()
-        mic._finished()      # PortAudio's finished callback
+        worker._finish(None)  # the capture thread's last step
         posts.deliver()
         with pytest.raises(StopAsyncIteration):
             await pulled.__anext__()
@@ -170,15 +187,15 @@ def test_blocks_of_another_size_arrive_whole_and_in_order() -> None:
     sizes = [960, 480, 2_000, 960, 1, 0, 961, 959]
 
     async def run() -> list[np.ndarray]:
-        mic, posts, frames = _fake_mic(max_queued_ms=2000)
+        mic, worker, posts, frames = _fake_mic(max_queued_ms=2000)
         assert frames == 960
         first = 0
         for n in sizes:
-            mic._callback(_stream(first, n, 2), n, None, _OK)
+            _read(worker, _stream(first, n, 2))
             first += n
         posts.deliver()
         mic.close()
-        mic._finished()
+        worker._finish(None)
         posts.deliver()
         return [b async for b in mic.blocks()]
 
@@ -188,10 +205,10 @@ def test_blocks_of_another_size_arrive_whole_and_in_order() -> None:
 
 
 def test_overflow_flags_are_counted() -> None:
-    mic, posts, frames = _fake_mic(max_queued_ms=100)
+    mic, worker, posts, frames = _fake_mic(max_queued_ms=100)
     block = np.zeros((frames, 2), np.float32)
-    mic._callback(block, frames, None, SimpleNamespace(input_overflow=True))
-    mic._callback(block, frames, None, _OK)
+    _read(worker, block, SimpleNamespace(input_overflow=True))
+    _read(worker, block)
     assert mic.overflows == 1 and len(posts.posted) == 2
 
 
@@ -233,33 +250,34 @@ def _peak_growth(step: Callable[[], None], calls: int = 1000) -> tuple[int, int]
     return min(results)
 
 
-def test_callback_allocates_no_sample_buffers() -> None:
-    """1000 callback calls allocate nothing that grows with the block or the call count.
+def test_forwarding_allocates_no_sample_buffers() -> None:
+    """1000 forwarded blocks allocate nothing that grows with the block or the call count.
 
     The loop's ``call_soon_threadsafe`` is replaced by a counter: the real one
-    allocates an asyncio Handle, unavoidably, and is not the callback's own work.
-    What the callback itself may still create are Python ints for the sequence
+    allocates an asyncio Handle, unavoidably, and is not the capture thread's own
+    work. What forwarding itself may still create are Python ints for the sequence
     numbers (tens of bytes, freed again); the bound is far below one block.
     """
     posts = _CountingPoster()
     mic = MicrophoneSource(None, posts, block_ms=20, max_queued_ms=2000)  # type: ignore[arg-type]
-    frames = mic._prepare(48_000, 2)
+    worker = mic._prepare(48_000, 2, _NoStream(), posts)  # type: ignore[arg-type]
+    frames = worker.block_frames
     indata = np.random.default_rng(0).uniform(-1, 1, (frames, 2)).astype(np.float32)
-    callback = mic._callback
+    handle = worker._handle
 
     def one_block() -> None:
-        callback(indata, frames, None, _OK)
+        handle(indata, False)
 
     for _ in range(3 * mic._ring_slots):  # warm up: every slot written once, ints > 256
         one_block()
     peak, final = _peak_growth(one_block)
-    print(f"callback: peak {peak} B, retained {final} B over 1000 calls; "
+    print(f"forwarding: peak {peak} B, retained {final} B over 1000 calls; "
           f"one block is {indata.nbytes} B")
     assert posts.count == 3 * mic._ring_slots + 3 * 1000
     assert peak < indata.nbytes // 16
     assert final <= 256
 
-    # The measurement does see a per-block copy (what the callback used to do).
+    # The measurement does see a per-block copy (what forwarding must not do).
     post = posts.call_soon_threadsafe
 
     def copying_block() -> None:

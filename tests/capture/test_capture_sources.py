@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from capture_truth import CFG, RATE, check_bounds
+from capture_truth import CFG, RATE, RecordingDetector, check_bounds, offset_s
 from speech import compose
 from vdev import play_into_mic, write_wav
 from voicebot.audio import decode_wav, float_to_pcm16
@@ -141,32 +141,12 @@ def test_capture_events_report_speech_start_before_the_utterance(tmp_path) -> No
 
 # -- the real (virtual) microphone ----------------------------------------------------
 
-class _RecordingDetector(UtteranceDetector):
-    """Keeps everything fed, to measure where the played file sits in the stream."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fed = bytearray()
-
-    def feed(self, pcm16_16k: bytes):  # type: ignore[no-untyped-def]
-        self.fed += pcm16_16k
-        return super().feed(pcm16_16k)
-
-
-def _offset_s(stream: np.ndarray, played: np.ndarray) -> float:
-    """Where ``played`` starts in ``stream`` (s), by FFT cross-correlation."""
-    n = 1 << int(np.ceil(np.log2(len(stream) + len(played))))
-    corr = np.fft.irfft(np.fft.rfft(stream, n) * np.conj(np.fft.rfft(played, n)), n)
-    lag = int(np.argmax(corr[: len(stream)]))
-    return lag / RATE
-
-
 @pytest.mark.audio
 def test_microphone_captures_played_speech(audio_devices, tmp_path) -> None:  # type: ignore[no-untyped-def]
     x, truth = compose([0.3, "what time is it", 1.5, "what can you do", 0.5])
     path = str(tmp_path / "played.wav")
     write_wav(path, x, RATE)
-    detector = _RecordingDetector()
+    detector = RecordingDetector()
 
     async def run() -> tuple[list[Utterance], MicrophoneSource]:
         async with MicrophoneSource(None) as mic:
@@ -186,7 +166,7 @@ def test_microphone_captures_played_speech(audio_devices, tmp_path) -> None:  # 
     assert mic.sample_rate > 0 and mic.channels in (1, 2)
     assert mic.overflows == 0 and mic.dropped_blocks == 0
     stream = np.frombuffer(bytes(detector.fed), "<i2").astype(np.float64)
-    offset = _offset_s(stream, np.frombuffer(float_to_pcm16(x), "<i2").astype(np.float64))
+    offset = offset_s(stream, np.frombuffer(float_to_pcm16(x), "<i2").astype(np.float64))
     print(f"measured: played file starts {offset * 1000:.1f} ms into the captured stream")
     assert 0 <= offset < 2.0
     assert len(found) == 2

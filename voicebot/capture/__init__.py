@@ -2,11 +2,17 @@
 
 - :mod:`.segmenter`: pure state machine, VAD frames → utterance events.
 - :mod:`.ring`: pure :class:`~.ring.BlockRing`, the preallocated block pool the
-  microphone callback copies into (sequence numbers, overwrite detection).
+  capture thread copies into for ``blocks()`` (sequence numbers, overwrite detection).
+- :mod:`.report`: pure :class:`~.report.CaptureReport`, what capture tells the loop.
 - :mod:`.vad`: conversion (:class:`~.vad.CaptureConverter`, soxr), framing and webrtcvad
   (:class:`~.vad.UtteranceDetector`).
+- :mod:`.worker`: the microphone's capture thread (blocking reads; conversion, VAD
+  and segmentation where the samples arrive).
+- :mod:`.filesource`: :class:`~.filesource.FileSource`, a file standing in for the
+  microphone.
 - :mod:`.mic`: the I/O edges (:class:`~.mic.MicrophoneSource`, :class:`~.mic.FileSource`)
-  and :func:`~.mic.utterances`, which joins a source to a detector on the event loop.
+  and :func:`~.mic.capture_events` / :func:`~.mic.utterances`, which join a source to
+  a detector.
 
 Nothing is re-exported here: importing the pure segmenter must not load the edges'
 libraries (asyncio, soxr, webrtcvad, sounddevice). Import from the modules.

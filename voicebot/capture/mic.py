@@ -1,28 +1,31 @@
 """The capture I/O edges: a microphone (sounddevice) or a file, and the utterance loop.
 
 Sources only move data: each yields float32 blocks shaped (frames, channels) at
-its own ``sample_rate``/``channels``. :func:`utterances` runs them through the
-pure pieces in ``vad.py`` (conversion, VAD, segmentation) on the event loop.
+its own ``sample_rate``/``channels``. :func:`capture_events` runs them through the
+pure pieces in ``vad.py`` (conversion, VAD, segmentation): for the microphone on
+its capture thread (``worker.py``), waking the loop only with reports; for a file
+on the event loop. :func:`utterances` keeps only the finished utterances.
 
 Typical use from the pipeline (one task that keeps pulling)::
 
     detector = UtteranceDetector(SegmenterConfig())
     async with MicrophoneSource(device, asyncio.get_running_loop()) as mic:
-        async for u in utterances(mic, detector):
-            await outbox.put(utterance_wav(u))      # hand over, keep pulling
+        async for report in capture_events(mic, detector):
+            ...                                     # hand over, keep pulling
 
 Muting (the assistant must not hear itself): set ``detector.muted = True``
-while the reply plays and False afterwards. Do *not* mute by pausing the pull:
-the microphone keeps capturing into its queue (up to ``max_queued_ms``), and
-those stale blocks of the assistant's voice would be analysed when pulling
-resumes. With ``muted`` the blocks are still pulled promptly and dropped.
+while the reply plays and False afterwards, from the loop thread. The capture
+thread applies it from the next frame it feeds (within one block); speech in
+progress is reported as ``UtteranceDiscarded(reason="muted")``. Do *not* mute by
+pausing the pull: with :meth:`MicrophoneSource.blocks` the microphone keeps
+capturing into its queue (up to ``max_queued_ms``), and those stale blocks of the
+assistant's voice would be analysed when pulling resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -32,12 +35,14 @@ import numpy as np
 
 from ..aio import within
 from ..audio import VAD_SAMPLE_RATE, encode_wav
-from ..audio.files import read_audio_file
 from ..devices import sounddevice_module
 from ..errors import AudioDeviceError
+from .filesource import FileSource
+from .report import CaptureReport
 from .ring import BlockRing
-from .segmenter import Event, UtteranceEnded
+from .segmenter import UtteranceEnded
 from .vad import CaptureConverter, UtteranceDetector
+from .worker import CaptureWorker, DetectorFeed, ReportInbox
 
 __all__ = [
     "AudioSource",
@@ -53,7 +58,7 @@ __all__ = [
 _FALLBACK_RATES = (48_000, 44_100, 16_000)
 _DEVICES_HINT = "`voicebot devices` lists them"
 # Ring slots beyond the queue's capacity: how long the loop may stall (not run the
-# callbacks' deliveries) before a queued block is overwritten and has to be dropped.
+# capture thread's deliveries) before a queued block is overwritten and dropped.
 _RING_MARGIN_MS = 200
 
 
@@ -76,17 +81,36 @@ class MicrophoneSource:
 
     ``device`` is a PortAudio index, a name (substring) or None for the default
     input. The stream opens at the device's default rate (falling back to
-    48000/44100/16000 Hz, mono or stereo) and delivers ``block_ms`` blocks.
-    The PortAudio callback only copies each block into a preallocated
-    :class:`~.ring.BlockRing` and posts its sequence number to ``loop``; if the
-    consumer falls behind by more than ``max_queued_ms``, the oldest blocks are
-    dropped, and so is a block the callback overwrote before the loop read it
-    (both counted in :attr:`dropped_blocks`). If no block arrives for
-    ``stall_timeout_s``, :meth:`blocks` raises ``AudioDeviceError``.
+    48000/44100/16000 Hz), mono if the device gives mono (the host down-mixes more
+    cheaply than we can), and is read in ``block_ms`` blocks by a capture thread
+    (``worker.py``) doing blocking reads.
+
+    ``block_ms``: 60 by default. Each block costs a wake-up or two, and on PipeWire
+    the block also sets the graph's quantum: listening to a silent room cost 1.3–1.8 %
+    of a core with 40 ms blocks (quantum 43 ms) and 0.8 % with 60 ms (85 ms), see
+    ``scripts/bench_idle.py``. The VAD still decides per 30 ms frame and every report
+    carries its capture time; what grows is how late the loop hears of an event:
+    on average ~35 ms more than with 40 ms blocks, against a 700 ms end-of-turn
+    hang-over.
+
+    Two ways to consume it, one per source:
+
+    - :func:`capture_events` (the cheap one): the capture thread itself converts,
+      runs the VAD and the segmenter, and wakes the loop only with reports.
+    - :meth:`blocks`: the capture thread copies each block into a preallocated
+      :class:`~.ring.BlockRing` and posts its number to the loop; if the consumer
+      falls behind by more than ``max_queued_ms``, the oldest blocks are dropped,
+      and so is a block overwritten before the loop read it (both counted in
+      :attr:`dropped_blocks`). Blocks captured before :func:`capture_events`
+      starts wait there too, and it analyses them first.
+
+    If no block arrives for ``stall_timeout_s``, either raises ``AudioDeviceError``;
+    so does a device that fails. :meth:`close` (``__aexit__``) stops the capture
+    thread and waits for it.
     """
 
     def __init__(self, device: int | str | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None, *, block_ms: int = 20,
+                 loop: asyncio.AbstractEventLoop | None = None, *, block_ms: int = 60,
                  max_queued_ms: int = 2000, stall_timeout_s: float = 2.0) -> None:
         self.device = device
         self.block_ms = block_ms
@@ -94,50 +118,53 @@ class MicrophoneSource:
         self.sample_rate = 0
         self.channels = 0
         self.device_name = "default input device" if device is None else f"input device {device!r}"
-        #: Blocks PortAudio flagged as overflowed (samples lost before we saw them).
-        self.overflows = 0
-        #: Blocks dropped because the consumer did not keep up: pushed out of the full
-        #: queue, or overwritten in the ring before the loop read them.
-        self.dropped_blocks = 0
         self._loop = loop
         # Sequence numbers of captured blocks in the ring (None: the stream ended).
         self._queue: asyncio.Queue[int | None] = asyncio.Queue(
             maxsize=max(1, max_queued_ms // block_ms))
         self._ring_slots = self._queue.maxsize + max(2, -(-_RING_MARGIN_MS // block_ms))
-        self._stream: Any = None
         self._closing = False
-        # Set when a stream format is chosen, before the stream starts (see _prepare).
-        self._ring: BlockRing | None = None
-        self._post: Callable[..., object] | None = None
-        # Bound once: evaluating `self._deliver` in the callback would create a
-        # method object per block.
-        self._deliver_cb = self._deliver
+        self._worker: CaptureWorker | None = None
+        self._dropped_on_loop = 0  # loop thread
         self._queued_end = 0  # loop thread: blocks below this number have been queued
+        self._processing = False  # loop thread: capture_events took the stream over
 
     @property
     def queued_blocks(self) -> int:
         """Blocks captured but not yet pulled through :meth:`blocks`."""
         return self._queue.qsize()
 
+    @property
+    def overflows(self) -> int:
+        """Blocks PortAudio flagged as overflowed (samples lost before we read them)."""
+        return self._worker.overflows if self._worker is not None else 0
+
+    @property
+    def dropped_blocks(self) -> int:
+        """Blocks dropped because the consumer did not keep up (see the class doc)."""
+        worker = self._worker.dropped_blocks if self._worker is not None else 0
+        return self._dropped_on_loop + worker
+
     async def __aenter__(self) -> MicrophoneSource:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         # Opening an ALSA/PipeWire device can take tens of ms: keep it off the loop.
-        self._stream = await asyncio.to_thread(self._open)
+        self._worker = await asyncio.to_thread(self._open, self._loop)
+        self._worker.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
-        """Stop and close the stream (blocks until PortAudio is done); any thread."""
+        """Stop capturing; any thread. Waits for the capture thread, which closes the
+        stream after its last read: within a block, unless the device has stopped
+        delivering (then the thread, a daemon, is left to end with its read)."""
         self._closing = True
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.close()
-            except Exception:  # noqa: BLE001 - closing a vanished device must not mask the cause
-                pass
+        worker = self._worker
+        if worker is not None:
+            worker.request_stop()
+            worker.join(max(0.5, 4 * self.block_ms / 1000))
 
     async def blocks(self) -> AsyncGenerator[np.ndarray, None]:
         """Yield captured float32 blocks (frames, channels) until closed. Loop thread.
@@ -145,30 +172,78 @@ class MicrophoneSource:
         Each block is a fresh copy taken from the ring on the loop thread; it stays
         valid however long the caller keeps it.
         """
-        if self._ring is None and not self._closing:
+        worker = self._worker
+        if worker is None and not self._closing:
             raise AudioDeviceError(f"{self.device_name} is not open (use `async with`)")
-        while True:
+        while worker is not None and not self._processing:
             try:
                 seq = await within(self._queue.get(), self.stall_timeout_s)
             except asyncio.TimeoutError:
                 if self._closing:
                     return
-                raise AudioDeviceError(
-                    f"{self.device_name} delivered no audio for {self.stall_timeout_s:g} s "
-                    f"(unplugged?); {_DEVICES_HINT}") from None
+                raise self._stalled() from None
             if seq is None:
                 if self._closing:
                     return
                 raise AudioDeviceError(f"{self.device_name} stopped unexpectedly; {_DEVICES_HINT}")
-            block = self._ring.read(seq) if self._ring is not None else None
-            if block is None:  # the callback overwrote it before we got here (loop stalled)
-                self.dropped_blocks += 1
+            block = worker.read_forwarded(seq)
+            if block is None:  # the capture thread overwrote it before we got here
+                self._dropped_on_loop += 1
                 continue
             yield block
 
+    async def _reports(self, detector: UtteranceDetector, clock: Callable[[], float]
+                       ) -> AsyncGenerator[CaptureReport, None]:
+        """:func:`capture_events` for the microphone: the capture thread does the work.
+
+        Loop thread. Hands the detector to the capture thread (which feeds it from
+        now on, the blocks still queued for :meth:`blocks` first) and yields the
+        reports it sends. Leaving early (the consumer was cancelled or stopped
+        iterating) stops the capture thread; :meth:`close` waits for it.
+        """
+        worker = self._worker
+        if worker is None:
+            if self._closing:
+                return
+            raise AudioDeviceError(f"{self.device_name} is not open (use `async with`)")
+        if self._processing:
+            raise RuntimeError("capture_events() is already reading this microphone")
+        self._processing = True
+        # The queued blocks are contiguous and end at _queued_end; the capture thread
+        # feeds them from its ring, with any still in flight to _deliver.
+        first_seq = self._queued_end - self._queue.qsize()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        inbox = ReportInbox(worker, self.stall_timeout_s, self._stalled, self._failed)
+        worker.attach(DetectorFeed(detector, self.sample_rate, self.channels, clock),
+                      inbox, first_seq)
+        if not worker.alive and self._closing:
+            return  # closed before we came: nothing will arrive
+        try:
+            while (reports := await inbox.next()) is not None:
+                for report in reports:
+                    yield report
+        finally:
+            worker.request_stop()
+
+    def _stalled(self) -> AudioDeviceError:
+        return AudioDeviceError(
+            f"{self.device_name} delivered no audio for {self.stall_timeout_s:g} s "
+            f"(unplugged?); {_DEVICES_HINT}")
+
+    def _failed(self, error: BaseException) -> BaseException:
+        if isinstance(error, sounddevice_module().PortAudioError):
+            return AudioDeviceError(f"{self.device_name} stopped unexpectedly "
+                                    f"({_one_line(error)}); {_DEVICES_HINT}")
+        return error  # not the device: a bug, raised as it is
+
     # -- the edge ---------------------------------------------------------------------
 
-    def _open(self) -> Any:
+    def _open(self, loop: asyncio.AbstractEventLoop) -> CaptureWorker:
+        """Open and start the stream; return its (not yet started) capture thread.
+
+        Runs in a worker thread (to_thread) before the capture thread exists.
+        """
         sd = sounddevice_module()  # loaded here: PortAudio loads only when a mic is used
         try:
             info = sd.query_devices(self.device, "input")
@@ -181,17 +256,17 @@ class MicrophoneSource:
             raise AudioDeviceError(f"{self.device_name} has no input channels; {_DEVICES_HINT}")
         last_error = "no format tried"
         for rate, channels in _formats(int(info["default_samplerate"]), max_channels):
+            block_frames = max(1, rate * self.block_ms // 1000)  # as _prepare has it
             stream = None
             try:
                 sd.check_input_settings(device=self.device, samplerate=rate, channels=channels,
                                         dtype="float32")
-                # A fixed blocksize: PortAudio then calls back with exactly these frames,
-                # the ring's slot size (the ring still copes with other sizes).
-                block_frames = self._prepare(rate, channels)
-                stream = sd.InputStream(
-                    samplerate=rate, blocksize=block_frames, device=self.device,
-                    channels=channels, dtype="float32", callback=self._callback,
-                    finished_callback=self._finished)
+                # No callback: a blocking-mode stream, read by the capture thread. The
+                # blocksize makes PortAudio's ALSA period one block, so a read waits
+                # for one wake-up; PipeWire then runs its graph in quanta of the next
+                # power of two (4096 frames at 48 kHz, 85 ms, for 60 ms blocks).
+                stream = sd.InputStream(samplerate=rate, blocksize=block_frames,
+                                        device=self.device, channels=channels, dtype="float32")
                 stream.start()
             except (ValueError, sd.PortAudioError) as exc:
                 last_error = _one_line(exc)
@@ -199,51 +274,25 @@ class MicrophoneSource:
                     with contextlib.suppress(Exception):
                         stream.close(ignore_errors=True)
                 continue
-            self.sample_rate, self.channels = rate, channels
-            return stream
-        self._ring = self._post = None
+            return self._prepare(rate, channels, stream, loop)
         raise AudioDeviceError(f"{self.device_name} rejected 48000/44100/16000 Hz mono and "
                                f"stereo ({last_error}); {_DEVICES_HINT}")
 
-    def _prepare(self, sample_rate: int, channels: int) -> int:
-        """Allocate the ring for a format and bind the loop; return the block's frames.
-
-        Any thread, before the stream starts (the callback reads what this sets).
-        """
+    def _prepare(self, sample_rate: int, channels: int, stream: Any,
+                 loop: asyncio.AbstractEventLoop) -> CaptureWorker:
+        """The capture thread (not started) for a started blocking-mode ``stream``."""
+        self.sample_rate, self.channels = sample_rate, channels
         block_frames = max(1, sample_rate * self.block_ms // 1000)
-        self._ring = BlockRing(self._ring_slots, block_frames, channels)
-        self._queued_end = 0
-        loop = self._loop
-        self._post = None if loop is None else loop.call_soon_threadsafe
-        return block_frames
-
-    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        # PortAudio thread: no blocking, no logging, no buffer allocation. PortAudio
-        # reuses `indata` as soon as we return, so its samples go into the ring's
-        # next preallocated slot and only a sequence number travels to the loop.
-        # What remains is unavoidable in Python: an int for the number, and the
-        # Handle asyncio allocates to wake the loop from another thread.
-        if status.input_overflow:
-            self.overflows += 1
-        ring, post = self._ring, self._post
-        if ring is None or post is None:
-            return
-        end_seq = ring.write(indata, frames)
-        try:
-            post(self._deliver_cb, end_seq)
-        except RuntimeError:  # the loop closed during shutdown: nobody left to deliver to
-            pass
-
-    def _finished(self) -> None:
-        # PortAudio thread, once the stream stops for any reason (close or device error).
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._deliver, None)
+        ring = BlockRing(self._ring_slots, block_frames, channels)
+        return CaptureWorker(stream, block_frames=block_frames, sample_rate=sample_rate,
+                             channels=channels, ring=ring, loop=loop, forward=self._deliver)
 
     def _deliver(self, end_seq: int | None) -> None:
         """Loop thread: queue the blocks written below ``end_seq`` (None: the stream
-        ended), dropping the oldest when the consumer lags."""
+        ended), dropping the oldest when the consumer lags. Once capture_events has
+        taken over, the capture thread feeds every block itself: nothing to queue."""
+        if self._processing:
+            return
         if end_seq is None:
             self._enqueue(None)
             return
@@ -254,58 +303,20 @@ class MicrophoneSource:
     def _enqueue(self, item: int | None) -> None:
         if self._queue.full():
             self._queue.get_nowait()
-            self.dropped_blocks += 1
+            self._dropped_on_loop += 1
         self._queue.put_nowait(item)
 
 
 def _formats(default_rate: int, max_channels: int) -> list[tuple[int, int]]:
-    """Formats to try, best first: the device's own rate first, then common rates."""
+    """Formats to try, best first: the device's own rate first, then common rates;
+    mono before stereo (no down-mix for us to do)."""
     rates = list(dict.fromkeys((default_rate, *_FALLBACK_RATES)))
-    channels = [c for c in dict.fromkeys((min(max_channels, 2), 1, 2)) if c <= max_channels]
+    channels = [c for c in (1, 2) if c <= max_channels]
     return [(r, c) for r in rates for c in channels]
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-class FileSource:
-    """Read an audio file (any format ``read_audio_file`` takes) as capture blocks.
-
-    With ``realtime=True`` each block is yielded when a microphone would have
-    delivered it (paced on ``clock``, default the running loop's time); otherwise
-    as fast as the consumer pulls. The file is read (and errors raised as
-    ``InputFileError``) in the constructor. Use from the event loop's thread.
-    """
-
-    channels = 1
-
-    def __init__(self, path: str | os.PathLike[str], *, realtime: bool, block_ms: int = 20,
-                 clock: Callable[[], float] | None = None) -> None:
-        self.path = os.fspath(path)
-        self.realtime = realtime
-        self.block_ms = block_ms
-        self._clock = clock
-        samples, self.sample_rate = read_audio_file(self.path)
-        self._samples = samples.reshape(-1, 1)
-
-    @property
-    def duration_s(self) -> float:
-        return len(self._samples) / self.sample_rate
-
-    async def blocks(self) -> AsyncGenerator[np.ndarray, None]:
-        """Yield (frames, 1) float32 blocks until the end of the file."""
-        clock = self._clock or asyncio.get_running_loop().time
-        block = max(1, self.sample_rate * self.block_ms // 1000)
-        t0 = clock()
-        for first in range(0, len(self._samples), block):
-            chunk = self._samples[first:first + block]
-            if self.realtime:
-                delay = t0 + (first + len(chunk)) / self.sample_rate - clock()
-                await asyncio.sleep(max(0.0, delay))
-            else:
-                await asyncio.sleep(0)  # let other tasks run between blocks
-            yield chunk
 
 
 @dataclass(frozen=True)
@@ -328,36 +339,24 @@ def utterance_wav(u: Utterance) -> bytes:
     return encode_wav(u.pcm16, u.sample_rate)
 
 
-@dataclass(frozen=True)
-class CaptureReport:
-    """What the capture stage tells the event loop: a detector event, or progress.
-
-    ``event`` is a detector event, or None for a progress report: one comes after
-    every captured block while the segmenter is inside speech (between
-    ``SpeechStarted`` and its end) and none in silence, so a silent room wakes the
-    loop for nothing while barge-in can still measure how long the user has spoken.
-    ``position`` is the detector's position (16 kHz samples fed, muted ones
-    included) when the report was made; ``at`` is the monotonic time (seconds,
-    ``time.monotonic``'s clock) at which the sample at ``position`` was captured.
-    ``voiced_end``: inside speech, where its last voiced frame ended (how long the
-    user has really spoken, the hang-over's silence not counted); else None.
-    """
-
-    event: Event | None
-    position: int
-    at: float
-    voiced_end: int | None = None
-
-
 async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
                          clock: Callable[[], float] = time.monotonic,
                          ) -> AsyncGenerator[CaptureReport, None]:
     """Every detector event for ``source``, and progress while speech goes on.
 
-    Runs on the loop: converts each block, feeds the detector, yields its events
-    (each wrapped in a :class:`CaptureReport`); at the end of the source flushes
-    the converter and the detector.
+    Loop thread (the consumer's). For a :class:`MicrophoneSource` the work runs on
+    its capture thread, which owns ``detector`` until this generator ends (see
+    ``worker.py``; only ``detector.muted`` may be set meanwhile, from the loop).
+    Any other source is pulled block by block and converted on the loop. Either
+    way each detector event comes wrapped in a :class:`CaptureReport`, and at the
+    end of the source the converter and the detector are flushed. ``clock`` gives
+    the reports' ``at``; the capture thread calls it too.
     """
+    if isinstance(source, MicrophoneSource):
+        async with contextlib.aclosing(source._reports(detector, clock)) as reports:
+            async for report in reports:
+                yield report
+        return
     converter = CaptureConverter(source.sample_rate, source.channels)
     async with contextlib.aclosing(source.blocks()) as blocks:
         async for block in blocks:

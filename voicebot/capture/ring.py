@@ -1,10 +1,12 @@
-"""A preallocated ring of capture blocks, written by the PortAudio thread, read by the loop.
+"""A preallocated ring of capture blocks, written by the capture thread, read by the loop.
 
-The microphone callback must not allocate, yet PortAudio reuses its ``indata``
-buffer as soon as the callback returns. So the callback copies each block into
-the next slot of a pool allocated when the stream opens (:meth:`BlockRing.write`)
-and posts only the block's sequence number to the event loop; the loop later
-reads the block by that number (:meth:`BlockRing.read`).
+For :meth:`MicrophoneSource.blocks <voicebot.capture.mic.MicrophoneSource.blocks>`
+the microphone's capture thread copies each block it reads into the next slot of a
+pool allocated when the stream opens (:meth:`BlockRing.write`) and posts only the
+block's sequence number to the event loop; the loop later reads the block by that
+number (:meth:`BlockRing.read`). The capture thread's own reads of unread blocks
+(when ``capture_events`` takes the stream over) go through :meth:`read` too. Written
+for a PortAudio callback, which must not allocate: nothing here does.
 
 The ring holds the last ``slots`` blocks. When the loop falls so far behind that
 the writer comes round again, a slot is overwritten while its old sequence number
@@ -28,7 +30,7 @@ _WRITING = -1  # a slot's sequence number while its samples are being replaced
 class BlockRing:
     """``slots`` float32 buffers shaped (``block_frames``, ``channels``), reused in turn.
 
-    The writer (PortAudio callback thread) calls :meth:`write` for each block and
+    The writer (the capture thread) calls :meth:`write` for each block and
     passes the returned sequence number on (``loop.call_soon_threadsafe``); the
     reader (loop thread) calls :meth:`read` for each number it was given.
     """

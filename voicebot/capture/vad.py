@@ -8,8 +8,10 @@ Three small pieces, none of which does I/O or reads a clock:
 - :class:`UtteranceDetector`: framer + webrtcvad + :class:`~.segmenter.Segmenter`;
   ``feed(pcm16_16k) -> events``.
 
-All of them run on whichever thread calls them (the event loop in ``mic.py``);
-keep each instance on one thread.
+All of them run on whichever thread calls them: the microphone's capture thread
+(``worker.py``), or the event loop for a file (``mic.py``). Keep each instance on
+one thread; the one exception is :attr:`UtteranceDetector.muted`, which any thread
+may set.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import soxr
 import webrtcvad
 
-from ..audio import VAD_SAMPLE_RATE, downmix, float_to_pcm16
+from ..audio import VAD_SAMPLE_RATE, float_to_pcm16
 from ..errors import ConfigError
 from .segmenter import Event, Segmenter, SegmenterConfig
 
@@ -36,6 +38,12 @@ class CaptureConverter:
     of the stream (it returns the resampler's last samples). A stateful
     ``soxr.ResampleStream`` is used instead of resampling each block alone, which
     would restart the filter at every block edge and click.
+
+    Several channels are averaged into a scratch buffer kept between calls, one
+    ``np.add`` per channel: ``block.mean(axis=1)`` reduces along the short axis of a
+    (frames, channels) array and took 60 µs of the 130 µs a 40 ms stereo block cost
+    (``scripts/bench_idle.py`` says what that is worth per second). A mono block
+    needs no down-mix at all.
     """
 
     def __init__(self, in_rate: int, in_channels: int) -> None:
@@ -45,6 +53,7 @@ class CaptureConverter:
         self.in_channels = in_channels
         self.out_rate = VAD_SAMPLE_RATE
         self._stream: soxr.ResampleStream | None = None
+        self._mono = np.zeros(0, np.float32)  # down-mix scratch, grown to the largest block
         if in_rate != VAD_SAMPLE_RATE:
             self._stream = soxr.ResampleStream(in_rate, VAD_SAMPLE_RATE, 1, dtype="float32",
                                                quality="HQ")
@@ -53,10 +62,30 @@ class CaptureConverter:
         """Convert one block, float32 shaped (frames, channels) or (frames,); may return b""."""
         if block.ndim == 2 and block.shape[1] != self.in_channels:
             raise ValueError(f"block has {block.shape[1]} channels, expected {self.in_channels}")
-        mono = downmix(np.asarray(block, dtype=np.float32))
+        mono = self._downmix(np.asarray(block, dtype=np.float32))
         if self._stream is not None:
             mono = self._stream.resample_chunk(mono, last=False)
         return float_to_pcm16(mono)
+
+    def _downmix(self, block: np.ndarray) -> np.ndarray:
+        """Mono float32 samples of ``block``: a view of it, or the scratch buffer.
+
+        What this returns is only valid until the next call (the scratch is reused):
+        both uses in :meth:`feed` copy it at once.
+        """
+        if block.ndim == 1:
+            return block
+        frames, channels = block.shape
+        if channels == 1:
+            return block[:, 0]
+        if len(self._mono) < frames:
+            self._mono = np.zeros(frames, np.float32)
+        mono = self._mono[:frames]
+        np.add(block[:, 0], block[:, 1], out=mono)
+        for c in range(2, channels):
+            np.add(mono, block[:, c], out=mono)
+        np.multiply(mono, np.float32(1.0 / channels), out=mono)
+        return mono
 
     def flush(self) -> bytes:
         """End of stream: the samples still inside the resampler's filter."""
@@ -119,6 +148,14 @@ class UtteranceDetector:
     back to False after: muted input is counted but dropped (an utterance in
     progress is reported as ``UtteranceDiscarded(reason="muted")``) and never
     reaches a later pre-roll. ``classify`` replaces webrtcvad (tests use it).
+
+    Threads: the thread that calls :meth:`feed` owns the detector (the capture
+    thread for a microphone, see ``worker.py``); :meth:`feed`, :meth:`end`,
+    :attr:`position`, :attr:`in_speech` and :attr:`voiced_end` belong to it. :attr:`muted` may be set
+    from any thread (the event loop mutes while a reply plays): it is one bool,
+    stored and loaded whole under the GIL, and the owner applies it from the next
+    frame it feeds. Another thread reading :attr:`position` may see it mid-update;
+    it should use the ``position`` of the :class:`~.report.CaptureReport` it got.
     """
 
     def __init__(self, config: SegmenterConfig | None = None, *,
@@ -134,7 +171,8 @@ class UtteranceDetector:
 
     @muted.setter
     def muted(self, value: bool) -> None:
-        self._segmenter.muted = value
+        # Any thread: a single attribute store; Segmenter.feed reads it once per frame.
+        self._segmenter.muted = bool(value)
 
     @property
     def position(self) -> int:
