@@ -88,6 +88,22 @@ class Settings:
             max_hangover_ms=self.max_hangover_ms, min_utterance_ms=self.min_utterance_ms,
             max_utterance_ms=self.max_utterance_ms)
 
+    def turn_policy(self, *, barge_in: bool, mute_while_replying: bool = False,
+                    pace_transcript: bool = True, max_turns: int | None = None) -> Policy:
+        """The turn-taking policy of a conversation driven with these settings."""
+        vad = self.segmenter_config()
+        start_trigger_ms = vad.start_window_frames * vad.frame_ms  # speech before it counts
+        return Policy(
+            mute_while_replying=mute_while_replying, barge_in=barge_in,
+            barge_in_ms=self.barge_in_ms, barge_in_grace_ms=self.barge_in_grace_ms,
+            # Speech over the reply too short to interrupt it is a backchannel
+            # ("mm-hmm"): an utterance (pre-roll and tail included) of at most the
+            # start trigger plus barge_in_ms of speech.
+            backchannel_ms=(self.barge_in_ms + start_trigger_ms + vad.preroll_ms + vad.tail_ms
+                            if barge_in else 0),
+            pace_transcript=pace_transcript, strip_ssml=self.ssml, max_turns=max_turns,
+            vad_tail_ms=vad.tail_ms)
+
     def backend_url(self) -> str | None:
         """The API base URL to use; None: the embedded local server.
 

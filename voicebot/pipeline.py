@@ -226,15 +226,9 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         # A real microphone hears the speaker: stop listening while the reply plays
         # (unless barge-in: headphones or echo cancellation keep it out).
         half_duplex = speaker is not None and not input_file and not settings.barge_in
-        policy = Policy(
-            mute_while_replying=half_duplex, barge_in=settings.barge_in,
-            barge_in_ms=settings.barge_in_ms, barge_in_grace_ms=settings.barge_in_grace_ms,
-            # Speech over the reply too short to interrupt it is a backchannel: the
-            # utterance (pre-roll and tail included) of speech just under barge_in_ms.
-            backchannel_ms=(settings.barge_in_ms + settings.preroll_ms + config.tail_ms + 300
-                            if settings.barge_in else 0),
-            pace_transcript=speaker is not None, strip_ssml=settings.ssml,
-            max_turns=max_turns, vad_tail_ms=config.tail_ms)
+        policy = settings.turn_policy(barge_in=settings.barge_in,
+                                      mute_while_replying=half_duplex,
+                                      pace_transcript=speaker is not None, max_turns=max_turns)
 
         def mute(muted: bool) -> None:
             detector.muted = muted

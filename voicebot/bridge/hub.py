@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
-from ..capture.segmenter import SegmenterConfig
 from ..capture.vad import UtteranceDetector
 from ..config import Settings
 from ..errors import Redactor
@@ -96,15 +95,9 @@ class BridgeOptions:
                 f"token={'set' if self.token else 'none'})")
 
 
-def bridge_policy(settings: Settings, config: SegmenterConfig) -> Policy:
+def bridge_policy(settings: Settings) -> Policy:
     """Barge-in on: browsers and phones cancel the echo of the reply themselves."""
-    return Policy(
-        barge_in=True, barge_in_ms=settings.barge_in_ms,
-        barge_in_grace_ms=settings.barge_in_grace_ms,
-        # As `chat --barge-in`: an utterance over the reply whose speech is just too
-        # short to interrupt is a backchannel ("mm-hmm"), not a question.
-        backchannel_ms=settings.barge_in_ms + config.preroll_ms + config.tail_ms + 300,
-        pace_transcript=True, strip_ssml=settings.ssml, vad_tail_ms=config.tail_ms)
+    return settings.turn_policy(barge_in=True, pace_transcript=True)
 
 
 class Hub:
@@ -130,7 +123,7 @@ class Hub:
         self.clock = clock
         self._make_session = make_session
         self.segmenter = settings.segmenter_config()
-        self.policy = bridge_policy(settings, self.segmenter)
+        self.policy = bridge_policy(settings)
         self.sessions: dict[str, Closable] = {}
         self._reserved = 0
         self.draining = False

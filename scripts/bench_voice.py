@@ -1,0 +1,110 @@
+"""Voice to voice on the virtual devices: end of speech → the reply's first sound, by stage.
+
+Runs the real `voicebot chat --json` (the embedded offline backend unless --base-url is
+given) on the PipeWire virtual devices that scripts/audio-up makes, plays an eSpeak NG
+question into the virtual microphone, waits for the answer, and repeats. Every figure
+comes from the `turn.done` records' `latency_ms` (each stage in ms after the end of
+speech as the VAD placed it) and is printed as p50/p90 per stage.
+
+    eval "$(scripts/audio-up)"; .venv/bin/python scripts/bench_voice.py [--turns 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from speech import compose  # noqa: E402
+from vdev import play_into_mic, write_wav  # noqa: E402
+
+QUESTIONS = ["what time is it", "what is two plus two", "what is the date today",
+             "what is twelve times seven"]
+STAGES = ("endpoint", "request_sent", "first_byte", "first_audio", "first_sound")
+
+
+def _reader(proc: subprocess.Popen[str]) -> queue.Queue[dict | None]:
+    events: queue.Queue[dict | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            events.put(json.loads(line))
+        events.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return events
+
+
+def _until(events: queue.Queue[dict | None], kind: str, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        event = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        if event is None:
+            raise RuntimeError("voicebot exited")
+        if event["type"] == kind:
+            return event
+    raise RuntimeError(f"no {kind} within {timeout_s} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=8)
+    parser.add_argument("--base-url", help="a server of the API (default: the embedded one)")
+    args = parser.parse_args()
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        print("run scripts/audio-up first: eval \"$(scripts/audio-up)\"", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp())
+    wavs = []
+    for i, text in enumerate(QUESTIONS):
+        said, _ = compose([0.3, text, 0.3], 16_000)
+        wavs.append(tmp / f"q{i}.wav")
+        write_wav(str(wavs[-1]), said, 16_000)
+    cmd = [sys.executable, "-m", "voicebot", "chat", "--json", "--max-turns", str(args.turns)]
+    if args.base_url:
+        cmd += ["--base-url", args.base_url]
+    else:
+        cmd += ["--local"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    done: list[dict] = []
+    try:
+        events = _reader(proc)
+        _until(events, "listening", 60)
+        time.sleep(1.0)  # the embedded server's engines warm up
+        for turn in range(args.turns):
+            play_into_mic(str(wavs[turn % len(wavs)]))
+            done.append(_until(events, "turn.done", 60))
+            time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    print(f"voice to voice, {len(done)} turns, "
+          f"{'embedded backend' if not args.base_url else args.base_url}; ms after the end "
+          "of speech:")
+    print(f"{'stage':<14}{'p50':>8}{'p90':>8}{'max':>8}")
+    for stage in STAGES:
+        values = sorted(d["latency_ms"][stage] for d in done if d["latency_ms"].get(stage) is not None)
+        if not values:
+            continue
+        p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
+        print(f"{stage:<14}{statistics.median(values):>8.0f}{p90:>8.0f}{values[-1]:>8.0f}")
+    for d in done:
+        print("  turn", d["turn"], d["text"][:60])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
