@@ -12,39 +12,25 @@ speech as the VAD placed it) and is printed as p50/p90 per stage.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from procs import json_events  # noqa: E402
 from speech import compose  # noqa: E402
 from vdev import play_into_mic, write_wav  # noqa: E402
 
 QUESTIONS = ["what time is it", "what is two plus two", "what is the date today",
              "what is twelve times seven"]
 STAGES = ("endpoint", "request_sent", "first_byte", "first_audio", "first_sound")
-
-
-def _reader(proc: subprocess.Popen[str]) -> queue.Queue[dict | None]:
-    events: queue.Queue[dict | None] = queue.Queue()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            events.put(json.loads(line))
-        events.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    return events
 
 
 def _until(events: queue.Queue[dict | None], kind: str, timeout_s: float) -> dict:
@@ -81,7 +67,7 @@ def main() -> int:
                             cwd=ROOT)
     done: list[dict] = []
     try:
-        events = _reader(proc)
+        events = json_events(proc)
         _until(events, "listening", 60)
         time.sleep(1.0)  # the embedded server's engines warm up
         for turn in range(args.turns):

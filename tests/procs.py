@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import signal
 import subprocess
+import threading
 
 
 def child_env() -> dict[str, str]:
@@ -46,3 +49,18 @@ def wait(proc: subprocess.Popen[str], timeout_s: float) -> str:
     except subprocess.TimeoutExpired:
         raise _hung(proc, timeout_s, read_stdout=False) from None
     return proc.stderr.read() if proc.stderr else ""
+
+
+def json_events(proc: subprocess.Popen[str]) -> queue.Queue[dict | None]:
+    """The JSON lines of ``proc``'s stdout (``--json``), read on a thread as they come;
+    None after the last one."""
+    events: queue.Queue[dict | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            events.put(json.loads(line))
+        events.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return events

@@ -10,16 +10,14 @@ utterance is the next request's last user message.
 from __future__ import annotations
 
 import base64
-import json
 import queue
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import soxr
-from procs import child_env, wait
+from procs import child_env, json_events, wait
 from replyserver import ReplyServer
 from speech import compose
 from vdev import SpeakerRecorder, play_into_mic, write_wav
@@ -28,20 +26,6 @@ from voicebot.audio import decode_wav, float_to_pcm16
 
 REPLY_TEXT = ("Once upon a time there was a lighthouse keeper who lived on a small rock "
               "far out at sea, and every night he climbed the stairs to light the lamp.")
-
-
-def _reader(proc: subprocess.Popen[str]) -> queue.Queue[dict | None]:
-    """Events from the process's stdout, read on a thread as they come (None: EOF)."""
-    events: queue.Queue[dict | None] = queue.Queue()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            events.put(json.loads(line))
-        events.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    return events
 
 
 def _until(events: queue.Queue[dict | None], seen: list[dict], done, timeout_s: float) -> None:
@@ -94,7 +78,7 @@ def test_speaking_over_the_reply_interrupts_it(audio_devices: None, tmp_path) ->
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
         seen: list[dict] = []
         try:
-            events = _reader(proc)
+            events = json_events(proc)
             _until(events, seen, lambda e: e["type"] == "listening", 30)
             play_into_mic(first_wav)
             # The reply is playing once ~1 s of its audio has arrived (prebuffer 120 ms).
