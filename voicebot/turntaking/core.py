@@ -106,6 +106,11 @@ class _Turn:
         self.user_said = False
 
 
+def _ignored(ev: UtteranceEnded, reason: str) -> UtteranceIgnored:
+    return UtteranceIgnored(start_s=round(ev.start_sample / CAPTURE_RATE, 3),
+                            end_s=round(ev.end_sample / CAPTURE_RATE, 3), reason=reason)
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (``q`` in 0..100) of ``values``; None when empty."""
     if not values:
@@ -198,7 +203,7 @@ class TurnTaking:
             if self.policy.earcons:
                 out.append(PlayEarcon("wake"))
             self._interrupt("wake_word", now, out)
-            out += self._set_state(self._idle_state() if self._active is None else self._state)
+            out += self._refresh_idle_state()
         elif isinstance(event, PushToTalk):
             if event.pressed:
                 self._ptt_down_at = event.at
@@ -206,7 +211,7 @@ class TurnTaking:
             elif self._ptt_down_at is not None:
                 self._ptt_last = (self._ptt_down_at, event.at)
                 self._ptt_down_at = None
-            out += self._set_state(self._idle_state() if self._active is None else self._state)
+            out += self._refresh_idle_state()
         elif isinstance(event, TimerDue):
             out.append(TimerFired(id=event.id, label=event.label, text=event.text))
             if self.policy.earcons:
@@ -226,7 +231,7 @@ class TurnTaking:
         elif isinstance(ev, (UtteranceEnded, UtteranceDiscarded)):
             self._speech_since = None
         if d.voiced_end is not None:
-            self._check_barge_in(d.at - (d.position - d.voiced_end) / CAPTURE_RATE, now, out)
+            self._check_barge_in(d.time_of(d.voiced_end), now, out)
         if isinstance(ev, UtteranceEnded):
             self._utterance(ev, d, now, out)
 
@@ -244,9 +249,7 @@ class TurnTaking:
             self._cancel(turn, "barge_in", now, out)
 
     def _utterance(self, ev: UtteranceEnded, d: Detected, now: float, out: list[Output]) -> None:
-        def time_of(sample: int) -> float:
-            return d.at - (d.position - sample) / CAPTURE_RATE
-
+        time_of = d.time_of
         start_s, end_s = ev.start_sample / CAPTURE_RATE, ev.end_sample / CAPTURE_RATE
         tail = self.policy.vad_tail_ms * CAPTURE_RATE // 1000 if ev.reason == "silence" else 0
         speech_end_at = time_of(ev.end_sample - tail)
@@ -254,8 +257,7 @@ class TurnTaking:
         if (self.policy.barge_in and turn is not None and not turn.cancelling
                 and turn.reply.first_sound_at is not None
                 and (end_s - start_s) * 1000 < self.policy.backchannel_ms):
-            out.append(UtteranceIgnored(start_s=round(start_s, 3), end_s=round(end_s, 3),
-                                        reason="backchannel"))
+            out.append(_ignored(ev, "backchannel"))
             return
         pcm, start = ev.pcm, ev.start_sample
         if self.policy.wake_word:
@@ -265,14 +267,12 @@ class TurnTaking:
                 pcm, start = pcm[cut * 2:], start + cut
                 self._wake_position = None
             elif self._follow_up_until is None or time_of(ev.start_sample) > self._follow_up_until:
-                out.append(UtteranceIgnored(start_s=round(start_s, 3), end_s=round(end_s, 3),
-                                            reason="no_wake_word"))
+                out.append(_ignored(ev, "no_wake_word"))
                 return
             self._follow_up_until = None
         if self.policy.push_to_talk and not self._talk_held(time_of(ev.start_sample),
                                                             time_of(ev.end_sample)):
-            out.append(UtteranceIgnored(start_s=round(start_s, 3), end_s=round(end_s, 3),
-                                        reason="push_to_talk"))
+            out.append(_ignored(ev, "push_to_talk"))
             return
         audio_s = len(pcm) / 2 / CAPTURE_RATE
         request = _Request((input_audio_part(encode_wav(pcm, CAPTURE_RATE)),), None, audio_s,
@@ -449,6 +449,10 @@ class TurnTaking:
         gated = ((p.wake_word and self._wake_position is None and self._follow_up_until is None)
                  or (p.push_to_talk and self._ptt_down_at is None))
         return "sleeping" if gated else "listening"
+
+    def _refresh_idle_state(self) -> list[Output]:
+        """A gate opened or closed: between turns, sleeping or listening may change."""
+        return [] if self._active is not None else self._set_state(self._idle_state())
 
     def _set_state(self, state: str) -> list[Output]:
         if state == self._state:

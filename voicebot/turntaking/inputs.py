@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from ..capture.segmenter import SAMPLE_RATE as CAPTURE_RATE
 from ..capture.segmenter import Event as DetectorEvent
 from ..protocol.events import StreamEvent
 
@@ -39,6 +40,10 @@ class Detected:
     position: int
     at: float
     voiced_end: int | None = None
+
+    def time_of(self, sample: int) -> float:
+        """When capture sample ``sample`` was captured (16 kHz positions)."""
+        return self.at - (self.position - sample) / CAPTURE_RATE
 
 
 @dataclass(frozen=True)
