@@ -42,7 +42,7 @@ from .session.builtin_tools import Timer, Timers, register_builtins
 from .session.client import ChatClient
 from .session.tools import ToolRegistry
 from .session.turn import RequestOptions, Session
-from .turntaking import Policy, TurnTaking
+from .turntaking import TurnTaking
 from .turntaking.events import Backend, Event, Listening, UserSaid
 from .turntaking.inputs import InputEnded, TimerDue, UserParts
 
@@ -174,8 +174,8 @@ async def ask(settings: Settings, console: Console, *, text: str | None, audio: 
             session, timers = make_session(
                 settings, base_url, lambda timer: driver.feed(timer_input(timer)))
             async with session.client:
-                policy = Policy(pace_transcript=speaker is not None, strip_ssml=settings.ssml,
-                                max_turns=1)
+                policy = settings.turn_policy(barge_in=False, pace_transcript=speaker is not None,
+                                              max_turns=1)
                 driver = Driver(TurnTaking(policy), session, sinks=sinks,
                                 subscribers=[console.publish], fatal=())
                 await driver.run(inputs=[UserParts(tuple(parts), text,
