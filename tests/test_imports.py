@@ -50,6 +50,10 @@ CORES = [
     "voicebot.audio.wav",
     "voicebot.config",
     "voicebot.errors",
+    "voicebot.kiosk",
+    "voicebot.kiosk.earcons",
+    "voicebot.kiosk.backoff",
+    "voicebot.playback.mixer",
 ]
 
 TURNTAKING = "voicebot.turntaking"

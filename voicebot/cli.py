@@ -82,6 +82,29 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="one JSON object per line per event")
     _shared(chat)
 
+    kiosk = sub.add_parser("kiosk", help="always listening for a wake word (or a talk key), "
+                           "with earcons, spoken timers and a systemd service")
+    kiosk.add_argument("--wake-word", metavar="NAME", help="a built-in wake word (hey_jarvis, "
+                       "okay_nabu, hey_mycroft, alexa), a .tflite path, or none "
+                       "(config wake_word; default hey_jarvis)")
+    kiosk.add_argument("--push-to-talk", metavar="KEY", help="a terminal key that is the talk "
+                       "button (one character, or space/enter/tab); without a wake word "
+                       "only speech while it is on counts (config push_to_talk)")
+    kiosk.add_argument("--muted", action="store_true", default=None,
+                       help="start muted (the mute key, default m, or the screen unmutes)")
+    kiosk.add_argument("--no-earcons", dest="earcons", action="store_false", default=None,
+                       help="no sounds on wake word, thinking, done, error, timer")
+    kiosk.add_argument("--screen", action="store_true", help="serve the status screen")
+    kiosk.add_argument("--port", type=int, default=8766, help="the status screen's port "
+                       "(default 8766)")
+    kiosk.add_argument("--install-service", action="store_true",
+                       help="write the systemd unit (/etc/systemd/system/voicebot-kiosk.service) "
+                       "and say how to start it, then exit (run with sudo)")
+    kiosk.add_argument("--service-user", metavar="USER", help="with --install-service: the "
+                       "unprivileged user (in the audio group) it runs as (default: who ran sudo)")
+    kiosk.add_argument("--json", action="store_true", help="one JSON object per line per event")
+    _shared(kiosk)
+
     dev = sub.add_parser("devices", help="list audio input and output devices")
     dev.add_argument("--check", choices=["input", "output", "both"],
                      help="exit 0 only if the default device(s) can be opened; print nothing")
@@ -121,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTING_FLAGS = ("base_url", "local", "api_key", "model", "voice", "ssml", "system", "stall_timeout_s",
-                  "input_device", "output_device", "verbose", "barge_in")
+                  "input_device", "output_device", "verbose", "barge_in", "wake_word",
+                  "push_to_talk", "muted", "earcons")
+
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -258,6 +283,8 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         from .bridge.serve import run_bridge  # drains on SIGTERM itself
 
         return run_bridge(settings, console, args)
+    if args.command == "kiosk":
+        return _kiosk(args, settings, console)
     if args.command == "ask":
         return run_until_signal(pipeline.ask(
             settings, console, text=args.text, audio=args.audio, image=args.image,
@@ -265,6 +292,19 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     return run_until_signal(pipeline.chat(
         settings, console, input_file=args.input, fast=args.fast, max_turns=args.max_turns,
         output_dir=args.output_dir, play=not args.no_play))
+
+
+def _kiosk(args: argparse.Namespace, settings: Any, console: Console) -> int:
+    if args.install_service:
+        from .kiosk.service import install
+
+        path = install(user=args.service_user, config_path=args.config)
+        console.notice(f"wrote {path}; now: sudo systemctl daemon-reload && "
+                       "sudo systemctl enable --now voicebot-kiosk")
+        return 0
+    from .kiosk.run import kiosk
+
+    return run_until_signal(kiosk(settings, console, screen=args.screen, port=args.port))
 
 
 class Interrupted(Exception):

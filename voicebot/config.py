@@ -76,6 +76,25 @@ class Settings:
     # libspeexdsp is available and a speaker plays the replies; "on" requires it;
     # "off" never runs it.
     aec: str = "auto"
+    # The kiosk (``voicebot kiosk``, voicebot/kiosk/): every setting can live in the
+    # config file, so its service needs no flags.
+    #: Wake word: a built-in model's name ("hey_jarvis", "okay_nabu", …) or a .tflite
+    #: path; "" or "none": no wake word (every utterance counts, as in chat).
+    wake_word: str = "hey_jarvis"
+    #: After a reply, answer without the wake word for this long.
+    follow_up_ms: int = _POLICY.follow_up_ms
+    #: A terminal key (one character, or "space"/"enter"/"tab") that is the talk
+    #: button: press to talk, again to stop. "": none. With it, only utterances made
+    #: while the button is on count (push-to-talk instead of the wake word).
+    push_to_talk: str = ""
+    #: The terminal key that mutes and unmutes listening ("": none).
+    mute_key: str = "m"
+    #: Start muted (the key or the screen unmutes).
+    muted: bool = False
+    #: Short sounds on wake word, thinking, done, error, timer.
+    earcons: bool = True
+    #: Earcon loudness, 0..1 times their own level (−10 dBFS peak).
+    earcon_volume: float = 1.0
     verbose: bool = False
 
     def segmenter_config(self) -> SegmenterConfig:
@@ -89,8 +108,11 @@ class Settings:
             max_utterance_ms=self.max_utterance_ms)
 
     def turn_policy(self, *, barge_in: bool, mute_while_replying: bool = False,
-                    pace_transcript: bool = True, max_turns: int | None = None) -> Policy:
-        """The turn-taking policy of a conversation driven with these settings."""
+                    pace_transcript: bool = True, max_turns: int | None = None,
+                    wake_word: bool = False, push_to_talk: bool = False,
+                    earcons: bool = False) -> Policy:
+        """The turn-taking policy of a conversation driven with these settings
+        (``wake_word``, ``push_to_talk``, ``earcons``: the kiosk's gates and sounds)."""
         vad = self.segmenter_config()
         start_trigger_ms = vad.start_window_frames * vad.frame_ms  # speech before it counts
         return Policy(
@@ -102,7 +124,8 @@ class Settings:
             backchannel_ms=(self.barge_in_ms + start_trigger_ms + vad.preroll_ms + vad.tail_ms
                             if barge_in else 0),
             pace_transcript=pace_transcript, strip_ssml=self.ssml, max_turns=max_turns,
-            vad_tail_ms=vad.tail_ms)
+            vad_tail_ms=vad.tail_ms, wake_word=wake_word, follow_up_ms=self.follow_up_ms,
+            push_to_talk=push_to_talk, earcons=earcons)
 
     def backend_url(self) -> str | None:
         """The API base URL to use; None: the embedded local server.
@@ -133,6 +156,8 @@ def default_config_path(platform: str = sys.platform,
 _FIELDS = {f.name: f for f in fields(Settings)}
 # Config-file keys may use dashes as on the command line.
 _ALIASES = {"timeout": "stall_timeout_s", "system_prompt": "system"}
+# Tables whose keys are settings like the top level's (for readability only).
+_TABLES = ("kiosk",)
 
 
 def load_config_file(path: Path | None, *, required: bool) -> dict[str, Any]:
@@ -156,6 +181,10 @@ def load_config_file(path: Path | None, *, required: bool) -> dict[str, Any]:
 def _check_keys(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
+        if key in _TABLES and isinstance(value, Mapping):
+            # A [kiosk] table groups the kiosk's keys; the same keys work at the top too.
+            out.update(_check_keys(value, f"{where} [{key}]"))
+            continue
         name = _ALIASES.get(key, key.replace("-", "_"))
         if name not in _FIELDS:
             raise ConfigError(f"{where}: unknown setting {key!r}")
@@ -218,3 +247,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError("barge_in_ms and barge_in_grace_ms must be >= 0")
     if s.aec not in ("auto", "on", "off"):
         raise ConfigError(f"aec must be auto, on or off (got {s.aec!r})")
+    if s.follow_up_ms < 0:
+        raise ConfigError("follow_up_ms must be >= 0")
+    if not 0.0 <= s.earcon_volume <= 1.0:
+        raise ConfigError("earcon_volume must be between 0 and 1")

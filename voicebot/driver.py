@@ -79,7 +79,8 @@ class Driver:
     capture off and on; ``say`` and ``earcon`` speak or sound for the user (absent:
     the event records still tell). Exceptions of the ``fatal`` types end the
     conversation (:meth:`run` raises them); any other failure of a turn is
-    reported and the conversation goes on.
+    reported and the conversation goes on (``turn_failed`` gets the exception
+    first: the kiosk watches for an unreachable server).
     """
 
     def __init__(self, core: TurnTaking, session: Session, *, sinks: Sequence[Sink] = (),
@@ -88,6 +89,7 @@ class Driver:
                  say: Callable[[str], None] | None = None,
                  earcon: Callable[[str], None] | None = None,
                  fatal: tuple[type[BaseException], ...] = (ConnectError,),
+                 turn_failed: Callable[[VoicebotError], None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  progress_interval_s: float = 0.03) -> None:
         self.core = core
@@ -99,6 +101,7 @@ class Driver:
         self._say = say
         self._earcon = earcon
         self._fatal_types = fatal
+        self._turn_failed = turn_failed
         self._clock = clock
         self._interval = progress_interval_s
         self._turn_task: asyncio.Task[None] | None = None
@@ -258,6 +261,8 @@ class Driver:
             self._fail(failure)
             return
         if failure is not None:
+            if self._turn_failed is not None:
+                self._turn_failed(failure)
             self.exit_code = failure.exit_code
             partial = failure.partial if isinstance(failure.partial, TurnResult) else None
             self.feed(TurnFailed(cmd.turn, str(failure), self._report(partial)))

@@ -105,7 +105,7 @@ def _display_url(url: str) -> str:
 
 
 def open_speaker(settings: Settings) -> Speaker:
-    device = _device(settings.output_device)
+    device = device_arg(settings.output_device)
     try:
         return Speaker(device, prebuffer_ms=settings.prebuffer_ms,
                        jitter_policy=JitterPolicy.named(settings.jitter, settings.prebuffer_ms))
@@ -138,7 +138,8 @@ def timer_input(timer: Timer) -> TimerDue:
     return TimerDue(id=str(timer.id), label=timer.label or None, text=timer.announcement)
 
 
-def _device(value: str | None) -> int | str | None:
+def device_arg(value: str | None) -> int | str | None:
+    """A device setting as PortAudio takes it: an index, a name, or None (default)."""
     if value is None or value == "":
         return None
     return int(value) if value.isdigit() else value
@@ -208,7 +209,7 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         if input_file:
             source: FileSource | MicrophoneSource = FileSource(input_file, realtime=not fast)
         else:
-            mic = MicrophoneSource(_device(settings.input_device))
+            mic = MicrophoneSource(device_arg(settings.input_device))
             source = await stack.enter_async_context(mic)  # its errors name the device
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(  # `driver` is bound below, before any timer fires

@@ -135,6 +135,12 @@ class MicrophoneSource:
         return self._queue.qsize()
 
     @property
+    def last_read_at(self) -> float | None:
+        """``time.monotonic()`` when the capture thread's last read returned (None:
+        not open). A service's watchdog reads it: a stalled device stops advancing it."""
+        return self._worker.last_read_at if self._worker is not None else None
+
+    @property
     def overflows(self) -> int:
         """Blocks PortAudio flagged as overflowed (samples lost before we read them)."""
         return self._worker.overflows if self._worker is not None else 0

@@ -36,6 +36,7 @@ from ..audio.convert import pcm16_to_float
 from ..devices import sounddevice_module
 from ..errors import AudioDeviceError
 from .jitter import JitterBuffer, JitterPolicy, PlaybackState
+from .mixer import ClipMixer
 from .position import PlaybackPositions
 from .sinks import NullSink, Pcm16Joiner, Sink, WavSink
 
@@ -125,6 +126,8 @@ class Speaker:
         self._generation = self.jitter.generation
         # Written by the callback (one row per pull), read here.
         self._positions = PlaybackPositions()
+        #: Short clips (earcons) mixed over the reply in the callback: :meth:`play_clip`.
+        self.clips = ClipMixer()
         # Callback thread only.
         self._cb_first_dac = 0.0
         self._cb_last_dac = 0.0
@@ -309,6 +312,21 @@ class Speaker:
             self._ended.set_exception(self._failure)
             self._ended.exception()  # retrieved here: nobody may be awaiting it
 
+    def play_clip(self, samples: np.ndarray) -> None:
+        """Play ``samples`` (float32 mono at :attr:`sample_rate`, e.g. an earcon) now,
+        mixed over the reply if one plays. Loop thread. Starts the stream if it rests;
+        it stops again after the clip, as after a reply. Raises
+        :class:`AudioDeviceError` if the output stream has failed."""
+        if self._failure is not None:
+            raise self._failure
+        if self._closing:
+            return
+        self.clips.play(samples)
+        self._run_stream()
+        if not self._reply_open and self.jitter.state is _ENDED:
+            self._schedule_idle_stop(self._reply_id, len(samples) / self.sample_rate
+                                     + self._latency_s)
+
     # ------------------------------------------------- stream lifecycle (loop thread)
 
     @property
@@ -348,6 +366,9 @@ class Speaker:
                 and self.jitter.state is _ENDED)
         if not idle or not self._running or self._closing or self._failure is not None:
             return
+        if self.clips.active:  # a clip still plays: look again once it can have ended
+            self._schedule_idle_stop(reply_id, 0.05)
+            return
         # abort, not stop: what is still queued is silence (the tail was heard), and
         # abort returns at once (0.2 ms on PipeWire; stop waits for the buffer).
         self._stops_pending += 1
@@ -379,6 +400,7 @@ class Speaker:
         first_report = False
         if self.channels == 1:
             jitter.pull(outdata[:, 0])
+            self.clips.mix_into(outdata[:, 0])
             first_report = self._record_position(dac_time)
         else:
             done = 0
@@ -386,6 +408,7 @@ class Speaker:
             while done < frames:
                 m = min(frames - done, len(scratch))
                 jitter.pull(scratch[:m])
+                self.clips.mix_into(scratch[:m])
                 outdata[done:done + m] = scratch[:m, None]
                 first_report |= self._record_position(dac_time + done / self.sample_rate)
                 done += m

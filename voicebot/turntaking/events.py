@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 __all__ = [
     "Event", "Listening", "Backend", "StateChanged", "UtteranceDetected", "UtteranceIgnored",
     "UserSaid", "TranscriptDelta", "AudioReceived", "ToolCallStarted", "ToolCallDone",
-    "UsageReported", "TurnDone", "Interrupted", "ErrorEvent", "Notice", "TimerFired",
+    "UsageReported", "TurnDone", "Interrupted", "ErrorEvent", "Notice", "MuteChanged",
+    "TimerFired",
     "Summary", "EVENT_TYPES", "LATENCY_STAGES",
 ]
 
@@ -189,6 +190,13 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class MuteChanged(Event):
+    """Listening was switched off (``muted``) or on by the user (a key, the screen)."""
+    type: ClassVar[str] = "mute"
+    muted: bool
+
+
+@dataclass(frozen=True)
 class TimerFired(Event):
     type: ClassVar[str] = "timer.fired"
     id: str
@@ -208,5 +216,5 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (
         Listening, Backend, StateChanged, UtteranceDetected, UtteranceIgnored, UserSaid,
         TranscriptDelta, AudioReceived, ToolCallStarted, ToolCallDone, UsageReported, TurnDone,
-        Interrupted, ErrorEvent, Notice, TimerFired, Summary)
+        Interrupted, ErrorEvent, Notice, MuteChanged, TimerFired, Summary)
 }

@@ -1,0 +1,246 @@
+"""``voicebot kiosk``: the turn-taking driver on the microphone and speaker, always on.
+
+::
+
+    mic ──capture thread (VAD, wake word)──▶ reports ──▶ Driver ──▶ TurnTaking core
+    terminal keys / screen ──▶ Controls ──▶ PushToTalk, mute     │ (wake-word or
+    timers ──▶ TimerDue ─────────────────────────────────────────┘  push-to-talk policy)
+        core's commands: earcon ──▶ speaker's clip mixer · say ──▶ Announcer
+        events ──▶ console (--json), systemd STATUS, the screen
+
+The same pieces as ``chat`` (``pipeline.py``'s speaker, backend and session, the
+one :class:`~voicebot.driver.Driver`); what is the kiosk's own is here: the gate
+(wake word or talk button), earcons, mute, proactive speech, an unreachable
+server announced once and probed with back-off, and systemd's notify protocol and
+watchdog. Everything runs on the event loop's thread, except the capture thread
+and PortAudio's callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+import numpy as np
+
+from ..capture.mic import MicrophoneSource, capture_events
+from ..capture.vad import UtteranceDetector
+from ..config import Settings
+from ..console import Console
+from ..driver import Driver
+from ..errors import ConfigError, TransportError, VoicebotError
+from ..pipeline import backend, device_arg, make_session, open_speaker, timer_input
+from ..playback.speaker import Speaker
+from ..turntaking import TurnTaking
+from ..turntaking.events import ErrorEvent, Event, Listening, MuteChanged, Notice, TurnDone
+from .announce import Announcer, LocalVoice
+from .controls import Controls, TerminalKeys, key_char
+from .earcons import EARCON_NAMES, synthesize
+from .notify import Notifier, Watchdog, watchdog_interval_s
+from .backoff import Change
+from .upstream import UpstreamMonitor
+
+__all__ = ["kiosk", "wake_word_name"]
+
+#: Said once (locally) when the server stops answering.
+OUTAGE_LINE = "I can't reach the server right now. I'll keep trying."
+# Listening stays off this long after an earcon has played (a microphone that hears
+# the speaker must not take the earcon's tail for speech).
+_EARCON_GUARD_S = 0.15
+
+
+def wake_word_name(settings: Settings) -> str | None:
+    """The configured wake word, or None when there is none ("" or "none")."""
+    name = settings.wake_word.strip()
+    return None if name.lower() in ("", "none", "off") else name
+
+
+class _Listening:
+    """Whether the microphone is listened to: not while the user muted it, not while
+    the core mutes it (half-duplex: a reply plays), not while an earcon plays on a
+    speaker it hears. Applies the result to the detector (the capture thread reads
+    it from its next frame). Loop thread."""
+
+    def __init__(self, detector: UtteranceDetector, *, user_muted: bool) -> None:
+        self._detector = detector
+        self.user_muted = user_muted
+        self._core_muted = False
+        self._guard_until = 0.0
+        self._apply()
+
+    @property
+    def muted(self) -> bool:
+        return self._detector.muted
+
+    def set_user_muted(self, muted: bool) -> None:
+        self.user_muted = muted
+        self._apply()
+
+    def set_core_muted(self, muted: bool) -> None:
+        self._core_muted = muted
+        self._apply()
+
+    def guard(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._guard_until = max(self._guard_until, loop.time() + seconds)
+        self._apply()
+        loop.call_later(seconds, self._apply)
+
+    def _apply(self) -> None:
+        guarded = self._guard_until > asyncio.get_running_loop().time()
+        self._detector.muted = self.user_muted or self._core_muted or guarded
+
+
+class _Earcons:
+    """The earcons at the speaker's rate, played through its clip mixer."""
+
+    def __init__(self, speaker: Speaker, volume: float) -> None:
+        self._speaker = speaker
+        self._sounds = {name: synthesize(name, speaker.sample_rate) * np.float32(volume)
+                        for name in EARCON_NAMES}
+
+    def play(self, name: str) -> float:
+        """Play ``name``; returns how long it lasts (s)."""
+        sound = self._sounds[name]
+        self._speaker.play_clip(sound)
+        return len(sound) / self._speaker.sample_rate
+
+
+async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
+                port: int = 8766) -> int:
+    """Run the kiosk until a signal stops it; returns the exit code."""
+    wake = wake_word_name(settings)
+    talk_key, mute_key = key_char(settings.push_to_talk), key_char(settings.mute_key)
+    if wake is not None:
+        raise ConfigError("wake-word detection is not in this build yet: set "
+                          "wake_word = \"none\" (or --wake-word none), or use --push-to-talk")
+    push_to_talk = bool(talk_key) and wake is None
+    detector = UtteranceDetector(settings.segmenter_config())
+    notifier = Notifier()
+    # A microphone that hears the speaker: stop listening while a reply plays, unless
+    # the settings say it cannot hear it (headphones, echo cancellation: barge_in).
+    half_duplex = not settings.barge_in
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(notifier.close)
+        speaker = open_speaker(settings)
+        stack.callback(speaker.close)
+        mic = await stack.enter_async_context(MicrophoneSource(device_arg(settings.input_device)))
+        base_url = await stack.enter_async_context(backend(settings, console))
+        session, timers = make_session(  # `driver` is bound below, before any timer fires
+            settings, base_url, lambda timer: driver.feed(timer_input(timer)))
+        stack.callback(timers.cancel_all)
+        await stack.enter_async_context(session.client)
+
+        listening = _Listening(detector, user_muted=settings.muted)
+        earcons = _Earcons(speaker, settings.earcon_volume)
+        local = LocalVoice(speaker.play_clip, speaker.sample_rate, voice=settings.voice)
+        stack.push_async_callback(local.aclose)
+
+        def play_earcon(name: str) -> None:
+            seconds = earcons.play(name)
+            if half_duplex and name != "wake":  # "wake" plays while the user speaks on
+                listening.guard(seconds + speaker.output_latency_s + _EARCON_GUARD_S)
+
+        def upstream_changed(change: Change) -> None:
+            if change.up:
+                driver.publish(Notice(message=change.message))
+                notifier.set_status(driver.core.state)
+            else:
+                driver.publish(ErrorEvent(message=change.message))
+                local.say(OUTAGE_LINE)
+
+        monitor = UpstreamMonitor(base_url, upstream_changed,
+                                  connect_timeout_s=settings.connect_timeout_s)
+        stack.push_async_callback(monitor.aclose)
+
+        def turn_failed(exc: VoicebotError) -> None:
+            if isinstance(exc, TransportError):
+                monitor.failed(str(exc))
+
+        def turn_done(event: Event) -> None:
+            if isinstance(event, TurnDone):
+                monitor.succeeded()
+
+        policy = settings.turn_policy(barge_in=False, mute_while_replying=half_duplex,
+                                      wake_word=wake is not None, push_to_talk=push_to_talk,
+                                      earcons=settings.earcons)
+        driver = Driver(TurnTaking(policy), session, sinks=[speaker],
+                        subscribers=[console.publish, notifier.on_event, turn_done],
+                        mute=listening.set_core_muted, say=lambda text: announcer.say(text),
+                        earcon=play_earcon, fatal=(), turn_failed=turn_failed)
+        announcer = Announcer(driver, local, lambda: monitor.health.up)
+
+        def set_user_muted(muted: bool) -> None:
+            listening.set_user_muted(muted)
+            driver.publish(MuteChanged(muted=muted))
+            notifier.set_status("muted" if muted else driver.core.state)
+
+        controls = Controls(driver, set_user_muted, muted=settings.muted)
+        driver.subscribers += [announcer.on_event, controls.on_event]
+        if screen:
+            await stack.enter_async_context(_screen(port, driver, controls.command))
+
+        where = mic.device_name
+        driver.publish(Listening(source=where))
+        keys = TerminalKeys({talk_key: "talk", mute_key: "mute"}, controls.command)
+        with keys:
+            if not console.json_mode:
+                console.notice(_greeting(where, wake, talk_key if keys.active else "",
+                                         mute_key if keys.active else ""))
+            watchdog = _watchdog(notifier, mic)
+            pinging = (asyncio.get_running_loop().create_task(watchdog.run())
+                       if watchdog is not None else None)
+            try:
+                notifier.ready("muted" if settings.muted else "starting")
+                await driver.run(capture_events(mic, detector))
+            finally:
+                notifier.stopping()
+                if pinging is not None:
+                    pinging.cancel()
+    return driver.exit_code
+
+
+def _watchdog(notifier: Notifier, mic: MicrophoneSource) -> Watchdog | None:
+    """WATCHDOG=1 while the loop runs (the pings are its task) and the capture
+    thread still reads blocks (a stalled device stops the pings)."""
+    interval_s = watchdog_interval_s()
+    if interval_s is None or not notifier.enabled:
+        return None
+    stall_s = max(1.0, 3 * mic.block_ms / 1000)
+
+    def healthy() -> str | None:
+        last = mic.last_read_at
+        if last is None:
+            return "the microphone is not open"
+        quiet_s = time.monotonic() - last
+        return None if quiet_s < stall_s else f"no audio from the microphone for {quiet_s:.1f} s"
+
+    return Watchdog(notifier, interval_s, healthy)
+
+
+def _greeting(where: str, wake: str | None, talk_key: str, mute_key: str) -> str:
+    how = [f"say “{wake.replace('_', ' ')}”" if wake else "speak"]
+    if talk_key:
+        how.append(f"press {_key_label(talk_key)} to talk")
+    if mute_key:
+        how.append(f"{_key_label(mute_key)} to mute")
+    return f"listening on {where} — {', '.join(how)}; Ctrl-C to stop"
+
+
+def _key_label(char: str) -> str:
+    return {" ": "SPACE", "\n": "ENTER", "\t": "TAB"}.get(char, char.upper())
+
+
+@contextlib.asynccontextmanager
+async def _screen(port: int, driver: Driver, command: Callable[[str], None]
+                  ) -> AsyncIterator[None]:
+    """The status screen (``voicebot.kiosk.screen``): it subscribes to the driver's
+    events and sends the buttons' commands (see :mod:`.controls`)."""
+    try:
+        from . import screen as screen_module  # type: ignore[attr-defined]
+    except ImportError:
+        raise ConfigError("the status screen is not in this build (no voicebot.kiosk.screen)") from None
+    async with screen_module.serve(port, subscribe=driver.subscribers.append, command=command):
+        yield
