@@ -1,0 +1,39 @@
+"""Every kiosk setting can live in the config file (flat or in a [kiosk] table), so
+the service needs no flags; flags still win."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicebot.config import resolve
+from voicebot.errors import ConfigError
+from voicebot.kiosk.run import wake_word_name
+
+
+def test_kiosk_table_and_flat_keys(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text('voice = "echo"\n[kiosk]\nwake-word = "okay_nabu"\nfollow_up_ms = 8000\n'
+                    'push_to_talk = "space"\nmuted = true\nearcons = false\n'
+                    'earcon_volume = 0.5\n')
+    s = resolve({}, config_path=str(path), env={})
+    assert (s.voice, s.wake_word, s.follow_up_ms, s.push_to_talk, s.muted, s.earcons,
+            s.earcon_volume) == ("echo", "okay_nabu", 8000, "space", True, False, 0.5)
+    policy = s.turn_policy(barge_in=False, wake_word=True, earcons=True)
+    assert policy.wake_word and policy.follow_up_ms == 8000 and policy.earcons
+    flags = resolve({"wake_word": "none"}, config_path=str(path), env={})
+    assert wake_word_name(flags) is None and wake_word_name(s) == "okay_nabu"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[kiosk]\nwake_word = 3\n", "wrong type"),
+    ("[kiosk]\nbogus = 1\n", "unknown setting 'bogus'"),
+    ("earcon_volume = 2.0\n", "earcon_volume"),
+    ("follow_up_ms = -1\n", "follow_up_ms"),
+])
+def test_bad_kiosk_settings(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        resolve({}, config_path=str(path), env={})
