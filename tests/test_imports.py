@@ -50,6 +50,9 @@ CORES = [
     "voicebot.audio.wav",
     "voicebot.config",
     "voicebot.errors",
+    "voicebot.kiosk",
+    "voicebot.kiosk.gate",
+    "voicebot.kiosk.wakeword",
 ]
 
 TURNTAKING = "voicebot.turntaking"

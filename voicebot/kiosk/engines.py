@@ -49,7 +49,7 @@ class WakeEngine(Protocol):
 # Measured with scripts/bench_wakeword.py (median first crossing − end of speech);
 # a custom model gets the default.
 _OWW_END_LAG_MS = MappingProxyType(
-    {"hey_jarvis": 320, "okay_nabu": 400, "hey_mycroft": 320, "alexa": 160})
+    {"hey_jarvis": 240, "okay_nabu": 400, "hey_mycroft": 320, "alexa": 160})
 _MICRO_END_LAG_MS = MappingProxyType(
     {"hey_jarvis": 200, "okay_nabu": 200, "hey_mycroft": 200, "alexa": 200})
 _DEFAULT_END_LAG_MS = 320
