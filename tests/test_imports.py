@@ -54,6 +54,8 @@ CORES = [
     "voicebot.kiosk.earcons",
     "voicebot.kiosk.backoff",
     "voicebot.playback.mixer",
+    "voicebot.kiosk.gate",
+    "voicebot.kiosk.wakeword",
 ]
 
 TURNTAKING = "voicebot.turntaking"
