@@ -42,7 +42,7 @@ from .report import CaptureReport
 from .ring import BlockRing
 from .segmenter import UtteranceEnded
 from .vad import CaptureConverter, UtteranceDetector
-from .worker import CaptureWorker, DetectorFeed, ReportInbox
+from .worker import CaptureWorker, DetectorFeed, ReportInbox, Tap
 
 __all__ = [
     "AudioSource",
@@ -198,8 +198,8 @@ class MicrophoneSource:
                 continue
             yield block
 
-    async def _reports(self, detector: UtteranceDetector, clock: Callable[[], float]
-                       ) -> AsyncGenerator[CaptureReport, None]:
+    async def _reports(self, detector: UtteranceDetector, clock: Callable[[], float],
+                       tap: Tap | None = None) -> AsyncGenerator[CaptureReport, None]:
         """:func:`capture_events` for the microphone: the capture thread does the work.
 
         Loop thread. Hands the detector to the capture thread (which feeds it from
@@ -221,7 +221,7 @@ class MicrophoneSource:
         while not self._queue.empty():
             self._queue.get_nowait()
         inbox = ReportInbox(worker, self.stall_timeout_s, self._stalled, self._failed)
-        worker.attach(DetectorFeed(detector, self.sample_rate, self.channels, clock),
+        worker.attach(DetectorFeed(detector, self.sample_rate, self.channels, clock, tap),
                       inbox, first_seq)
         if not worker.alive and self._closing:
             return  # closed before we came: nothing will arrive
@@ -346,7 +346,7 @@ def utterance_wav(u: Utterance) -> bytes:
 
 
 async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
-                         clock: Callable[[], float] = time.monotonic,
+                         clock: Callable[[], float] = time.monotonic, tap: Tap | None = None,
                          ) -> AsyncGenerator[CaptureReport, None]:
     """Every detector event for ``source``, and progress while speech goes on.
 
@@ -356,10 +356,11 @@ async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
     Any other source is pulled block by block and converted on the loop. Either
     way each detector event comes wrapped in a :class:`CaptureReport`, and at the
     end of the source the converter and the detector are flushed. ``clock`` gives
-    the reports' ``at``; the capture thread calls it too.
+    the reports' ``at``; the capture thread calls it too. ``tap`` sees every
+    converted block beside the detector (``worker.Tap``; on the loop for a file).
     """
     if isinstance(source, MicrophoneSource):
-        async with contextlib.aclosing(source._reports(detector, clock)) as reports:
+        async with contextlib.aclosing(source._reports(detector, clock, tap)) as reports:
             async for report in reports:
                 yield report
         return
@@ -367,7 +368,10 @@ async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
     async with contextlib.aclosing(source.blocks()) as blocks:
         async for block in blocks:
             at = clock()
-            events = detector.feed(converter.feed(block))
+            pcm, start = converter.feed(block), detector.position
+            events = detector.feed(pcm)
+            if tap is not None and not detector.muted:
+                tap(pcm, start, detector.in_speech)
             position = detector.position
             voiced = detector.voiced_end if detector.in_speech else None
             for event in events:

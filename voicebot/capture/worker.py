@@ -50,7 +50,14 @@ from .segmenter import Event
 from .ring import BlockRing
 from .vad import CaptureConverter, UtteranceDetector
 
-__all__ = ["CaptureWorker", "DetectorFeed", "ReportInbox", "StreamEnded"]
+__all__ = ["CaptureWorker", "DetectorFeed", "ReportInbox", "StreamEnded", "Tap"]
+
+#: Sees every converted block on the capture thread beside the detector (the kiosk's
+#: wake word): ``tap(pcm16_16k, position, voiced)`` with the capture position of the
+#: block's first sample and whether the detector is inside speech after it. Not
+#: called while the detector is muted. It must return quickly and post anything the
+#: loop must know with ``call_soon_threadsafe``.
+Tap = Callable[[bytes, int, bool], None]
 
 _THREAD_NAME = "vb-capture"
 
@@ -81,8 +88,9 @@ class DetectorFeed:
     """
 
     def __init__(self, detector: UtteranceDetector, sample_rate: int, channels: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, tap: Tap | None = None) -> None:
         self.detector = detector
+        self._tap = tap
         self.sample_rate = sample_rate
         self._clock = clock
         self._converter = CaptureConverter(sample_rate, channels)
@@ -101,7 +109,11 @@ class DetectorFeed:
         detector = self.detector
         made: list[tuple[Event | None, int, int, int | None]] = []
         for block in blocks:
-            events = detector.feed(self._converter.feed(block))
+            pcm = self._converter.feed(block)
+            start = detector.position
+            events = detector.feed(pcm)
+            if self._tap is not None and not detector.muted:
+                self._tap(pcm, start, detector.in_speech)
             self._frames_in += len(block)
             if not events and not detector.in_speech:
                 continue  # silence: nothing the loop needs to hear about

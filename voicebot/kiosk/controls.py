@@ -55,12 +55,16 @@ class Controls:
     """The buttons of one kiosk conversation.
 
     ``set_muted(bool)`` mutes or unmutes listening; ``clock`` must be the driver's
-    clock (the talk button's times are compared with capture times).
+    clock (the talk button's times are compared with capture times). With a wake
+    word, ``wake()`` is what a press does instead (the kiosk feeds a wake word at the
+    current capture position: the talk button as an alternative to saying it).
     """
 
     def __init__(self, driver: Driver, set_muted: Callable[[bool], None], *,
-                 muted: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+                 muted: bool = False, clock: Callable[[], float] = time.monotonic,
+                 wake: Callable[[], None] | None = None) -> None:
         self._driver = driver
+        self._wake = wake
         self._set_muted = set_muted
         self._clock = clock
         self.muted = muted
@@ -84,6 +88,10 @@ class Controls:
             raise ValueError(f"unknown command {name!r}")
 
     def _talk(self, pressed: bool, *, tapped: bool) -> None:
+        if self._wake is not None:
+            if pressed:
+                self._wake()
+            return
         if pressed == self.talking:
             return
         self.talking = pressed

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..capture.mic import MicrophoneSource, capture_events
 from ..capture.vad import UtteranceDetector
+from ..capture.vadmodels import make_classifier
 from ..config import Settings
 from ..console import Console
 from ..driver import Driver
@@ -35,12 +36,15 @@ from ..pipeline import backend, device_arg, make_session, open_speaker, timer_in
 from ..playback.speaker import Speaker
 from ..turntaking import TurnTaking
 from ..turntaking.events import ErrorEvent, Event, Listening, MuteChanged, Notice, TurnDone
+from ..turntaking.inputs import WakeWord
 from .announce import Announcer, LocalVoice
 from .controls import Controls, TerminalKeys, key_char
 from .earcons import EARCON_NAMES, synthesize
+from .listen import WakeTap
 from .notify import Notifier, Watchdog, watchdog_interval_s
 from .backoff import Change
 from .upstream import UpstreamMonitor
+from .wakeword import WakeWordConfig, WakeWordDetector
 
 __all__ = ["kiosk", "wake_word_name"]
 
@@ -113,17 +117,20 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
     """Run the kiosk until a signal stops it; returns the exit code."""
     wake = wake_word_name(settings)
     talk_key, mute_key = key_char(settings.push_to_talk), key_char(settings.mute_key)
-    if wake is not None:
-        raise ConfigError("wake-word detection is not in this build yet: set "
-                          "wake_word = \"none\" (or --wake-word none), or use --push-to-talk")
     push_to_talk = bool(talk_key) and wake is None
-    detector = UtteranceDetector(settings.segmenter_config())
+    vad = settings.segmenter_config()
+    detector = UtteranceDetector(vad, classify=make_classifier(settings.vad, vad.aggressiveness))
+    # The model loads here (tens of ms), before anything opens: a bad name fails fast.
+    wake_detector = (WakeWordDetector(WakeWordConfig(model=wake)) if wake is not None
+                     else None)
     notifier = Notifier()
     # A microphone that hears the speaker: stop listening while a reply plays, unless
     # the settings say it cannot hear it (headphones, echo cancellation: barge_in).
     half_duplex = not settings.barge_in
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(notifier.close)
+        if wake_detector is not None:
+            stack.callback(wake_detector.close)  # after the capture thread has ended
         speaker = open_speaker(settings)
         stack.callback(speaker.close)
         mic = await stack.enter_async_context(MicrophoneSource(device_arg(settings.input_device)))
@@ -177,7 +184,17 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
             driver.publish(MuteChanged(muted=muted))
             notifier.set_status("muted" if muted else driver.core.state)
 
-        controls = Controls(driver, set_user_muted, muted=settings.muted)
+        def on_wake(name: str, position: int, at: float) -> None:
+            if not listening.muted:  # muted since the capture thread heard it: not now
+                driver.feed(WakeWord(name, position, at))
+
+        def talk_as_wake() -> None:
+            on_wake("talk", detector.position, time.monotonic())
+
+        tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake)
+               if wake_detector is not None else None)
+        controls = Controls(driver, set_user_muted, muted=settings.muted,
+                            wake=talk_as_wake if wake is not None else None)
         driver.subscribers += [announcer.on_event, controls.on_event]
         if screen:
             await stack.enter_async_context(_screen(port, driver, controls.command))
@@ -194,7 +211,7 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
                        if watchdog is not None else None)
             try:
                 notifier.ready("muted" if settings.muted else "starting")
-                await driver.run(capture_events(mic, detector))
+                await driver.run(capture_events(mic, detector, tap=tap))
             finally:
                 notifier.stopping()
                 if pinging is not None:

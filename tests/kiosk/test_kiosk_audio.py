@@ -1,0 +1,188 @@
+"""``voicebot kiosk`` end to end on the PipeWire virtual devices.
+
+eSpeak NG speech is played into the virtual microphone; the kiosk answers through
+the embedded server (or a ``voicebot serve`` it can lose); the virtual speaker's
+monitor is recorded and the earcons are found on it by their waveforms
+(voicebot/kiosk/earcons.py makes them from numbers). systemd's notify protocol is
+read from a socket standing in for ``NOTIFY_SOCKET``.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kioskproc import Kiosk, find_earcon, rms, say_into_mic
+from procs import child_env
+from vdev import RECORD_RATE, SpeakerRecorder
+from voicebot.kiosk.earcons import duration_ms
+
+QUESTION = [0.3, "what time is it", 0.9]
+
+
+def test_answers_with_earcons_in_order(audio_devices: None, tmp_path: Path) -> None:
+    """No wake word: "what time is it" is answered; on the speaker: the thinking
+    earcon, then the reply, then the done earcon."""
+    with SpeakerRecorder() as rec, Kiosk(["--wake-word", "none", "--local"]) as kiosk:
+        kiosk.wait_for(90, "state", state="listening")
+        say_into_mic(tmp_path, "q", QUESTION)
+        done = kiosk.wait_for(60, "turn.done")
+        kiosk.drain(1.0)  # the done earcon plays after the reply has drained
+        assert kiosk.stop() == 130, kiosk.stderr
+    assert "it's" in done["text"].lower(), done
+    x = rec.samples
+    thinking, s_thinking = find_earcon(x, "thinking")
+    done_at, s_done = find_earcon(x, "done", start=thinking)
+    assert s_thinking > 0.9 and s_done > 0.9, (s_thinking, s_done)
+    thinking_end = thinking + int(duration_ms("thinking") * RECORD_RATE / 1000)
+    assert thinking_end < done_at
+    # The reply lies between them: speech, far louder than the silence around.
+    between = x[thinking_end:done_at]
+    assert rms(between) > 10 * rms(x[:thinking]) + 1e-4, "no reply between the earcons"
+    types = [e["type"] for e in kiosk.seen]
+    assert types.index("user") < types.index("turn.done")
+
+
+def test_timer_set_by_voice_fires_aloud(audio_devices: None, tmp_path: Path) -> None:
+    """"set a timer for four seconds": the server calls the kiosk's timer tool; when
+    it fires, the timer earcon plays and the announcement is spoken (a turn of its
+    own, through the server), with nobody speaking."""
+    with SpeakerRecorder() as rec, Kiosk(["--wake-word", "none", "--local"]) as kiosk:
+        kiosk.wait_for(90, "state", state="listening")
+        say_into_mic(tmp_path, "timer", [0.3, "set a timer for four seconds", 0.9])
+        first = kiosk.wait_for(60, "turn.done")
+        fired = kiosk.wait_for(30, "timer.fired")
+        spoken = kiosk.wait_for(30, "turn.done", turn=first["turn"] + 1)
+        kiosk.drain(0.5)
+        assert kiosk.stop() == 130, kiosk.stderr
+    assert any(e["type"] == "tool_call" and e["name"] == "set_timer" for e in kiosk.seen)
+    assert "done" in fired["text"] and "4 seconds" in fired["text"], fired
+    assert "timer" in spoken["text"].lower() and spoken["audio_bytes"] > 0, spoken
+    x = rec.samples
+    at, score = find_earcon(x, "timer")
+    assert score > 0.9, score
+    after = x[at + int(duration_ms("timer") * RECORD_RATE / 1000):]
+    assert rms(after[:RECORD_RATE * 3]) > 10 * rms(x[:RECORD_RATE // 5]) + 1e-4, \
+        "nothing spoken after the timer's earcon"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "voicebot", "serve", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=child_env())
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("voicebot serve did not start")
+
+
+def test_upstream_stopped_and_restarted(audio_devices: None, tmp_path: Path) -> None:
+    """The server goes away: a question fails, the kiosk says so once (error event and
+    earcon), probes with back-off and, once the server is back, answers again."""
+    port = _free_port()
+    server = _serve(port)
+    try:
+        with SpeakerRecorder() as rec, Kiosk(["--wake-word", "none", "--base-url",
+                                              f"http://127.0.0.1:{port}/v1"]) as kiosk:
+            kiosk.wait_for(30, "state", state="listening")
+            say_into_mic(tmp_path, "q1", QUESTION)
+            kiosk.wait_for(60, "turn.done")
+            server.terminate()
+            server.wait(timeout=30)
+            say_into_mic(tmp_path, "q2", QUESTION)
+            kiosk.wait_for(60, "error", turn=2)
+            outage = kiosk.wait_for(10, "error", turn=None)
+            assert "cannot be reached" in outage["message"]
+            server = _serve(port)
+            kiosk.wait_for(30, "notice", message="the server can be reached again")
+            say_into_mic(tmp_path, "q3", QUESTION)
+            done = kiosk.wait_for(60, "turn.done")
+            assert "it's" in done["text"].lower()
+            assert kiosk.stop() == 130, kiosk.stderr
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    outages = [e for e in kiosk.seen if e["type"] == "error" and e.get("turn") is None]
+    assert len(outages) == 1, outages  # said once
+    _, score = find_earcon(rec.samples, "error")
+    assert score > 0.9, score
+
+
+def test_systemd_notify_and_watchdog(audio_devices: None, tmp_path: Path) -> None:
+    """READY=1 once it listens, STATUS=… for each state, WATCHDOG=1 while alive; a
+    stopped process (SIGSTOP: its loop and capture frozen) sends no WATCHDOG=1."""
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    got: list[tuple[float, dict[str, str]]] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = sock.recv(4096)
+            except OSError:
+                return
+            got.append((time.monotonic(), dict(line.split("=", 1)
+                                               for line in data.decode().splitlines())))
+
+    threading.Thread(target=read, daemon=True).start()
+    env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}  # a ping every 0.2 s
+    try:
+        with Kiosk(["--wake-word", "none", "--local"], env=env) as kiosk:
+            kiosk.wait_for(90, "state", state="listening")
+            time.sleep(1.0)
+            kiosk.proc.send_signal(19)  # SIGSTOP
+            stopped_at = time.monotonic()
+            time.sleep(1.0)
+            resumed_at = time.monotonic()
+            kiosk.proc.send_signal(18)  # SIGCONT
+            time.sleep(1.0)
+            assert kiosk.stop() == 130, kiosk.stderr
+    finally:
+        sock.close()
+    keys = [k for _, m in got for k in m]
+    assert keys.count("READY") == 1
+    statuses = [m["STATUS"] for _, m in got if "STATUS" in m]
+    assert "listening" in statuses and statuses[-1] == "stopping", statuses
+    pings = [t for t, m in got if "WATCHDOG" in m]
+    assert any(t < stopped_at for t in pings) and any(t > resumed_at for t in pings)
+    # Received while the process was stopped: at most one already on its way.
+    assert len([t for t in pings if stopped_at + 0.05 < t < resumed_at]) == 0, pings
+
+
+@pytest.mark.parametrize("voice", ["en-us"])
+def test_wake_word_gates_the_question(audio_devices: None, tmp_path: Path, voice: str) -> None:
+    """"what time is it" alone is not answered; "hey jarvis, what time is it" in one
+    breath is, the wake earcon first."""
+    with SpeakerRecorder() as rec, Kiosk(["--wake-word", "hey_jarvis", "--local"]) as kiosk:
+        kiosk.wait_for(90, "state", state="sleeping")
+        say_into_mic(tmp_path, "alone", QUESTION, voice=voice)
+        ignored = kiosk.wait_for(30, "utterance.ignored")
+        assert ignored["reason"] == "no_wake_word"
+        say_into_mic(tmp_path, "woken", [1.0, "hey jarvis,", 0.05, "what time is it?", 1.0],
+                     voice=voice)
+        done = kiosk.wait_for(60, "turn.done")
+        kiosk.drain(1.0)
+        assert kiosk.stop() == 130, kiosk.stderr
+    assert "it's" in done["text"].lower(), done
+    assert [e["turn"] for e in kiosk.seen if e["type"] == "turn.done"] == [1]
+    wake, s_wake = find_earcon(rec.samples, "wake")
+    thinking, s_thinking = find_earcon(rec.samples, "thinking", start=wake)
+    assert s_wake > 0.9 and s_thinking > 0.9, (s_wake, s_thinking)

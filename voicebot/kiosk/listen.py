@@ -1,0 +1,53 @@
+"""The wake word in the capture chain: the detector on the capture thread, its
+detections handed to the loop as :class:`~voicebot.turntaking.inputs.WakeWord` inputs.
+
+:class:`WakeTap` is a capture tap (``capture.worker.Tap``): the capture thread calls
+it with every converted 16 kHz block beside the utterance detector (never while
+listening is muted: the model then rests, and warms up again on the next block).
+It runs the :class:`~.wakeword.WakeWordDetector` there and posts each detection
+to the loop with ``call_soon_threadsafe``: ``on_wake(name, end_position, at)``,
+``at`` being when the wake word's last sample was captured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..audio import VAD_SAMPLE_RATE
+from .wakeword import WakeWordDetector
+
+__all__ = ["WakeTap"]
+
+
+class WakeTap:
+    """Capture thread: ``__call__``; the loop only constructs it and reads counters."""
+
+    def __init__(self, detector: WakeWordDetector, loop: asyncio.AbstractEventLoop,
+                 on_wake: Callable[[str, int, float], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.detector = detector
+        self._loop = loop
+        self._on_wake = on_wake
+        self._clock = clock
+        #: Wake words detected (capture thread writes).
+        self.detections = 0
+
+    def __call__(self, pcm16: bytes, position: int, voiced: bool) -> None:
+        samples = np.frombuffer(pcm16, dtype="<i2")
+        found = self.detector.feed(samples, position, voiced)
+        if not found:
+            return
+        # The block's last sample was captured about now (the reports' own `at`
+        # is finer; the core uses the position, the time is for the records).
+        end, now = position + len(samples), self._clock()
+        for d in found:
+            self.detections += 1
+            at = now - (end - d.end_position) / VAD_SAMPLE_RATE
+            try:
+                self._loop.call_soon_threadsafe(self._on_wake, d.name, d.end_position, at)
+            except RuntimeError:  # the loop closed during shutdown
+                return
