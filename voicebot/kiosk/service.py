@@ -67,6 +67,8 @@ TimeoutStartSec=120
 TimeoutStopSec=15
 Restart=always
 RestartSec=2
+# SIGTERM (systemctl stop) exits 143 after a clean shutdown: not a failure.
+SuccessExitStatus=143
 User={o.user}
 SupplementaryGroups=audio
 # The user's PipeWire (pipewire-pulse, or ALSA through pipewire-alsa).
