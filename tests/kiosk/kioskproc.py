@@ -17,7 +17,7 @@ from procs import child_env, json_events, wait
 from signals import best_lag
 from speech import compose
 from vdev import RECORD_RATE, play_into_mic, write_wav
-from voicebot.kiosk.earcons import synthesize
+from voicebot.kiosk.earcons import NOTES, synthesize
 
 VOICEBOT = [sys.executable, "-m", "voicebot"]
 
@@ -32,10 +32,19 @@ class Kiosk:
                                      env={**child_env(), **(env or {})})
         self._events = json_events(self.proc)
         self.seen: list[dict[str, Any]] = []
+        self._returned = -1  # index in seen of the event wait_for returned last
         self.stderr = ""
 
     def wait_for(self, timeout_s: float, kind: str, **fields: Any) -> dict[str, Any]:
-        """The next event of type ``kind`` whose fields have these values."""
+        """The first event of type ``kind`` whose fields have these values, after the
+        one the last call returned (it may have come already)."""
+        def match(event: dict[str, Any]) -> bool:
+            return event["type"] == kind and all(event.get(k) == v for k, v in fields.items())
+
+        for i in range(self._returned + 1, len(self.seen)):
+            if match(self.seen[i]):
+                self._returned = i
+                return self.seen[i]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
@@ -45,7 +54,8 @@ class Kiosk:
             if event is None:
                 break
             self.seen.append(event)
-            if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
+            if match(event):
+                self._returned = len(self.seen) - 1
                 return event
         raise AssertionError(f"no {kind} {fields} within {timeout_s} s; seen: "
                              f"{[e['type'] for e in self.seen]}; last: {self.seen[-5:]}; "
@@ -91,11 +101,26 @@ def say_into_mic(tmp_path: Path, name: str, parts: list[str | float], **kw: Any)
     play_into_mic(path)
 
 
+def _bands(x: np.ndarray, name: str, rate: int) -> np.ndarray:
+    """``x`` with only what lies within 40 Hz of earcon ``name``'s notes (and their
+    second harmonics): a reply mixed over the earcon hardly reaches those bands."""
+    spectrum = np.fft.rfft(x)
+    freqs = np.fft.rfftfreq(len(x), 1 / rate)
+    keep = np.zeros(len(freqs), bool)
+    for note in NOTES[name]:
+        for f in (note.freq_hz, 2 * note.freq_hz):
+            keep |= np.abs(freqs - f) <= 40
+    return np.fft.irfft(spectrum * keep, len(x)).astype(np.float32)
+
+
 def find_earcon(recording: np.ndarray, name: str, *, start: int = 0,
                 rate: int = RECORD_RATE) -> tuple[int, float]:
-    """(sample where earcon ``name`` begins at or after ``start``, similarity)."""
+    """(sample where earcon ``name`` begins at or after ``start``, similarity of the
+    two in the earcon's own frequency bands: over 0.9 even under a reply)."""
     ref = synthesize(name, rate)
-    lag, score = best_lag(recording[start:], ref)
+    pad = np.zeros(len(ref), np.float32)
+    x = _bands(np.concatenate([recording[start:], pad]), name, rate)
+    lag, score = best_lag(x, _bands(np.concatenate([ref, pad]), name, rate)[:len(ref)])
     return start + lag, score
 
 

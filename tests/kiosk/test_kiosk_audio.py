@@ -1,19 +1,23 @@
 """``voicebot kiosk`` end to end on the PipeWire virtual devices.
 
 eSpeak NG speech is played into the virtual microphone; the kiosk answers through
-the embedded server (or a ``voicebot serve`` it can lose); the virtual speaker's
-monitor is recorded and the earcons are found on it by their waveforms
+``voicebot serve`` in a process of its own, as a kiosk's server runs elsewhere (the
+embedded server's speech engines hold the GIL for 100-300 ms at a time, which
+starves the speaker's callback and chops an earcon played meanwhile); the virtual
+speaker's monitor is recorded and the earcons are found on it by their waveforms
 (voicebot/kiosk/earcons.py makes them from numbers). systemd's notify protocol is
 read from a socket standing in for ``NOTIFY_SOCKET``.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +30,32 @@ from voicebot.kiosk.earcons import duration_ms
 QUESTION = [0.3, "what time is it", 0.9]
 
 
-def test_answers_with_earcons_in_order(audio_devices: None, tmp_path: Path) -> None:
+def _tells_the_time(text: str) -> bool:
+    """The embedded server's answer: "It's 5:02 AM." or, through the kiosk's time
+    tool, "It is Monday 30 November 2026, 05:02 (UTC)."."""
+    return bool(re.search(r"\bit(?:'s| is)\b.*\d:\d\d", text, re.IGNORECASE))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """``voicebot serve`` on a free port: its base URL."""
+    port = _free_port()
+    proc = _serve(port)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_answers_with_earcons_in_order(audio_devices: None, server: str, tmp_path: Path) -> None:
     """No wake word: "what time is it" is answered; on the speaker: the thinking
     earcon, then the reply, then the done earcon."""
-    with SpeakerRecorder() as rec, Kiosk(["--wake-word", "none", "--local"]) as kiosk:
+    with SpeakerRecorder() as rec, Kiosk(["--wake-word", "none", "--base-url", server]) as kiosk:
         kiosk.wait_for(90, "state", state="listening")
         say_into_mic(tmp_path, "q", QUESTION)
         done = kiosk.wait_for(60, "turn.done")
         kiosk.drain(1.0)  # the done earcon plays after the reply has drained
         assert kiosk.stop() == 130, kiosk.stderr
-    assert "it's" in done["text"].lower(), done
+    assert _tells_the_time(done["text"]), done
     x = rec.samples
     thinking, s_thinking = find_earcon(x, "thinking")
     done_at, s_done = find_earcon(x, "done", start=thinking)
@@ -49,11 +69,11 @@ def test_answers_with_earcons_in_order(audio_devices: None, tmp_path: Path) -> N
     assert types.index("user") < types.index("turn.done")
 
 
-def test_timer_set_by_voice_fires_aloud(audio_devices: None, tmp_path: Path) -> None:
+def test_timer_set_by_voice_fires_aloud(audio_devices: None, server: str, tmp_path: Path) -> None:
     """"set a timer for four seconds": the server calls the kiosk's timer tool; when
     it fires, the timer earcon plays and the announcement is spoken (a turn of its
     own, through the server), with nobody speaking."""
-    with SpeakerRecorder() as rec, Kiosk(["--wake-word", "none", "--local"]) as kiosk:
+    with SpeakerRecorder() as rec, Kiosk(["--wake-word", "none", "--base-url", server]) as kiosk:
         kiosk.wait_for(90, "state", state="listening")
         say_into_mic(tmp_path, "timer", [0.3, "set a timer for four seconds", 0.9])
         first = kiosk.wait_for(60, "turn.done")
@@ -114,7 +134,7 @@ def test_upstream_stopped_and_restarted(audio_devices: None, tmp_path: Path) -> 
             kiosk.wait_for(30, "notice", message="the server can be reached again")
             say_into_mic(tmp_path, "q3", QUESTION)
             done = kiosk.wait_for(60, "turn.done")
-            assert "it's" in done["text"].lower()
+            assert _tells_the_time(done["text"]), done
             assert kiosk.stop() == 130, kiosk.stderr
     finally:
         server.kill()
@@ -125,7 +145,7 @@ def test_upstream_stopped_and_restarted(audio_devices: None, tmp_path: Path) -> 
     assert score > 0.9, score
 
 
-def test_systemd_notify_and_watchdog(audio_devices: None, tmp_path: Path) -> None:
+def test_systemd_notify_and_watchdog(audio_devices: None, server: str, tmp_path: Path) -> None:
     """READY=1 once it listens, STATUS=… for each state, WATCHDOG=1 while alive; a
     stopped process (SIGSTOP: its loop and capture frozen) sends no WATCHDOG=1."""
     path = str(tmp_path / "notify")
@@ -145,7 +165,7 @@ def test_systemd_notify_and_watchdog(audio_devices: None, tmp_path: Path) -> Non
     threading.Thread(target=read, daemon=True).start()
     env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}  # a ping every 0.2 s
     try:
-        with Kiosk(["--wake-word", "none", "--local"], env=env) as kiosk:
+        with Kiosk(["--wake-word", "none", "--base-url", server], env=env) as kiosk:
             kiosk.wait_for(90, "state", state="listening")
             time.sleep(1.0)
             kiosk.proc.send_signal(19)  # SIGSTOP
@@ -168,10 +188,12 @@ def test_systemd_notify_and_watchdog(audio_devices: None, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("voice", ["en-us"])
-def test_wake_word_gates_the_question(audio_devices: None, tmp_path: Path, voice: str) -> None:
+def test_wake_word_gates_the_question(audio_devices: None, server: str, tmp_path: Path,
+                                     voice: str) -> None:
     """"what time is it" alone is not answered; "hey jarvis, what time is it" in one
     breath is, the wake earcon first."""
-    with SpeakerRecorder() as rec, Kiosk(["--wake-word", "hey_jarvis", "--local"]) as kiosk:
+    with SpeakerRecorder() as rec, Kiosk(["--wake-word", "hey_jarvis", "--base-url",
+                                          server]) as kiosk:
         kiosk.wait_for(90, "state", state="sleeping")
         say_into_mic(tmp_path, "alone", QUESTION, voice=voice)
         ignored = kiosk.wait_for(30, "utterance.ignored")
@@ -181,7 +203,7 @@ def test_wake_word_gates_the_question(audio_devices: None, tmp_path: Path, voice
         done = kiosk.wait_for(60, "turn.done")
         kiosk.drain(1.0)
         assert kiosk.stop() == 130, kiosk.stderr
-    assert "it's" in done["text"].lower(), done
+    assert _tells_the_time(done["text"]), done
     assert [e["turn"] for e in kiosk.seen if e["type"] == "turn.done"] == [1]
     wake, s_wake = find_earcon(rec.samples, "wake")
     thinking, s_thinking = find_earcon(rec.samples, "thinking", start=wake)

@@ -304,6 +304,11 @@ def test_tool_matching_fills_from_the_utterance():
     assert call("what time is it") is None
     assert call("what time is it", tool_choice="required").name == "get_weather"
     assert call("weather in Rome", tool_choice="none") is None
+    # An announcement to echo (the kiosk's timer) calls no tool and is said as it is.
+    said = "Repeat after me: Your timer for 4 seconds is done."
+    assert call(said) is None
+    reply = a.respond([Turn("user", said)], now=NOW, tools=[weather, timer])
+    assert " ".join(seg.text for seg in reply.segments) == "Your timer for 4 seconds is done."
 
 
 @pytest.mark.parametrize("name, result, spoken", [

@@ -3,11 +3,12 @@
 The core answers a :class:`~voicebot.turntaking.inputs.TimerDue` with an earcon and
 a :class:`~voicebot.turntaking.inputs.Say`. :class:`Announcer` carries the ``Say``
 out in the server's voice when the server can be reached: a text turn of its own
-("Repeat after me: …"), queued behind a reply in progress, let through whatever the
-wake-word gate says, and kept in the history (a later "did my timer ring?" can be
-answered). When the server is down, or that turn fails, :class:`LocalVoice` speaks
-the line with the local speech engine (eSpeak NG, ``voicebot.speech``) through the
-speaker's clip mixer.
+("Repeat after me: …", which the embedded server echoes without calling a tool),
+queued behind a reply in progress, let through whatever the wake-word gate says,
+and kept in the history (a later "did my timer ring?" can be answered). When the
+server is down, or that turn fails, :class:`LocalVoice` speaks the line with the
+local speech engine (eSpeak NG, ``voicebot.speech``) through the speaker's clip
+mixer.
 
 Loop thread throughout; synthesis runs in a worker thread.
 """
@@ -91,27 +92,32 @@ class LocalVoice:
 class Announcer:
     """Carries out the core's ``Say``: through the server, else locally.
 
-    ``server_up()`` says whether the server is believed reachable. Subscribe
+    ``use_server()`` says whether to ask the server (it is believed reachable).
+    The line comes ``after_s`` after the ``Say`` (the timer's earcon first). Subscribe
     :meth:`on_event` to the driver: it learns which turn carries an announcement,
     and speaks it locally if that turn fails.
     """
 
-    def __init__(self, driver: Driver, local: LocalVoice, server_up: Callable[[], bool]) -> None:
+    def __init__(self, driver: Driver, local: LocalVoice, use_server: Callable[[], bool], *,
+                 after_s: float = 0.0) -> None:
         self._driver = driver
+        self._after_s = after_s
         self._local = local
-        self._server_up = server_up
+        self._use_server = use_server
         self._waiting: list[str] = []  # announcements sent, their turn not started yet
         self._turns: dict[int, str] = {}
 
     def say(self, text: str) -> None:
-        if not self._server_up():
-            self._local.say(text)
+        loop = asyncio.get_running_loop()
+        if not self._use_server():
+            loop.call_later(self._after_s, self._local.say, text)
             return
         prompt = PROMPT + text
         self._waiting.append(prompt)
-        # Fed on the next loop turn: the core is still busy with the input that said it.
-        asyncio.get_running_loop().call_soon(
-            self._driver.feed, UserParts((text_part(prompt),), text=prompt))
+        # Fed later (never from inside the core's own answer), once the earcon has
+        # played: the request's work must not compete with it.
+        loop.call_later(
+            self._after_s, self._driver.feed, UserParts((text_part(prompt),), text=prompt))
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, UserSaid) and event.text in self._waiting:

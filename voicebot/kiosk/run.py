@@ -39,7 +39,7 @@ from ..turntaking.events import ErrorEvent, Event, Listening, MuteChanged, Notic
 from ..turntaking.inputs import WakeWord
 from .announce import Announcer, LocalVoice
 from .controls import Controls, TerminalKeys, key_char
-from .earcons import EARCON_NAMES, synthesize
+from .earcons import EARCON_NAMES, duration_ms, synthesize
 from .listen import WakeTap
 from .notify import Notifier, Watchdog, watchdog_interval_s
 from .backoff import Change
@@ -177,7 +177,8 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
                         subscribers=[console.publish, notifier.on_event, turn_done],
                         mute=listening.set_core_muted, say=lambda text: announcer.say(text),
                         earcon=play_earcon, fatal=(), turn_failed=turn_failed)
-        announcer = Announcer(driver, local, lambda: monitor.health.up)
+        announcer = Announcer(driver, local, lambda: monitor.health.up,
+                              after_s=duration_ms("timer") / 1000 if settings.earcons else 0.0)
 
         def set_user_muted(muted: bool) -> None:
             listening.set_user_muted(muted)

@@ -44,6 +44,7 @@ CAPABILITIES = ("I can tell you the time and the date, do arithmetic like twelve
 
 _REPEAT = re.compile(r"^\s*(?:please\s+)?(?:repeat after me|say|repeat)\b[\s,:]*(.+)$",
                      re.IGNORECASE | re.DOTALL)
+_REPEAT_AFTER_ME = re.compile(r"^\s*(?:please\s+)?repeat after me\b", re.IGNORECASE)
 _AGAIN = re.compile(r"\b(say (that|it) again|repeat (that|yourself|it)|come again|"
                     r"what did you say)\b")
 _HELP = re.compile(r"\b(what can you do|what do you do|help|what are you able|"
@@ -104,7 +105,9 @@ class Assistant:
             return Reply(_sentences("Hello! Ask me something, for example what time it is."))
         acks = tuple(Segment(n) for n in user.notes)
         said = user.text.strip()
-        if said and tools:
+        # "Repeat after me: …" is an instruction to echo (the kiosk announces a timer
+        # that way): no tool, however the words match one.
+        if said and tools and not _REPEAT_AFTER_ME.match(said):
             call = choose_tool_call(said, tools, choice=tool_choice, forced=forced_tool,
                                     now=now, new_call_id=self._new_call_id)
             if call is not None:
@@ -128,7 +131,7 @@ class Assistant:
                 return Reply(_sentences("I haven't said anything yet."))
             return Reply(_sentences(*_split(last.text)))
         repeat = _REPEAT.match(said)
-        if repeat and not _TIMER.search(low):
+        if repeat and (not _TIMER.search(low) or _REPEAT_AFTER_ME.match(said)):
             return Reply(self._echo(repeat.group(1).strip(), user, strip_prefix=True))
         tokens = tokenize(said)
         if _TIMER.search(low):
