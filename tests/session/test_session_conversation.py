@@ -191,3 +191,15 @@ def test_history_stays_well_formed(ops: list[tuple[str, Any]], max_exchanges: in
     with_audio = [m for m in users if any(p["type"] == "input_audio" for p in m["content"])]
     assert len(with_audio) <= max_audio_turns
     assert all(m["content"] for m in users)
+
+
+def test_forget_audio_sends_earlier_replies_as_words() -> None:
+    from voicebot.session.conversation import Conversation
+
+    c = Conversation("sys")
+    c.add_user("hi")
+    c.add_assistant("", "hello there", "audio_1", expires_at=10_000.0)
+    assert c.messages(0.0)[-1]["audio"] == {"id": "audio_1"}
+    c.forget_audio()
+    last = c.messages(0.0)[-1]
+    assert "audio" not in last and last["content"] == "hello there"

@@ -152,6 +152,9 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
 
         def upstream_changed(change: Change) -> None:
             if change.up:
+                # A server that was down may have restarted and lost its audio store:
+                # earlier replies go back as their words.
+                session.conversation.forget_audio()
                 driver.publish(Notice(message=change.message))
                 notifier.set_status(driver.core.state)
             else:

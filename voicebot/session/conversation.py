@@ -26,7 +26,7 @@ risks the model drifting to text replies.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
 from voicebot.protocol.request import assistant_message, text_part, tool_message
@@ -128,6 +128,13 @@ class Conversation:
         """Append the result of the tool call ``call_id``; add it after the assistant
         reply that made the call."""
         self._entries.append(ToolResult(call_id, content))
+
+    def forget_audio(self) -> None:
+        """Refer to every earlier reply by its words from now on, not by ``audio.id``:
+        the server restarted (or is another one) and its audio store is gone."""
+        self._entries = [replace(e, audio_id=None, expires_at=None)
+                         if isinstance(e, AssistantTurn) and e.audio_id is not None else e
+                         for e in self._entries]
 
     # -- undo ----------------------------------------------------------------------
 
