@@ -193,7 +193,10 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
                 driver.feed(WakeWord(name, position, at))
 
         def talk_as_wake() -> None:
-            on_wake("talk", detector.position, time.monotonic())
+            # The button is no echo: it counts while a reply plays (and stops it), only
+            # the user's mute holds it.
+            if not listening.user_muted:
+                driver.feed(WakeWord("talk", detector.position, time.monotonic()))
 
         tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake)
                if wake_detector is not None else None)
