@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -260,11 +261,25 @@ def _key_label(char: str) -> str:
 @contextlib.asynccontextmanager
 async def _screen(port: int, driver: Driver, command: Callable[[str], None]
                   ) -> AsyncIterator[None]:
-    """The status screen (``voicebot.kiosk.screen``): it subscribes to the driver's
-    events and sends the buttons' commands (see :mod:`.controls`)."""
+    """The status screen (``voicebot.kiosk.screen``, built beside this module): a
+    driver subscriber that shows the records, and pages whose talk and mute buttons
+    become :mod:`.controls` commands. Imported by name: a build without it says so."""
     try:
-        from . import screen as screen_module  # type: ignore[attr-defined]
+        screen = importlib.import_module("voicebot.kiosk.screen")
+        screenstate = importlib.import_module("voicebot.kiosk.screenstate")
     except ImportError:
         raise ConfigError("the status screen is not in this build (no voicebot.kiosk.screen)") from None
-    async with screen_module.serve(port, subscribe=driver.subscribers.append, command=command):
-        yield
+
+    def on_command(cmd: object) -> None:
+        if isinstance(cmd, screenstate.Mute):
+            command("mute.on" if cmd.muted else "mute.off")
+        elif isinstance(cmd, screenstate.Talk):
+            command("talk")
+
+    hub = screen.ScreenHub(on_command)
+    driver.subscribers.append(hub.publish)
+    try:
+        async with screen.ScreenServer(hub, port=port):
+            yield
+    finally:
+        hub.close()
