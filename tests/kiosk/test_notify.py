@@ -51,11 +51,17 @@ def test_ready_status_and_events(notify_socket: tuple[socket.socket, str]) -> No
     n.on_event(StateChanged(state="sleeping"))
     n.on_event(StateChanged(state="sleeping"))  # no change: nothing sent
     n.on_event(ErrorEvent(message="the server cannot be reached"))
+    n.set_problem("the server cannot be reached")
+    n.on_event(StateChanged(state="listening"))
+    n.set_problem(None)
     n.stopping()
     n.close()
     assert _messages(sock) == [
         {"READY": "1", "STATUS": "starting"}, {"STATUS": "sleeping"},
-        {"STATUS": "error: the server cannot be reached"}, {"STOPPING": "1", "STATUS": "stopping"}]
+        {"STATUS": "error: the server cannot be reached"},
+        {"STATUS": "sleeping (the server cannot be reached)"},
+        {"STATUS": "listening (the server cannot be reached)"}, {"STATUS": "listening"},
+        {"STOPPING": "1", "STATUS": "stopping"}]
 
 
 def test_abstract_namespace_socket() -> None:

@@ -47,6 +47,8 @@ class Notifier:
         self._failed = False
         #: The last STATUS= sent (what ``systemctl status`` shows).
         self.status = ""
+        self._state = ""
+        self._problem: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -88,10 +90,21 @@ class Notifier:
     def stopping(self) -> None:
         self.send(STOPPING="1", STATUS="stopping")
 
+    def set_problem(self, problem: str | None) -> None:
+        """A lasting problem (the server is unreachable) shown after every state until
+        it is cleared (None)."""
+        self._problem = problem
+        self.show_state()
+
+    def show_state(self) -> None:
+        """STATUS= the state, with the lasting problem if any."""
+        self.set_status(self._state + (f" ({self._problem})" if self._problem else ""))
+
     def on_event(self, event: Event) -> None:
         """A driver subscriber: the conversation's state (and errors) as STATUS."""
         if isinstance(event, StateChanged):
-            self.set_status(event.state)
+            self._state = event.state
+            self.show_state()
         elif isinstance(event, ErrorEvent):
             self.set_status(f"error: {event.message}")
 

@@ -157,9 +157,10 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
                 # earlier replies go back as their words.
                 session.conversation.forget_audio()
                 driver.publish(Notice(message=change.message))
-                notifier.set_status(driver.core.state)
+                notifier.set_problem(None)
             else:
                 driver.publish(ErrorEvent(message=change.message))
+                notifier.set_problem("the server cannot be reached")
                 local.say(OUTAGE_LINE)
 
         monitor = UpstreamMonitor(base_url, upstream_changed,
@@ -187,7 +188,10 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
         def set_user_muted(muted: bool) -> None:
             listening.set_user_muted(muted)
             driver.publish(MuteChanged(muted=muted))
-            notifier.set_status("muted" if muted else driver.core.state)
+            if muted:
+                notifier.set_status("muted")
+            else:
+                notifier.show_state()
 
         def on_wake(name: str, position: int, at: float) -> None:
             if not listening.muted:  # muted since the capture thread heard it: not now
