@@ -64,10 +64,10 @@ class LocalVoice:
         async with self._lock:
             try:
                 samples = await asyncio.to_thread(self._render, text)
-            except VoicebotError as exc:
+                self._play(samples)
+            except VoicebotError as exc:  # no eSpeak, or the speaker failed
                 log.warning("cannot speak locally: %s", exc)
                 return
-            self._play(samples)
             await asyncio.sleep(len(samples) / self._rate)  # the next line after this one
 
     def _render(self, text: str) -> np.ndarray:
