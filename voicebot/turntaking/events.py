@@ -19,7 +19,7 @@ __all__ = [
     "Event", "Listening", "Backend", "StateChanged", "UtteranceDetected", "UtteranceIgnored",
     "UserSaid", "TranscriptDelta", "AudioReceived", "ToolCallStarted", "ToolCallDone",
     "UsageReported", "TurnDone", "Interrupted", "ErrorEvent", "Notice", "TimerFired",
-    "Summary", "EVENT_TYPES", "LATENCY_STAGES",
+    "TimerSet", "TimerCancelled", "MuteChanged", "Summary", "EVENT_TYPES", "LATENCY_STAGES",
 ]
 
 #: The stages of ``turn.done``'s ``latency_ms``, in order; each in milliseconds after
@@ -61,9 +61,12 @@ class Backend(Event):
 class StateChanged(Event):
     """The conversation's state: ``sleeping`` (waiting for the wake word or the
     talk button), ``listening``, ``thinking`` (a turn is on its way), ``speaking``
-    (the reply is audible)."""
+    (the reply is audible); ``error`` when the kiosk can neither listen nor answer
+    (a device gone, the upstream unreachable), with ``reason`` saying why in one line
+    (None for every other state). The next state record ends an ``error``."""
     type: ClassVar[str] = "state"
     state: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,31 @@ class TimerFired(Event):
 
 
 @dataclass(frozen=True)
+class TimerSet(Event):
+    """A timer started: it fires ``duration_s`` seconds after this record (``id`` as in
+    :class:`TimerFired`)."""
+    type: ClassVar[str] = "timer.set"
+    id: str
+    label: str | None
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class TimerCancelled(Event):
+    """Timer ``id`` was cancelled (or dropped past the limit on timers) before it fired."""
+    type: ClassVar[str] = "timer.cancelled"
+    id: str
+
+
+@dataclass(frozen=True)
+class MuteChanged(Event):
+    """The user muted (``muted`` true) or unmuted the microphone: the kiosk's mute key,
+    screen button or config. Not the half-duplex muting during a reply."""
+    type: ClassVar[str] = "mute"
+    muted: bool
+
+
+@dataclass(frozen=True)
 class Summary(Event):
     """At the end: how many turns, and per latency stage ``{"p50", "p95", "n"}`` in ms."""
     type: ClassVar[str] = "summary"
@@ -208,5 +236,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (
         Listening, Backend, StateChanged, UtteranceDetected, UtteranceIgnored, UserSaid,
         TranscriptDelta, AudioReceived, ToolCallStarted, ToolCallDone, UsageReported, TurnDone,
-        Interrupted, ErrorEvent, Notice, TimerFired, Summary)
+        Interrupted, ErrorEvent, Notice, TimerFired, TimerSet, TimerCancelled, MuteChanged,
+        Summary)
 }
