@@ -73,6 +73,10 @@ class _Page:
         self._wake = asyncio.Event()
         self.dropped = 0
 
+    @property
+    def backlog(self) -> int:
+        return len(self._records)
+
     def put_record(self, message: str) -> None:
         if len(self._records) >= self._max_records:
             self._records.popleft()  # the snapshot that follows says where things are
@@ -131,6 +135,11 @@ class ScreenHub:
     @property
     def clients(self) -> int:
         return len(self._pages)
+
+    @property
+    def backlog(self) -> int:
+        """The most records waiting for one page (at most ``max_queued_records``)."""
+        return max((page.backlog for page in self._pages), default=0)
 
     # ------------------------------------------------------------------ records in
 

@@ -79,6 +79,7 @@ def parse_command(message: str | bytes) -> ScreenCommand | None:
 class _Exchange:
     """The last turn: what the user said and what they heard of the answer."""
     turn: int
+    user_said: bool = False
     user: str | None = None
     user_audio_s: float | None = None
     assistant: str = ""
@@ -139,7 +140,9 @@ class ScreenState:
         elif isinstance(record, ErrorEvent):
             self._error, self._error_until = record.message, now_s + self.error_hold_s
             if record.turn is not None:
-                self._exchange_for(record.turn).error = record.message
+                if self._exchange is None or self._exchange.turn != record.turn:
+                    self._exchange = _Exchange(record.turn)
+                self._exchange.error = record.message
         elif isinstance(record, (UtteranceDetected, UserSaid, TranscriptDelta, TurnDone,
                                  Interrupted)):
             self._on_turn_record(record)
@@ -160,8 +163,14 @@ class ScreenState:
 
     def _on_turn_record(self, record: UtteranceDetected | UserSaid | TranscriptDelta
                         | TurnDone | Interrupted) -> None:
-        ex = self._exchange_for(record.turn)
+        ex = self._exchange
+        # A turn's first record starts its exchange: a record of another turn, or one
+        # that opens a turn (turn numbers restart with a new conversation).
+        if (ex is None or ex.turn != record.turn or isinstance(record, UtteranceDetected)
+                or (isinstance(record, UserSaid) and (ex.user_said or ex.done))):
+            ex = self._exchange = _Exchange(record.turn)
         if isinstance(record, UserSaid):
+            ex.user_said = True
             ex.user = record.text or record.transcript
             ex.user_audio_s = record.audio_s
         elif isinstance(record, TranscriptDelta):
@@ -173,13 +182,6 @@ class ScreenState:
         elif isinstance(record, Interrupted):
             ex.interrupted = True
             ex.assistant = self._clip(record.text)
-
-    def _exchange_for(self, turn: int) -> _Exchange:
-        """The exchange of ``turn``: a record of another turn starts a new one (turn
-        numbers restart with a new conversation, so "another", not "a later")."""
-        if self._exchange is None or self._exchange.turn != turn:
-            self._exchange = _Exchange(turn)
-        return self._exchange
 
     def _on_timer(self, record: TimerSet | TimerCancelled | TimerFired, now_s: float) -> None:
         if isinstance(record, TimerSet):
