@@ -6,13 +6,14 @@ import asyncio
 import json
 import socket
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+
+from screenfixtures import running_screen
 
 from voicebot.errors import ConfigError
 from voicebot.kiosk.screen import ScreenHub, ScreenServer, local_page
@@ -30,14 +31,6 @@ from voicebot.turntaking.events import (
 
 def run(main: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(main, 60))
-
-
-@asynccontextmanager
-async def screen(on_command: Callable[[ScreenCommand], None] = lambda c: None,
-                 **hub_options: Any) -> AsyncIterator[tuple[ScreenHub, ScreenServer]]:
-    hub = ScreenHub(on_command, **hub_options)
-    async with ScreenServer(hub, port=0) as server:
-        yield hub, server
 
 
 def ws_url(server: ScreenServer) -> str:
@@ -60,7 +53,7 @@ async def until(ws: ClientConnection, check: Callable[[dict[str, Any]], bool]
 
 def test_snapshot_on_connect_then_records_as_json_prints_them() -> None:
     async def main() -> None:
-        async with screen() as (hub, server):
+        async with running_screen() as (hub, server):
             hub.publish(StateChanged("listening"))  # before anyone looks
             async with connect(ws_url(server)) as ws:
                 first = await receive(ws)
@@ -87,11 +80,13 @@ def test_commands_reach_the_callback_and_nonsense_is_ignored() -> None:
     commands: list[ScreenCommand] = []
 
     async def main() -> None:
-        async with screen(commands.append) as (hub, server):
+        async with running_screen(commands.append) as (hub, server):
             async with connect(ws_url(server)) as ws:
                 await receive(ws)
-                for message in ['{"type": "talk"}', "not json", '{"type": "reboot"}',
-                                '{"type": "mute", "muted": true}', b'{"type": "talk"}']:
+                messages: list[str | bytes] = [
+                    '{"type": "talk"}', "not json", '{"type": "reboot"}',
+                    '{"type": "mute", "muted": true}', b'{"type": "talk"}']
+                for message in messages:
                     await ws.send(message)
                 # The page is still served: a record still arrives after the nonsense.
                 hub.publish(StateChanged("listening"))
@@ -110,7 +105,7 @@ def test_a_failing_callback_leaves_the_page_connected() -> None:
         raise RuntimeError("no microphone")
 
     async def main() -> None:
-        async with screen(broken) as (hub, server):
+        async with running_screen(broken) as (hub, server):
             async with connect(ws_url(server)) as ws:
                 await receive(ws)
                 await ws.send('{"type": "talk"}')
@@ -124,7 +119,7 @@ def test_a_failing_callback_leaves_the_page_connected() -> None:
 
 def test_the_screen_changes_by_itself_when_an_error_has_been_shown_long_enough() -> None:
     async def main() -> None:
-        async with screen(state=ScreenState(error_hold_s=0.3)) as (hub, server):
+        async with running_screen(state=ScreenState(error_hold_s=0.3)) as (hub, server):
             async with connect(ws_url(server)) as ws:
                 await receive(ws)
                 hub.publish(StateChanged("listening"))
@@ -140,7 +135,7 @@ def test_the_screen_changes_by_itself_when_an_error_has_been_shown_long_enough()
 def test_a_page_that_stops_reading_costs_a_bounded_queue_and_holds_up_no_one() -> None:
     async def main() -> None:
         state = ScreenState(max_text_chars=4000)
-        async with screen(max_queued_records=32, state=state) as (hub, server):
+        async with running_screen(max_queued_records=32, state=state) as (hub, server):
             # The stalled page: a small receive buffer, and it never reads.
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -172,7 +167,7 @@ def test_a_page_that_stops_reading_costs_a_bounded_queue_and_holds_up_no_one() -
 
 def test_pages_from_elsewhere_are_refused() -> None:
     async def main() -> None:
-        async with screen() as (hub, server):
+        async with running_screen() as (hub, server):
             with pytest.raises(websockets.InvalidStatus) as refused:
                 async with connect(ws_url(server), origin="http://evil.example"):  # type: ignore[arg-type]
                     pass
@@ -200,7 +195,7 @@ def test_local_page(host: str | None, origin: str | None, ok: bool) -> None:
 
 def test_the_page_its_files_and_health() -> None:
     async def main() -> None:
-        async with screen() as (hub, server):
+        async with running_screen() as (hub, server):
             base = f"http://127.0.0.1:{server.port}"
 
             def get(path: str) -> tuple[int, str, bytes]:
@@ -240,7 +235,7 @@ def test_refuses_other_interfaces_and_a_busy_port() -> None:
         ScreenServer(hub, port=70000)
 
     async def main() -> None:
-        async with screen() as (_, first):
+        async with running_screen() as (_, first):
             second = ScreenServer(hub, port=first.port)
             with pytest.raises(ConfigError, match="cannot listen"):
                 await second.start()
@@ -249,7 +244,7 @@ def test_refuses_other_interfaces_and_a_busy_port() -> None:
 
 def test_a_timer_set_is_on_the_screen_with_its_seconds_left() -> None:
     async def main() -> None:
-        async with screen() as (hub, server):
+        async with running_screen() as (hub, server):
             hub.publish(TimerSet(id="1", label="pasta", duration_s=600.0))
             async with connect(ws_url(server)) as ws:
                 [timer] = (await receive(ws))["timers"]
