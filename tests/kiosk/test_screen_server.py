@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import urllib.request
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,8 @@ from voicebot.turntaking.events import (
     TranscriptDelta,
     UserSaid,
 )
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "screen-browser"
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -250,4 +254,30 @@ def test_a_timer_set_is_on_the_screen_with_its_seconds_left() -> None:
                 [timer] = (await receive(ws))["timers"]
                 assert timer["id"] == "1" and timer["label"] == "pasta"
                 assert 590 < timer["remaining_s"] <= 600 and not timer["done"]
+    run(main())
+
+
+def test_the_autostart_script_waits_for_the_screen_then_opens_it(tmp_path: Path) -> None:
+    # A stand-in for Chromium on PATH records how it was started.
+    fake = tmp_path / "bin" / "chromium"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/args"\n')
+    fake.chmod(0o755)
+    (fake.parent / "chromium-browser").symlink_to(fake)  # the name on Raspberry Pi OS
+    env = {**os.environ, "PATH": f"{fake.parent}:/usr/bin:/bin"}
+
+    async def main() -> None:
+        with socket.socket() as probe:  # a free port, nothing listening on it yet
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"http://127.0.0.1:{port}/"
+        proc = await asyncio.create_subprocess_exec(str(SCRIPT), url, env=env)
+        await asyncio.sleep(1.5)
+        assert proc.returncode is None  # still waiting for the screen
+        hub = ScreenHub(lambda c: None)
+        async with ScreenServer(hub, port=port):
+            assert await asyncio.wait_for(proc.wait(), 20) == 0
+        args = (fake.parent / "args").read_text().split()
+        assert "--kiosk" in args and args[-1] == url
+
     run(main())
