@@ -44,13 +44,14 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import ConfigError
 from ..turntaking.events import Event
+from ..web import LoopServer, index_page
 from .screenstate import ScreenCommand, ScreenState, parse_command
 
 __all__ = ["ScreenHub", "ScreenServer", "create_app", "DEFAULT_PORT"]
@@ -245,11 +246,6 @@ def local_page(host: str | None, origin: str | None) -> bool:
 def create_app(hub: ScreenHub) -> Starlette:
     static = resources.files("voicebot.kiosk") / "static"
 
-    async def page(request: Request) -> Response:
-        html = (static / "index.html").read_text(encoding="utf-8")
-        return Response(html, media_type="text/html; charset=utf-8",
-                        headers={"Cache-Control": "no-cache"})
-
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "clients": hub.clients})
 
@@ -279,7 +275,7 @@ def create_app(hub: ScreenHub) -> Starlette:
                     await writer
 
     return Starlette(routes=[
-        Route("/", page),
+        Route("/", index_page(static)),
         Route("/healthz", healthz),
         WebSocketRoute("/ws", ws),
         Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
@@ -290,17 +286,6 @@ async def _write(websocket: WebSocket, page: _Page) -> None:
     """One page's writer: waits on its socket, never on the conversation."""
     while True:
         await websocket.send_text(await page.next())
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the kiosk has its own."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
-        return None
 
 
 class ScreenServer:
@@ -320,7 +305,7 @@ class ScreenServer:
         self.host = host
         self.port = port
         self._sock: socket.socket | None = None
-        self._server: _Server | None = None
+        self._server: LoopServer | None = None
         self._serving: asyncio.Task[None] | None = None
 
     @property
@@ -343,7 +328,7 @@ class ScreenServer:
             create_app(self.hub), ws=ws, ws_max_size=MAX_MESSAGE_BYTES,
             ws_per_message_deflate=False, log_level="warning", access_log=False,
             lifespan="off", server_header=False, timeout_graceful_shutdown=2)
-        self._server = _Server(config)
+        self._server = LoopServer(config)
         self._serving = asyncio.get_running_loop().create_task(
             self._server.serve(sockets=[self._sock]))
         while not self._server.started and not self._serving.done():
@@ -356,7 +341,7 @@ class ScreenServer:
         """Close the pages' connections and stop serving."""
         self.hub.close()
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.exit()
         if self._serving is not None:
             with contextlib.suppress(Exception):
                 await self._serving

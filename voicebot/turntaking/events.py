@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 __all__ = [
     "Event", "Listening", "Backend", "StateChanged", "UtteranceDetected", "UtteranceIgnored",
     "UserSaid", "TranscriptDelta", "AudioReceived", "ToolCallStarted", "ToolCallDone",
-    "UsageReported", "TurnDone", "Interrupted", "ErrorEvent", "Notice", "TimerFired",
-    "TimerSet", "TimerCancelled", "MuteChanged", "Summary", "EVENT_TYPES", "LATENCY_STAGES",
+    "UsageReported", "TurnDone", "Interrupted", "ErrorEvent", "Notice", "MuteChanged",
+    "TimerFired", "TimerSet", "TimerCancelled",
+    "Summary", "EVENT_TYPES", "LATENCY_STAGES",
 ]
 
 #: The stages of ``turn.done``'s ``latency_ms``, in order; each in milliseconds after
@@ -192,6 +193,13 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class MuteChanged(Event):
+    """Listening was switched off (``muted``) or on by the user (a key, the screen)."""
+    type: ClassVar[str] = "mute"
+    muted: bool
+
+
+@dataclass(frozen=True)
 class TimerFired(Event):
     type: ClassVar[str] = "timer.fired"
     id: str
@@ -217,14 +225,6 @@ class TimerCancelled(Event):
 
 
 @dataclass(frozen=True)
-class MuteChanged(Event):
-    """The user muted (``muted`` true) or unmuted the microphone: the kiosk's mute key,
-    screen button or config. Not the half-duplex muting during a reply."""
-    type: ClassVar[str] = "mute"
-    muted: bool
-
-
-@dataclass(frozen=True)
 class Summary(Event):
     """At the end: how many turns, and per latency stage ``{"p50", "p95", "n"}`` in ms."""
     type: ClassVar[str] = "summary"
@@ -236,6 +236,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (
         Listening, Backend, StateChanged, UtteranceDetected, UtteranceIgnored, UserSaid,
         TranscriptDelta, AudioReceived, ToolCallStarted, ToolCallDone, UsageReported, TurnDone,
-        Interrupted, ErrorEvent, Notice, TimerFired, TimerSet, TimerCancelled, MuteChanged,
+        Interrupted, ErrorEvent, Notice, MuteChanged, TimerFired, TimerSet, TimerCancelled,
         Summary)
 }
