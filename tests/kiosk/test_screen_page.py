@@ -108,6 +108,21 @@ def test_each_state_has_its_word_and_its_colour(tmp_path: Path) -> None:
                         assert not await page.locator("#reason").is_visible()
                 assert await page.locator("#user").inner_text() == "what time is it"
                 assert await page.locator("#assistant").inner_text() == "It is ten past ten."
+                # A long answer shows its end, the words just spoken; its start is cut.
+                story = " ".join(f"word{i}" for i in range(300))
+                hub.publish(TranscriptDelta(turn=1, text=" " + story))
+                await page.wait_for_function(
+                    "document.getElementById('assistant-text').textContent.endsWith('word299')",
+                    timeout=WAIT_MS)
+                box = await page.evaluate("""() => {
+                    const outer = document.getElementById('assistant').getBoundingClientRect();
+                    const text = document.getElementById('assistant-text').getBoundingClientRect();
+                    return {outerTop: outer.top, outerBottom: outer.bottom, textTop: text.top,
+                            textBottom: text.bottom, height: innerHeight}; }""")
+                assert box["textTop"] < box["outerTop"]  # the start is above, hidden
+                assert box["textBottom"] <= box["outerBottom"] <= box["height"]
+                await page.screenshot(path=str(tmp_path / "screen-long-answer.png"),
+                                      animations="disabled")
 
     run(main())
     assert len(set(colours.values())) == len(STATES), colours

@@ -14,6 +14,7 @@ const RETRY_MS = [500, 1000, 2000, 4000];
 const $ = (id) => document.getElementById(id);
 const ui = { state: $("state"), reason: $("reason"), mutedChip: $("muted-chip"),
              time: $("time"), date: $("date"), user: $("user"), assistant: $("assistant"),
+             assistantText: $("assistant-text"),
              turnError: $("turn-error"), timers: $("timers"), talk: $("talk"), mute: $("mute") };
 
 // Read by people debugging and by the browser test.
@@ -39,7 +40,10 @@ function render(s) {
   const ex = s.exchange;
   ui.user.textContent = !ex ? "" : ex.user || (ex.user_audio_s != null
     ? `(spoken, ${ex.user_audio_s.toFixed(1)} s)` : "");
-  ui.assistant.textContent = ex ? ex.assistant : "";
+  ui.assistantText.textContent = ex ? ex.assistant : "";
+  ui.assistant.hidden = !(ex && ex.assistant);
+  ui.assistant.classList.toggle("overflowing", // the start is cut off: fade it out
+    ui.assistantText.getBoundingClientRect().height > ui.assistant.clientHeight);
   ui.assistant.classList.toggle("interrupted", Boolean(ex && ex.interrupted));
   ui.turnError.textContent = ex && ex.error ? ex.error : "";
   ui.turnError.hidden = !(ex && ex.error);
