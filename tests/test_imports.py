@@ -56,6 +56,7 @@ CORES = [
     "voicebot.playback.mixer",
     "voicebot.kiosk.gate",
     "voicebot.kiosk.wakeword",
+    "voicebot.kiosk.screenstate",
 ]
 
 TURNTAKING = "voicebot.turntaking"

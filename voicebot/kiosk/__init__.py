@@ -17,6 +17,7 @@
   the local speech engine.
 - :mod:`.notify`: systemd's notify protocol (READY, STATUS, WATCHDOG).
 - :mod:`.service`: the systemd unit ``--install-service`` writes.
+- :mod:`.screen` and :mod:`.screenstate` (pure): the status screen (``--screen``).
 
 This package ``__init__`` re-exports nothing: importing a pure piece loads no I/O
 library.

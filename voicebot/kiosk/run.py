@@ -137,7 +137,8 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
         mic = await stack.enter_async_context(MicrophoneSource(device_arg(settings.input_device)))
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(  # `driver` is bound below, before any timer fires
-            settings, base_url, lambda timer: driver.feed(timer_input(timer)))
+            settings, base_url, lambda timer: driver.feed(timer_input(timer)),
+            on_timer_change=lambda record: driver.publish(record))  # the screen's countdowns
         stack.callback(timers.cancel_all)
         await stack.enter_async_context(session.client)
 
