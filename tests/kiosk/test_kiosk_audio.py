@@ -208,3 +208,32 @@ def test_wake_word_gates_the_question(audio_devices: None, server: str, tmp_path
     wake, s_wake = find_earcon(rec.samples, "wake")
     thinking, s_thinking = find_earcon(rec.samples, "thinking", start=wake)
     assert s_wake > 0.9 and s_thinking > 0.9, (s_wake, s_thinking)
+
+
+def test_screen_buttons_talk_and_mute(audio_devices: None, server: str, tmp_path: Path) -> None:
+    """With --screen: the page's Talk button stands in for the wake word (the question
+    after it is answered), and Mute reaches the kiosk as a ``mute`` record."""
+    import asyncio
+    import json
+
+    import websockets
+
+    port = _free_port()
+
+    async def press(message: dict[str, object]) -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            await ws.recv()  # the first snapshot
+            await ws.send(json.dumps(message))
+            await asyncio.sleep(0.2)
+
+    with Kiosk(["--wake-word", "hey_jarvis", "--base-url", server, "--screen", "--port",
+                str(port)]) as kiosk:
+        kiosk.wait_for(90, "state", state="sleeping")
+        asyncio.run(press({"type": "talk"}))
+        kiosk.wait_for(10, "state", state="listening")
+        say_into_mic(tmp_path, "q", QUESTION)
+        done = kiosk.wait_for(60, "turn.done")
+        asyncio.run(press({"type": "mute", "muted": True}))
+        kiosk.wait_for(10, "mute", muted=True)
+        assert kiosk.stop() == 130, kiosk.stderr
+    assert _tells_the_time(done["text"]), done
