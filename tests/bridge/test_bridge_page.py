@@ -175,3 +175,55 @@ def test_page_in_headless_browser(browser: str, upstream: Any, tmp_path: Path,
     assert done["audio_bytes"] == len(reply_pcm)
     assert playback["audible"] == playback["received"] == len(reply_pcm) // 2
     assert playback["hash"] == fnv1a16(reply_pcm)
+
+
+def test_page_barge_in_firefox(upstream: Any, tmp_path: Path, audio_devices: None) -> None:
+    """Speaking over the reply in the page interrupts it: the bridge says what was heard
+    (a beginning of the reply), the page marks the turn and its worklet drops the rest.
+    The interruption is spoken once the reply is audibly playing, whatever the machine's
+    speed: that needs a live microphone, which Firefox has here (the virtual one). Debian's
+    headless Chromium finds no capture device but its fake one (getUserMedia without
+    --use-fake-device-for-media-stream: NotFoundError), which plays a file at fixed times."""
+    if not Path(FIREFOX).exists():
+        pytest.skip("Debian's firefox-esr is not installed")
+    question, interruption = tmp_path / "question.wav", tmp_path / "interruption.wav"
+    write_wav(str(question), compose([0.5, "what is two plus three", 0.3], 16_000)[0], 16_000)
+    write_wav(str(interruption), compose([0.1, "no wait, stop please", 0.3], 16_000)[0], 16_000)
+    reply_samples = len(upstream.reply_pcm) // 2
+
+    async def main() -> dict[str, Any]:
+        async with running_bridge(upstream.base_url) as server:
+            async with firefox_page(question) as page:
+                await page.goto(f"http://127.0.0.1:{server.port}/")
+                await page.click("#talk")
+                await speak_into_mic(page, question)
+                # Half a second of the reply heard, then the listener talks over it.
+                await page.wait_for_function("voicebot.playback.audible > 12000",
+                                             timeout=40_000)
+                await asyncio.to_thread(play_into_mic, str(interruption))
+                # All received counts as played once the worklet dropped the rest (if
+                # the interruption's own reply has come meanwhile: once that is played).
+                await page.wait_for_function(
+                    """voicebot.records.some(r => r.type === 'interrupted') &&
+                       voicebot.playback.played === voicebot.playback.received""",
+                    timeout=40_000)
+                state: dict[str, Any] = await page.evaluate(
+                    """() => ({records: voicebot.records, playback: voicebot.playback,
+                               rows: [...document.querySelectorAll('#transcript > div')]
+                                   .map(d => ({cls: d.className, turn: d.dataset.turn}))})""")
+        return state
+
+    state = asyncio.run(main())
+    errors = [r for r in state["records"] if r["type"] == "error"]
+    assert not errors, errors
+    [cut] = [r for r in state["records"] if r["type"] == "interrupted"]
+    assert cut["reason"] == "barge_in"
+    # What was heard is a beginning of the reply, not all of it.
+    assert 0 < len(cut["text"]) < len(REPLY_TEXT) and REPLY_TEXT.startswith(cut["text"])
+    assert 500 <= cut["played_ms"] < 1000 * reply_samples / 24_000
+    # The page marked the turn, and its worklet dropped the rest of the reply: all of
+    # it counts as played, not all of it was heard.
+    assert {"cls": "assistant interrupted", "turn": str(cut["turn"])} in state["rows"]
+    playback = state["playback"]
+    assert playback["played"] == playback["received"]
+    assert playback["audible"] < playback["received"]
