@@ -156,8 +156,8 @@ def test_page_in_headless_browser(browser: str, upstream: Any, tmp_path: Path,
     errors = [r for r in state["records"] if r["type"] == "error"]
     assert not errors, errors
     # The question reached the upstream whole: one request, its audio holds the speech.
-    [request] = state["requests"]
-    heard, rate = wav_samples(spoken_audio(request))
+    [sent] = state["requests"]
+    heard, rate = wav_samples(spoken_audio(sent))
     assert rate == 16_000
     speech = said[int(truth[0].start_s * 16_000): int(truth[0].end_s * 16_000)]
     assert len(heard) >= len(speech)
