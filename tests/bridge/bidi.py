@@ -23,13 +23,13 @@ import json
 import re
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import websockets
+from bridgeproc import read_until
 
 _LISTENING = re.compile(r"WebDriver BiDi listening on (ws://\S+)")
 START_TIMEOUT_S = 60.0
@@ -144,13 +144,4 @@ async def firefox(executable: str, prefs: Mapping[str, Any],
 
 def _bidi_url(proc: subprocess.Popen[str]) -> str:
     """The BiDi address Firefox prints on stderr; the rest of stderr is drained."""
-    assert proc.stderr is not None
-    seen: list[str] = []
-    for line in proc.stderr:
-        seen.append(line)
-        found = _LISTENING.search(line)
-        if found:
-            stderr = proc.stderr
-            threading.Thread(target=lambda: seen.extend(stderr), daemon=True).start()
-            return found.group(1)
-    raise AssertionError(f"firefox did not start (exit {proc.wait()}): {''.join(seen[-20:])}")
+    return read_until(proc, _LISTENING, [], "firefox").group(1)
