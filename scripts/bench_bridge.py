@@ -233,7 +233,8 @@ def rss_mib(pid: int) -> float:
 async def stats(port: int, reset: bool = False) -> dict[str, Any]:
     import httpx
 
-    async with httpx.AsyncClient() as http:
+    # A generous timeout: on a loaded machine the bridge may take seconds to answer.
+    async with httpx.AsyncClient(timeout=30) as http:
         r = await http.get(f"http://127.0.0.1:{port}/stats" + ("?reset=1" if reset else ""))
         return r.json()  # type: ignore[no-any-return]
 
