@@ -50,6 +50,8 @@ CORES = [
     "voicebot.audio.wav",
     "voicebot.config",
     "voicebot.errors",
+    "voicebot.kiosk",
+    "voicebot.kiosk.screenstate",
 ]
 
 TURNTAKING = "voicebot.turntaking"
