@@ -169,6 +169,18 @@ def test_steady_times_follow_the_earliest_read_and_ignore_late_ones() -> None:
     assert np.max(np.abs(np.diff(settled))) < 0.004
 
 
+def test_steady_times_follow_lost_samples_within_a_window() -> None:
+    clock = SteadyCaptureTimes(16_000, window_s=1.0)
+    block = 960
+    for k in range(40):
+        clock.place(block, 50.0 + k * 0.06)
+    # 20 ms of samples lost: from now on every block is 20 ms later than counted.
+    got = [clock.place(block, 50.0 + k * 0.06 + 0.02) - (50.0 + k * 0.06 + 0.02)
+           for k in range(40, 80)]
+    assert got[0] == pytest.approx(-0.02, abs=1e-3)  # the old origin still in the window
+    assert got[-1] == pytest.approx(-0.004, abs=1e-3)  # followed within the window, early
+
+
 def test_steady_times_start_over_after_a_jump() -> None:
     clock = SteadyCaptureTimes(16_000)
     assert clock.place(960, 10.0) == 10.0

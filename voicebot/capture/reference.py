@@ -19,6 +19,7 @@ Numpy only, no clock, no threads of its own: times are passed in.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,19 +172,26 @@ class SteadyCaptureTimes:
 
     :meth:`place` takes a block's sample count and the time the caller believes
     its first sample was captured (from the read time); it returns the time to
-    use: ``origin + position / rate``, where ``origin`` is the lowest implied
-    origin seen (reads are late, never early), raised by ``drift_per_s`` for every
-    second of audio so that a capture clock running slow against the reference
-    clock is followed. A jump of more than ``max_jump_s`` (a dropped block, a
-    restarted stream) starts over from the new time.
+    use: ``origin + position / rate``. Reads are late, never early, so the origin
+    follows the lowest origin the blocks imply, rising by ``drift_per_s`` per
+    second of audio (clock drift). When the stream loses samples (an overflow on a
+    loaded machine), the counted position falls behind the truth for good: once
+    every block of the last ``window_s`` implies an origin more than ``slack_s``
+    above it, the origin moves up to ``slack_s`` below their lowest (early, never
+    late: the canceller's delay estimate absorbs a constant lead, not a lag). A
+    jump of more than ``max_jump_s`` (a restarted stream) starts over at once.
     """
 
     def __init__(self, rate: int = 16_000, *, drift_per_s: float = 0.0005,
+                 window_s: float = 1.5, slack_s: float = 0.004,
                  max_jump_s: float = 0.25) -> None:
         self.rate = rate
         self.drift_per_s = drift_per_s
+        self.window = int(window_s * rate)
+        self.slack_s = slack_s
         self.max_jump_s = max_jump_s
         self._origin: float | None = None
+        self._recent: deque[tuple[int, float]] = deque()  # (position, implied origin)
         self._position = 0
         self.restarts = 0
         """Times the clock started over (the first block excluded)."""
@@ -193,15 +201,19 @@ class SteadyCaptureTimes:
         position = self._position
         implied = at - position / self.rate
         origin = self._origin
-        if origin is not None:
-            origin += self.drift_per_s * samples / self.rate
-            if abs(implied - origin) > self.max_jump_s:
+        recent = self._recent
+        if origin is None or abs(implied - origin) > self.max_jump_s:
+            if origin is not None:
                 self.restarts += 1
-                origin = implied
-            else:
-                origin = min(origin, implied)
-        else:
+            recent.clear()
             origin = implied
+        else:
+            origin = min(origin + self.drift_per_s * samples / self.rate, implied)
+        recent.append((position, implied))
+        while recent[0][0] < position - self.window:
+            recent.popleft()
+        if position - recent[0][0] >= self.window // 2:  # the window has filled
+            origin = max(origin, min(o for _, o in recent) - self.slack_s)
         self._origin = origin
         self._position = position + samples
         return origin + position / self.rate
