@@ -33,10 +33,11 @@ _POLICY = Policy()
 #: the voice is not the reply leaking.)
 ECHO_BARGE_IN_MS = 0
 #: With echo cancellation, speech starts after this many voiced VAD frames of the
-#: last so many (30 ms each): 4 of 5, 120 ms of speech, instead of 8 of 10. With
-#: ECHO_BARGE_IN_MS the start is the interruption, and 240 ms of speech plus
-#: capture, fade and output latency came to 450-530 ms on the loopback rig.
-ECHO_START_FRAMES = (4, 5)
+#: last so many (30 ms each). Kept at the segmenter's 8 of 10: a quicker start (4 of
+#: 5, 120 ms of speech) brought the silence after the onset from ~450 to ~390 ms on
+#: the loopback rig, but the canceller's residual then started "speech" and cut the
+#: reply in 2 of 3 runs (see the README's echo-cancellation section).
+ECHO_START_FRAMES = (_VAD.start_voiced_frames, _VAD.start_window_frames)
 
 #: The official SDKs' default base URL, used when only an API key is configured.
 OPENAI_BASE_URL = "https://api.openai.com/v1"

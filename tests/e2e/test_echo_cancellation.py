@@ -106,7 +106,7 @@ def test_a_reply_heard_through_the_loopback_plays_to_its_end(audio_devices: None
             events = json_events(proc)
             until(events, seen, lambda e: e["type"] == "listening", 30)
             play_into_mic(ask_wav)
-            until(events, seen, lambda e: e["type"] == "turn.done", 40)
+            until(events, seen, lambda e: e["type"] in ("turn.done", "interrupted"), 40)
             # The echo's tail and a whole hang-over after the reply: nobody speaks.
             deadline = time.monotonic() + 2.0
             with contextlib.suppress(queue.Empty):
@@ -118,7 +118,8 @@ def test_a_reply_heard_through_the_loopback_plays_to_its_end(audio_devices: None
             proc.terminate()
             wait(proc, 20)
     kinds = [e["type"] for e in seen]
-    assert "interrupted" not in kinds, kinds
+    cuts = [e for e in seen if e["type"] == "interrupted"]
+    assert not cuts, f"the reply interrupted itself: {cuts}"
     assert kinds.count("utterance") == 1, kinds  # the question, nothing of the reply
     assert "utterance.ignored" not in kinds, kinds
     assert len(server.requests) == 1
@@ -156,16 +157,11 @@ def test_speaking_over_the_reply_silences_it_within_300_ms(audio_devices: None,
                   and e["total_bytes"] >= int(3.2 * API_SAMPLE_RATE) * 2, 30)
             play_into_mic(over_wav, wait=False)
             cut = until(events, seen, lambda e: e["type"] == "interrupted", 20)
-            until(events, seen, lambda e: e["type"] == "turn.done", 30)
+            end = until(events, seen, lambda e: e["type"] in ("turn.done", "interrupted"), 30)
+            assert end["type"] == "turn.done", f"the second reply was cut too: {end}"
             err = wait(proc, 20)
         finally:
             proc.kill()
-            import json, os
-            if os.environ.get("AECWIRE_DEBUG"):
-                with open(os.environ["AECWIRE_DEBUG"], "w") as f:
-                    json.dump(seen, f, indent=0)
-                with open(os.environ["AECWIRE_DEBUG"] + ".err", "w") as f:
-                    f.write(proc.stderr.read() if proc.stderr else "")
     assert proc.returncode == 0, err
 
     # Where things happened, from the recordings: the reply's start on the speaker,
@@ -174,10 +170,6 @@ def test_speaking_over_the_reply_silences_it_within_300_ms(audio_devices: None,
     spk = _to16k(played.samples, played.rate)
     mic = _to16k(heard.samples, heard.rate)
     ref = _to16k(reply, API_SAMPLE_RATE)
-    import json, os
-    if os.environ.get("AECWIRE_DEBUG"):
-        np.savez(os.environ["AECWIRE_DEBUG"] + ".npz", spk=spk, mic=mic, ref=ref,
-                 said=over[int(over_truth[0].start_s * RATE): int(over_truth[0].end_s * RATE)])
     # The reply plays twice (turn 2 gets the same script): the first time is the
     # speaker's first sound, and the microphone has it within a second of that.
     first_sound = int(np.flatnonzero(np.abs(spk) > SILENT)[0])
@@ -197,9 +189,6 @@ def test_speaking_over_the_reply_silences_it_within_300_ms(audio_devices: None,
     print(f"speech onset {(onset - reply_at_spk) / RATE:.2f} s into the reply; speaker "
           f"silent {latency_ms:.0f} ms later; played {heard_s:.2f} s "
           f"(voicebot says {cut['played_ms']:.0f} ms)")
-    onset_mono = heard._started_at + onset_at_mic / RATE  # diagnostics: ±20 ms
-    print(f"(about) interrupted event {1000 * (cut['_read_at'] - onset_mono):.0f} ms after the "
-          f"onset; speaker silent {1000 * (played._started_at + silent_at / RATE - onset_mono):.0f}")
     assert 0 < latency_ms <= 300, f"the speaker went silent {latency_ms:.0f} ms after the onset"
 
     # The reply's stream was hung up when the reply was cut, not played out.
