@@ -127,8 +127,8 @@ def test_a_reply_heard_through_the_loopback_plays_to_its_end(audio_devices: None
     # The speaker played the whole reply: it is all in the recording.
     rec = _to16k(played.samples, played.rate)
     ref = _to16k(reply, API_SAMPLE_RATE)
-    start, score = best_lag(rec, ref)
-    assert score > 0.9, score
+    start, score = best_lag(rec, ref[: RATE // 2])  # its start (a loaded machine's
+    assert score > 0.9, score  # underrun later on would spoil a whole-reply match)
     end = _first_silence(rec, start, RATE // 3)
     assert end - start >= len(ref) - RATE // 20, ((end - start) / RATE, len(ref) / RATE)
 
@@ -189,7 +189,7 @@ def test_speaking_over_the_reply_silences_it_within_300_ms(audio_devices: None,
     print(f"speech onset {(onset - reply_at_spk) / RATE:.2f} s into the reply; speaker "
           f"silent {latency_ms:.0f} ms later; played {heard_s:.2f} s "
           f"(voicebot says {cut['played_ms']:.0f} ms)")
-    assert 0 < latency_ms <= 300, f"the speaker went silent {latency_ms:.0f} ms after the onset"
+    assert latency_ms > 0, "the reply was cut before the user spoke: it interrupted itself"
 
     # The reply's stream was hung up when the reply was cut, not played out.
     assert server.hung_up_at[0] is not None, "the reply's HTTP stream was not hung up"
@@ -208,3 +208,6 @@ def test_speaking_over_the_reply_silences_it_within_300_ms(audio_devices: None,
     print(f"history keeps {len(text.split())} words ({text!r}); {words_heard} had begun")
     assert abs(len(text.split()) - words_heard) <= 3, (text, words_heard)
     assert " ".join(REPLY_WORDS).startswith(text.strip())
+
+    # Last, the goal not met yet (see the README): silent within 300 ms of the onset.
+    assert latency_ms <= 300, f"the speaker went silent {latency_ms:.0f} ms after the onset"
