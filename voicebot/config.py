@@ -27,17 +27,11 @@ _VAD = SegmenterConfig()
 _POLICY = Policy()
 
 #: Barge-in's speech beyond the start trigger with echo cancellation (ms). The
-#: goal is a speaker silent within 300 ms of the user's first word, and the start
-#: trigger alone is 240 ms of speech: the interruption comes with the start. (With
-#: headphones and no canceller the policy's 500 ms stays: nothing proves there that
-#: the voice is not the reply leaking.)
+#: goal (issue 8) is a speaker silent within 300 ms of the user's first word, and
+#: the start trigger alone is 240 ms of speech: the interruption comes with the
+#: start. Without a canceller (headphones) the policy's 500 ms stays as it was.
+#: A quicker start trigger (4 of 5 VAD frames) was tried: README, "Echo cancellation".
 ECHO_BARGE_IN_MS = 0
-#: With echo cancellation, speech starts after this many voiced VAD frames of the
-#: last so many (30 ms each). Kept at the segmenter's 8 of 10: a quicker start (4 of
-#: 5, 120 ms of speech) brought the silence after the onset from ~450 to ~390 ms on
-#: the loopback rig, but the canceller's residual then started "speech" and cut the
-#: reply in 2 of 3 runs (see the README's echo-cancellation section).
-ECHO_START_FRAMES = (_VAD.start_voiced_frames, _VAD.start_window_frames)
 
 #: The official SDKs' default base URL, used when only an API key is configured.
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -94,14 +88,10 @@ class Settings:
     aec: str = "auto"
     verbose: bool = False
 
-    def segmenter_config(self, *, echo_cancelled: bool = False) -> SegmenterConfig:
+    def segmenter_config(self) -> SegmenterConfig:
         """The capture segmenter's configuration from these settings (its own
-        defaults for everything the settings do not name). ``echo_cancelled``: the
-        quicker start of :data:`ECHO_START_FRAMES` (barge-in through speakers)."""
-        voiced, window = (ECHO_START_FRAMES if echo_cancelled else
-                          (_VAD.start_voiced_frames, _VAD.start_window_frames))
+        defaults for everything the settings do not name)."""
         return SegmenterConfig(
-            start_voiced_frames=voiced, start_window_frames=window,
             aggressiveness=self.vad_aggressiveness, preroll_ms=self.preroll_ms,
             endpoint="fixed" if self.endpoint == "fixed" else "adaptive",
             hangover_ms=self.hangover_ms, min_hangover_ms=self.min_hangover_ms,
@@ -119,14 +109,15 @@ class Settings:
 
         ``barge_in``: forced on or off by the driver (None: :meth:`barge_in_for`).
         ``echo_cancelled``: the microphone's audio goes through echo cancellation,
-        so the assistant cannot hear itself: barge-in defaults on, and fast.
+        so the assistant cannot hear itself: barge-in defaults on, with
+        :data:`ECHO_BARGE_IN_MS`.
         """
         if barge_in is None:
             barge_in = self.barge_in_for(echo_cancelled=echo_cancelled)
         barge_in_ms = self.barge_in_ms
         if barge_in_ms is None:
             barge_in_ms = ECHO_BARGE_IN_MS if echo_cancelled else _POLICY.barge_in_ms
-        vad = self.segmenter_config(echo_cancelled=echo_cancelled)
+        vad = self.segmenter_config()
         start_trigger_ms = vad.start_window_frames * vad.frame_ms  # speech before it counts
         return Policy(
             mute_while_replying=mute_while_replying, barge_in=barge_in,
