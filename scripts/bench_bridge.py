@@ -45,22 +45,65 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "bridge")]
 from bridgeproc import start_bridge  # noqa: E402  (tests/bridge: the tests start it so too)
 
 QUESTION = "what is two plus three"
+STAGES = ("endpoint", "request_sent", "first_byte", "first_audio")
 REPLY = "Two plus three is five."
 
 
 # ------------------------------------------------------------------------ helper roles
 
 def role_upstream() -> None:
-    """A fast scripted chat-completions server; prints its base URL, runs until stdin closes."""
+    """A fast scripted chat-completions server; prints its base URL, runs until stdin
+    closes, then prints its own timings (one JSON line): per request, from the handler's
+    start to the body read and to the first chunk, and its event loop's lag."""
     from e2e.replyserver import ReplyServer
     from speech import synth
     from wsclient import pcm16
 
-    with ReplyServer(pcm16(synth(REPLY, 24_000)), REPLY, piece_bytes=4801,
-                     piece_delay_s=0.01) as server:
+    class TimedReplyServer(ReplyServer):
+        body_s: list[float] = []
+        first_chunk_s: list[float] = []
+
+        async def _chat(self, request: Any) -> Any:
+            start = time.monotonic()
+            response = await super()._chat(request)
+            self.body_s.append(time.monotonic() - start)
+            chunks = response.body_iterator
+
+            async def timed() -> Any:
+                first = True
+                async for chunk in chunks:
+                    if first:
+                        self.first_chunk_s.append(time.monotonic() - start)
+                        first = False
+                    yield chunk
+
+            response.body_iterator = timed()
+            return response
+
+    lag_s: list[float] = []
+    started, cpu0 = time.monotonic(), time.process_time()
+
+    async def lag_probe() -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            lag_s.append(time.monotonic() - before - 0.01)
+
+    with TimedReplyServer(pcm16(synth(REPLY, 24_000)), REPLY, piece_bytes=4801,
+                          piece_delay_s=0.01) as server:
         server.requests = _Discard()  # type: ignore[assignment]  # hours of load: keep none
+        assert server._server is not None
+        loop = server._server.servers[0].get_loop()
+        asyncio.run_coroutine_threadsafe(lag_probe(), loop)
         print(server.base_url, flush=True)
         sys.stdin.read()
+    cpu = (time.process_time() - cpu0) / (time.monotonic() - started)
+    print(json.dumps({"upstream_cpu_percent": round(100 * cpu, 1),
+                      **{f"upstream_{name}_p{q}_ms": _ms(percentile(values, q))
+                         for name, values in (("body", server.body_s),
+                                              ("first_chunk", server.first_chunk_s),
+                                              ("loop_lag", lag_s))
+                         for q in (50, 99)}}), flush=True)
 
 
 class _Discard(list):  # type: ignore[type-arg]
@@ -135,15 +178,18 @@ def role_websockets_bridge(base_url: str, max_sessions: int) -> None:
 # ------------------------------------------------------------------------ processes
 
 @contextlib.contextmanager
-def upstream() -> Iterator[str]:
+def upstream(timings: dict[str, Any]) -> Iterator[str]:
+    """The upstream's base URL; its own timings go into ``timings`` when it ends."""
     proc = subprocess.Popen([sys.executable, __file__, "--role", "upstream"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         yield proc.stdout.readline().strip()
     finally:
-        assert proc.stdin is not None
+        assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.close()
+        with contextlib.suppress(ValueError):
+            timings.update(json.loads(proc.stdout.read() or "{}"))
         proc.wait(10)
 
 
@@ -187,7 +233,8 @@ def rss_mib(pid: int) -> float:
 async def stats(port: int, reset: bool = False) -> dict[str, Any]:
     import httpx
 
-    async with httpx.AsyncClient() as http:
+    # A generous timeout: on a loaded machine the bridge may take seconds to answer.
+    async with httpx.AsyncClient(timeout=30) as http:
         r = await http.get(f"http://127.0.0.1:{port}/stats" + ("?reset=1" if reset else ""))
         return r.json()  # type: ignore[no-any-return]
 
@@ -223,7 +270,7 @@ async def client(port: int, question: Any, end_at: float, result: dict[str, Any]
                     result["unanswered"] += 1
                     continue
                 result["answered"] += 1
-                for stage in ("endpoint", "first_byte", "first_audio"):
+                for stage in STAGES:
                     value = done["latency_ms"].get(stage)
                     if value is not None:
                         result["stages"].setdefault(stage, []).append(value)
@@ -292,9 +339,10 @@ async def measure(args: argparse.Namespace, pid: int, port: int) -> dict[str, An
     # Steady state: measure CPU and the frame delays once everyone is connected.
     await asyncio.sleep(min(3.0, args.seconds / 3))
     await stats(port, reset=True)
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, own0, t0 = cpu_seconds(pid), cpu_seconds(os.getpid()), time.monotonic()
     await asyncio.sleep(max(1.0, end_at - time.monotonic() - 1))
     cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    clients_cpu = (cpu_seconds(os.getpid()) - own0) / (time.monotonic() - t0)
     rss_loaded = rss_mib(pid)
     delays = (await stats(port))["frame_delay"]
     outcomes = await asyncio.gather(*running, return_exceptions=True)
@@ -308,18 +356,21 @@ async def measure(args: argparse.Namespace, pid: int, port: int) -> dict[str, An
         "first_audio_p50_ms": _ms(percentile(first_audio, 50)),
         "first_audio_p99_ms": _ms(percentile(first_audio, 99)),
         # Inside the bridge, after the end of speech as the VAD placed it (turn.done's
-        # latency_ms): the VAD's decision, the upstream's first byte, its first audio.
+        # latency_ms): the VAD's decision, the request sent, the upstream's first byte,
+        # its first audio.
         **{f"bridge_{stage}_p50_ms": percentile(
             [x for r in results for x in r["stages"].get(stage, [])], 50)
-           for stage in ("endpoint", "first_byte", "first_audio")},
+           for stage in STAGES},
         **{f"bridge_{stage}_p99_ms": percentile(
             [x for r in results for x in r["stages"].get(stage, [])], 99)
-           for stage in ("endpoint", "first_byte", "first_audio")},
+           for stage in STAGES},
         "asked": sum(r["asked"] for r in results),
         "answered": sum(r["answered"] for r in results),
         "unanswered": sum(r["unanswered"] for r in results),
         "client_late_frames": sum(r.get("late_frames", 0) for r in results),
         "bridge_cpu_percent": round(100 * cpu, 1),
+        # The clients' process, on the same cores: what the harness itself costs.
+        "clients_cpu_percent": round(100 * clients_cpu, 1),
         "cpu_percent_per_session": round(100 * cpu / max(1, held), 2),
         "rss_idle_mib": round(idle_rss, 1),
         "rss_per_session_kib": round((rss_loaded - idle_rss) * 1024 / max(1, held), 1),
@@ -350,9 +401,11 @@ def main() -> int:
     if args.role == "websockets-bridge":
         role_websockets_bridge(args.base_url, args.max_sessions)
         return 0
-    with upstream() as base_url, \
+    upstream_timings: dict[str, Any] = {}
+    with upstream(upstream_timings) as base_url, \
             bridge_process(args.server, base_url, args.clients + 20) as (pid, port):
         report = asyncio.run(measure(args, pid, port))
+    report.update(upstream_timings)
     if args.json:
         print(json.dumps(report))
     else:

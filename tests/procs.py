@@ -8,6 +8,8 @@ import queue
 import signal
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 
 
 def child_env() -> dict[str, str]:
@@ -51,16 +53,39 @@ def wait(proc: subprocess.Popen[str], timeout_s: float) -> str:
     return proc.stderr.read() if proc.stderr else ""
 
 
-def json_events(proc: subprocess.Popen[str]) -> queue.Queue[dict | None]:
+def json_events(proc: subprocess.Popen[str], *, stamp: bool = False
+                ) -> queue.Queue[dict | None]:
     """The JSON lines of ``proc``'s stdout (``--json``), read on a thread as they come;
-    None after the last one."""
+    None after the last one. ``stamp``: each event also gets ``"_read_at"``, the
+    ``time.monotonic()`` at which its line was read."""
     events: queue.Queue[dict | None] = queue.Queue()
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            events.put(json.loads(line))
+            event = json.loads(line)
+            if stamp:
+                event["_read_at"] = time.monotonic()
+            events.put(event)
         events.put(None)
 
     threading.Thread(target=read, daemon=True).start()
     return events
+
+
+def until(events: queue.Queue[dict | None], seen: list[dict], done: Callable[[dict], bool],
+          timeout_s: float) -> dict:
+    """Read events into ``seen`` until ``done(event)``; return that event. Fails with
+    the events so far after ``timeout_s`` or when the child's output ends."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            event = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if event is None:
+            break
+        seen.append(event)
+        if done(event):
+            return event
+    raise AssertionError(f"timed out; events so far: {[e['type'] for e in seen]}")

@@ -52,3 +52,27 @@ def test_default_config_path_per_platform() -> None:
 
 def test_default_settings_use_embedded_server() -> None:
     assert Settings().base_url is None
+
+
+def test_echo_cancellation_turns_barge_in_on_by_default_and_flags_override() -> None:
+    from voicebot.config import ECHO_BARGE_IN_MS
+    from voicebot.turntaking.policy import Policy
+
+    plain = Settings()
+    on = plain.turn_policy(echo_cancelled=True)
+    off = plain.turn_policy(echo_cancelled=False)
+    assert on.barge_in and on.barge_in_ms == ECHO_BARGE_IN_MS
+    assert not off.barge_in and off.barge_in_ms == Policy().barge_in_ms
+    assert not Settings(barge_in=False).turn_policy(echo_cancelled=True).barge_in
+    assert Settings(barge_in=True).turn_policy(echo_cancelled=False).barge_in
+    assert Settings(barge_in_ms=300).turn_policy(echo_cancelled=True).barge_in_ms == 300
+    assert not plain.turn_policy(barge_in=False, echo_cancelled=True).barge_in  # the driver's say
+
+
+def test_chat_barge_in_and_aec_flags() -> None:
+    from voicebot.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["chat"]).barge_in is None
+    assert parser.parse_args(["chat", "--no-barge-in"]).barge_in is False
+    assert parser.parse_args(["chat", "--barge-in", "--aec", "off"]).aec == "off"

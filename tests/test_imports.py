@@ -35,6 +35,7 @@ CORES = [
     "voicebot.capture",
     "voicebot.capture.segmenter",
     "voicebot.capture.ring",
+    "voicebot.capture.reference",
     "voicebot.playback",
     "voicebot.playback.jitter",
     "voicebot.playback.transcript",

@@ -11,11 +11,13 @@ Only one test may use the devices at a time (they are machine-wide): use the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
 import time
 import wave
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -37,8 +39,45 @@ def play_into_mic(wav_path: str, *, wait: bool = True) -> subprocess.Popen[bytes
     return proc
 
 
+@contextlib.contextmanager
+def speaker_loopback(latency_ms: int = 40, gain_db: float = -10.0) -> Iterator[None]:
+    """The speaker's monitor looped into the virtual microphone (``module-loopback``):
+    the microphone hears every reply ``latency_ms`` later at ``gain_db``, as a desk
+    speaker's microphone would. Unloaded on exit (``scripts/audio-up`` also removes
+    one a killed test left behind)."""
+    module = subprocess.run(
+        ["pactl", "load-module", "module-loopback", f"source={SPEAKER_SINK}.monitor",
+         f"sink={MIC_SINK}", f"latency_msec={latency_ms}"],
+        check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        deadline = time.monotonic() + 5
+        inputs: list[str] = []
+        while time.monotonic() < deadline and not inputs:
+            listing = subprocess.run(["pactl", "list", "sink-inputs"], check=True,
+                                     capture_output=True, text=True).stdout
+            # PipeWire's short listing shows no owner module: read the long one.
+            current = None
+            for line in listing.splitlines():
+                line = line.strip()
+                if line.startswith("Sink Input #"):
+                    current = line.removeprefix("Sink Input #")
+                elif line == f"Owner Module: {module}" and current is not None:
+                    inputs.append(current)
+            time.sleep(0.05)
+        assert inputs, "the loopback's sink input did not appear"
+        # The gain as a linear amplitude factor (a leading "-" would read as relative).
+        subprocess.run(["pactl", "set-sink-input-volume", inputs[0],
+                        f"{10 ** (gain_db / 20):.6f}"], check=True)
+        yield
+    finally:
+        subprocess.run(["pactl", "unload-module", module], check=False)
+
+
 class SpeakerRecorder:
     """Record the virtual speaker's monitor as mono PCM16 at 48 kHz, in the background.
+
+    ``source``: another PulseAudio source to record instead (e.g. the microphone
+    sink's monitor, ``f"{MIC_SINK}.monitor"``: what the microphone hears).
 
     Use as a context manager; after exit, :attr:`samples` holds float32 samples. A
     thread drains parec's output as it comes (a full pipe would stall the recording),
@@ -48,8 +87,9 @@ class SpeakerRecorder:
     wall clock, so a recorder that stalled fails loudly as a harness problem.
     """
 
-    def __init__(self, rate: int = RECORD_RATE) -> None:
+    def __init__(self, rate: int = RECORD_RATE, source: str = f"{SPEAKER_SINK}.monitor") -> None:
         self.rate = rate
+        self.source = source
         self.samples = np.zeros(0, dtype=np.float32)
         self._proc: subprocess.Popen[bytes] | None = None
         self._chunks: list[bytes] = []
@@ -59,7 +99,7 @@ class SpeakerRecorder:
     def _start(self) -> bool:
         self._chunks = []
         self._proc = subprocess.Popen(
-            ["parec", f"--device={SPEAKER_SINK}.monitor", "--format=s16le", f"--rate={self.rate}",
+            ["parec", f"--device={self.source}", "--format=s16le", f"--rate={self.rate}",
              "--channels=1", "--latency-msec=20"],
             stdout=subprocess.PIPE)
         proc = self._proc

@@ -76,9 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-turns", type=int, metavar="N", help="stop after N turns")
     chat.add_argument("--output-dir", metavar="DIR", help="keep each reply as DIR/reply-NNN.wav")
     chat.add_argument("--no-play", action="store_true", help="do not play replies")
-    chat.add_argument("--barge-in", action="store_true", default=None,
+    chat.add_argument("--barge-in", action=argparse.BooleanOptionalAction, default=None,
                       help="keep listening while a reply plays and stop it when you speak "
-                      "over it (needs headphones or echo cancellation)")
+                      "over it (default: on with echo cancellation; else needs headphones)")
+    chat.add_argument("--aec", choices=["auto", "on", "off"], default=None,
+                      help="acoustic echo cancellation (default auto: on when a speaker "
+                      "plays and libspeexdsp is installed)")
     chat.add_argument("--json", action="store_true", help="one JSON object per line per event")
     _shared(chat)
 
@@ -144,9 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTING_FLAGS = ("base_url", "local", "api_key", "model", "voice", "ssml", "system", "stall_timeout_s",
-                  "input_device", "output_device", "verbose", "barge_in", "wake_word",
+                  "input_device", "output_device", "verbose", "barge_in", "aec", "wake_word",
                   "push_to_talk", "muted", "earcons")
-
 
 
 class _RedactingFormatter(logging.Formatter):

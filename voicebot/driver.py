@@ -232,7 +232,8 @@ class Driver:
         """The task of turn ``cmd.turn``: request, stream, play to the end, report."""
         sink = _TurnSink(self, cmd.turn)
         if self.listener is not None:
-            self._progress_task = asyncio.get_running_loop().create_task(self._progress(cmd.turn))
+            self._progress_task = asyncio.get_running_loop().create_task(
+                self._progress(cmd.turn, sink))
         result: TurnResult | None = None
         failure: VoicebotError | None = None
         try:
@@ -256,7 +257,7 @@ class Driver:
             if self._progress_task is not None:
                 self._progress_task.cancel()
                 self._progress_task = None
-        self._report_progress(cmd.turn)
+        self._report_progress(cmd.turn, sink)
         if failure is not None and isinstance(failure, self._fatal_types):
             self._fail(failure)
             return
@@ -292,15 +293,19 @@ class Driver:
             underruns=underruns,
             tool_calls=tuple((c.name, c.arguments, c.result) for c in result.tool_calls))
 
-    def _report_progress(self, turn: int) -> None:
+    def _report_progress(self, turn: int, sink: _TurnSink) -> None:
+        """Tell the core how far the listener has heard this turn's reply. Only once
+        the turn has pushed audio: until then the listener's position is still the
+        previous reply's (a speaker starts a new reply at its first push), and the
+        core would take that for this reply's first sound and words heard."""
         listener = self.listener
-        if listener is not None:
+        if listener is not None and sink.audio_started:
             now = self._clock()
             self.feed(PlaybackProgress(turn, listener.heard_samples(now), now))
 
-    async def _progress(self, turn: int) -> None:
+    async def _progress(self, turn: int, sink: _TurnSink) -> None:
         """While a turn runs: tell the core how far the listener has heard."""
         with contextlib.suppress(asyncio.CancelledError):
             while True:
-                self._report_progress(turn)
+                self._report_progress(turn, sink)
                 await asyncio.sleep(self._interval)

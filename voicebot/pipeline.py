@@ -26,7 +26,10 @@ from typing import TYPE_CHECKING, Any
 from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
+from .capture.aec import echo_canceller_for
+from .capture.echo import EchoStage, SpeakerReference
 from .capture.mic import FileSource, MicrophoneSource, capture_events
+from .capture.reference import ReferenceRing
 from .capture.vad import UtteranceDetector
 from .capture.vadmodels import make_classifier
 from .config import Settings
@@ -212,6 +215,9 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         speaker = open_speaker(settings) if play else None
         if speaker is not None:
             stack.callback(speaker.close)
+        # Made before the microphone opens, so it is freed after the capture thread ends.
+        echo = (echo_stage(settings, speaker, stack)
+                if speaker is not None and input_file is None else None)
         if input_file:
             source: FileSource | MicrophoneSource = FileSource(input_file, realtime=not fast)
         else:
@@ -230,10 +236,12 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         if replies is not None:
             sinks.append(replies)
             stack.callback(replies.close)
-        # A real microphone hears the speaker: stop listening while the reply plays
-        # (unless barge-in: headphones or echo cancellation keep it out).
-        half_duplex = speaker is not None and not input_file and not settings.barge_in
-        policy = settings.turn_policy(barge_in=settings.barge_in,
+        # A real microphone hears the speaker. Echo cancellation (above) removes the
+        # reply from what it hears; without it, stop listening while the reply plays (unless
+        # barge-in: headphones keep the reply out).
+        barge_in = settings.barge_in_for(echo_cancelled=echo is not None)
+        half_duplex = speaker is not None and not input_file and not barge_in and echo is None
+        policy = settings.turn_policy(barge_in=barge_in, echo_cancelled=echo is not None,
                                       mute_while_replying=half_duplex,
                                       pace_transcript=speaker is not None, max_turns=max_turns)
 
@@ -249,8 +257,24 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         # free for the one line a failure prints.
         if not console.json_mode and (input_file is None or console.verbose):
             console.notice(f"listening on {where}" + ("" if input_file else " — Ctrl-C to stop"))
-        await driver.run(capture_events(source, detector))
+        await driver.run(capture_events(source, detector, processor=echo))
     return driver.exit_code
+
+
+def echo_stage(settings: Settings, speaker: Speaker,
+               stack: contextlib.AsyncExitStack) -> EchoStage | None:
+    """Echo cancellation for the microphone, its reference tapped from ``speaker``
+    (``aec = auto | on | off``); None when it does not run. The tap is removed and
+    the canceller freed when ``stack`` closes (after capture has stopped)."""
+    canceller = echo_canceller_for(settings.aec, speaker=True)
+    if canceller is None:
+        return None
+    ring = ReferenceRing(speaker.sample_rate)
+    stage = EchoStage(canceller, [SpeakerReference(ring)])
+    speaker.tap_reference(ring)
+    stack.callback(stage.close)
+    stack.callback(speaker.tap_reference, None)
+    return stage
 
 
 class _ReplyWav(WavSink):

@@ -28,7 +28,7 @@ import soxr
 import aec_scene
 from signals import best_lag
 from speech import synth
-from vdev import MIC_SINK, SPEAKER_SINK, play_into_mic, write_wav
+from vdev import play_into_mic, speaker_loopback, write_wav
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
 from voicebot.capture.segmenter import SpeechStarted
@@ -47,32 +47,8 @@ _CONFIG = None  # the defaults (bench and experiments may override)
 @pytest.fixture
 def loopback(audio_devices: None) -> Iterator[None]:
     """The speaker's monitor looped into the virtual microphone: 40 ms, -10 dB."""
-    module = subprocess.run(
-        ["pactl", "load-module", "module-loopback", f"source={SPEAKER_SINK}.monitor",
-         f"sink={MIC_SINK}", "latency_msec=40"],
-        check=True, capture_output=True, text=True).stdout.strip()
-    try:
-        deadline = time.monotonic() + 5
-        inputs: list[str] = []
-        while time.monotonic() < deadline and not inputs:
-            listing = subprocess.run(["pactl", "list", "sink-inputs"], check=True,
-                                     capture_output=True, text=True).stdout
-            # PipeWire's short listing shows no owner module: read the long one.
-            current = None
-            for line in listing.splitlines():
-                line = line.strip()
-                if line.startswith("Sink Input #"):
-                    current = line.removeprefix("Sink Input #")
-                elif line == f"Owner Module: {module}" and current is not None:
-                    inputs.append(current)
-            time.sleep(0.05)
-        assert inputs, "the loopback's sink input did not appear"
-        # -10 dB as a linear amplitude factor (a leading "-" would read as relative).
-        subprocess.run(["pactl", "set-sink-input-volume", inputs[0], f"{10 ** (-10 / 20):.6f}"],
-                       check=True)
+    with speaker_loopback(latency_ms=40, gain_db=-10.0):
         yield
-    finally:
-        subprocess.run(["pactl", "unload-module", module], check=False)
 
 
 @dataclass

@@ -31,6 +31,10 @@ class ReplyServer:
         self.piece_bytes = piece_bytes  # odd on purpose: deltas end on half a sample
         self.piece_delay_s = piece_delay_s
         self.requests: list[dict[str, Any]] = []
+        #: Per request: time.monotonic() when the client hung up mid-stream (None: the
+        #: stream ran to its end), and how many reply audio bytes it had been sent.
+        self.hung_up_at: list[float | None] = []
+        self.audio_bytes_sent: list[int] = []
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -38,12 +42,23 @@ class ReplyServer:
     async def _chat(self, request: Request) -> StreamingResponse:
         body = await request.json()
         self.requests.append(body)
+        index = len(self.requests) - 1
+        self.hung_up_at.append(None)
+        self.audio_bytes_sent.append(0)
 
         async def events():  # type: ignore[no-untyped-def]
             def chunk(delta: dict[str, Any], **extra: Any) -> bytes:
                 c = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0,
                      "model": "test", "choices": [{"index": 0, "delta": delta, **extra}]}
                 return f"data: {json.dumps(c)}\n\n".encode()
+            try:
+                async for piece in body_chunks(chunk):
+                    yield piece
+            except BaseException:  # cancelled: the client went away (Starlette noticed)
+                self.hung_up_at[index] = time.monotonic()
+                raise
+
+        async def body_chunks(chunk):  # type: ignore[no-untyped-def]
             yield chunk({"role": "assistant"})
             words = self.transcript.split(" ")
             yield chunk({"audio": {"transcript": " ".join(words[: len(words) // 2]) + " "}})
@@ -57,6 +72,7 @@ class ReplyServer:
                 if i == self.piece_bytes * 2:
                     audio["transcript"] = " ".join(words[len(words) // 2:])
                 yield chunk({"audio": audio})
+                self.audio_bytes_sent[index] = i + len(self.reply_pcm[i:i + self.piece_bytes])
                 await asyncio.sleep(self.piece_delay_s)
             yield chunk({}, finish_reason="stop")
             yield chunk({"audio": {"expires_at": int(time.time()) + 3600}})

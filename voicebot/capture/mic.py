@@ -42,7 +42,7 @@ from .report import CaptureReport
 from .ring import BlockRing
 from .segmenter import UtteranceEnded
 from .vad import CaptureConverter, UtteranceDetector
-from .worker import CaptureWorker, DetectorFeed, ReportInbox, Tap
+from .worker import CaptureProcessor, CaptureWorker, DetectorFeed, ReportInbox, Tap
 
 __all__ = [
     "AudioSource",
@@ -199,7 +199,8 @@ class MicrophoneSource:
             yield block
 
     async def _reports(self, detector: UtteranceDetector, clock: Callable[[], float],
-                       tap: Tap | None = None) -> AsyncGenerator[CaptureReport, None]:
+                       processor: CaptureProcessor | None = None, tap: Tap | None = None
+                       ) -> AsyncGenerator[CaptureReport, None]:
         """:func:`capture_events` for the microphone: the capture thread does the work.
 
         Loop thread. Hands the detector to the capture thread (which feeds it from
@@ -221,8 +222,8 @@ class MicrophoneSource:
         while not self._queue.empty():
             self._queue.get_nowait()
         inbox = ReportInbox(worker, self.stall_timeout_s, self._stalled, self._failed)
-        worker.attach(DetectorFeed(detector, self.sample_rate, self.channels, clock, tap),
-                      inbox, first_seq)
+        worker.attach(DetectorFeed(detector, self.sample_rate, self.channels, clock,
+                                   processor, tap), inbox, first_seq)
         if not worker.alive and self._closing:
             return  # closed before we came: nothing will arrive
         try:
@@ -346,7 +347,8 @@ def utterance_wav(u: Utterance) -> bytes:
 
 
 async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
-                         clock: Callable[[], float] = time.monotonic, tap: Tap | None = None,
+                         clock: Callable[[], float] = time.monotonic,
+                         processor: CaptureProcessor | None = None, tap: Tap | None = None,
                          ) -> AsyncGenerator[CaptureReport, None]:
     """Every detector event for ``source``, and progress while speech goes on.
 
@@ -356,11 +358,14 @@ async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
     Any other source is pulled block by block and converted on the loop. Either
     way each detector event comes wrapped in a :class:`CaptureReport`, and at the
     end of the source the converter and the detector are flushed. ``clock`` gives
-    the reports' ``at``; the capture thread calls it too. ``tap`` sees every
-    converted block beside the detector (``worker.Tap``; on the loop for a file).
+    the reports' ``at``; the capture thread calls it too. ``processor`` (microphone
+    only: echo cancellation needs real capture times) runs on each converted block
+    before the detector, on the capture thread. ``tap`` sees every converted block
+    beside the detector (``worker.Tap``; on the loop for a file).
     """
     if isinstance(source, MicrophoneSource):
-        async with contextlib.aclosing(source._reports(detector, clock, tap)) as reports:
+        async with contextlib.aclosing(source._reports(detector, clock, processor,
+                                                       tap)) as reports:
             async for report in reports:
                 yield report
         return

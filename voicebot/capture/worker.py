@@ -39,7 +39,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
 import numpy as np
 
@@ -50,7 +50,7 @@ from .segmenter import Event
 from .ring import BlockRing
 from .vad import CaptureConverter, UtteranceDetector
 
-__all__ = ["CaptureWorker", "DetectorFeed", "ReportInbox", "StreamEnded", "Tap"]
+__all__ = ["CaptureProcessor", "CaptureWorker", "DetectorFeed", "ReportInbox", "StreamEnded", "Tap"]
 
 #: Sees every converted block on the capture thread beside the detector (the kiosk's
 #: wake word): ``tap(pcm16_16k, position, voiced)`` with the capture position of the
@@ -72,6 +72,17 @@ class StreamEnded:
 InboxItem = Union[tuple[CaptureReport, ...], StreamEnded]
 
 
+class CaptureProcessor(Protocol):
+    """A stage between conversion and the detector (echo cancellation: ``echo.EchoStage``).
+
+    Capture thread. ``at``: the estimated capture time of the block's first sample.
+    Returns the processed PCM16 16 kHz mono, sample for sample the input in order
+    (it may hold back a few samples for the next call, or release held ones).
+    """
+
+    def process(self, pcm16_16k: bytes, at: float) -> bytes: ...
+
+
 class DetectorFeed:
     """Process mode: capture blocks → converter → detector → reports. Capture thread.
 
@@ -88,14 +99,17 @@ class DetectorFeed:
     """
 
     def __init__(self, detector: UtteranceDetector, sample_rate: int, channels: int,
-                 clock: Callable[[], float] = time.monotonic, tap: Tap | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 processor: CaptureProcessor | None = None, tap: Tap | None = None) -> None:
         self.detector = detector
+        self.processor = processor
         self._tap = tap
         self.sample_rate = sample_rate
         self._clock = clock
         self._converter = CaptureConverter(sample_rate, channels)
         self._start = detector.position
         self._frames_in = 0  # device frames fed since the start
+        self._converted = 0  # 16 kHz samples out of the converter since the start
 
     def feed(self, blocks: list[np.ndarray], available: int) -> tuple[CaptureReport, ...]:
         """Feed ``blocks`` (in order; the last one has just been read, with ``available``
@@ -108,8 +122,13 @@ class DetectorFeed:
         read_at = self._clock()
         detector = self.detector
         made: list[tuple[Event | None, int, int, int | None]] = []
+        # The first device frame's capture time, as this read tells it (processor only).
+        origin_at = (read_at - (available + self._frames_in + sum(map(len, blocks)))
+                     / self.sample_rate) if self.processor is not None else 0.0
         for block in blocks:
             pcm = self._converter.feed(block)
+            if self.processor is not None:
+                pcm = self._process(pcm, origin_at)
             start = detector.position
             events = detector.feed(pcm)
             if self._tap is not None and not detector.muted:
@@ -128,6 +147,17 @@ class DetectorFeed:
         return tuple(CaptureReport(event, position, self._at(last_frame_at, position, frames_in),
                                    voiced)
                      for event, position, frames_in, voiced in made)
+
+    def _process(self, pcm: bytes, origin_at: float) -> bytes:
+        """The processor's hook: ``pcm`` (converted from the block being fed) with the
+        capture time of its first sample: the 16 kHz sample k lines up with device
+        frame k·rate/16000, and the first device frame was captured at ``origin_at``
+        as far as the last read tells (late by up to a host quantum: the processor
+        may steady it)."""
+        assert self.processor is not None
+        at = origin_at + self._converted / VAD_SAMPLE_RATE
+        self._converted += len(pcm) // 2
+        return self.processor.process(pcm, at)
 
     def finish(self) -> tuple[CaptureReport, ...]:
         """End of the stream: flush the resampler and the detector."""

@@ -35,6 +35,7 @@ from ..audio import API_SAMPLE_RATE
 from ..audio.convert import pcm16_to_float
 from ..devices import sounddevice_module
 from ..errors import AudioDeviceError
+from ..capture.reference import ReferenceRing
 from .jitter import JitterBuffer, JitterPolicy, PlaybackState
 from .mixer import ClipMixer
 from .position import PlaybackPositions
@@ -156,6 +157,8 @@ class Speaker:
         self._stops_pending = 0
         #: How many times the stream was started for a reply.
         self.stream_starts = 0
+        # The reference tap (echo cancellation): set by tap_reference, read by the callback.
+        self._tap: ReferenceRing | None = None
         # Started and aborted at once: on PipeWire's ALSA plugin a stream that was
         # opened but never started is still run every graph cycle (1.1 % of a core
         # here, as much as a running one), while a stopped one rests. 0.4 ms.
@@ -166,6 +169,15 @@ class Speaker:
         except sd.PortAudioError as exc:
             self._stream.close(ignore_errors=True)
             raise AudioDeviceError(f"{name}: cannot start output ({exc})") from None
+
+    def tap_reference(self, ring: ReferenceRing | None) -> None:
+        """Copy every played block, with its DAC time, into ``ring`` (the reference of
+        an echo canceller, read by the capture thread); None stops it. Loop thread.
+        The ring must be made for :attr:`sample_rate`."""
+        if ring is not None and ring.sample_rate != self.sample_rate:
+            raise ValueError(f"reference ring at {ring.sample_rate} Hz, speaker at "
+                             f"{self.sample_rate} Hz")
+        self._tap = ring
 
     @staticmethod
     def _pick_channels(sd: Any, device: int | str | None, info: dict[str, Any]) -> int:
@@ -419,6 +431,9 @@ class Speaker:
                 outdata[done:done + m] = scratch[:m, None]
                 first_report |= self._record_position(dac_time + done / self.sample_rate)
                 done += m
+        tap = self._tap
+        if tap is not None:  # a copy into a preallocated ring: no allocation, no lock
+            tap.record(outdata[:, 0], dac_time)
         end_report = self._cb_end_reported != reply_id and jitter.state is _ENDED
         if not (first_report or end_report):
             return

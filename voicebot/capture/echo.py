@@ -1,0 +1,111 @@
+"""Echo cancellation as a capture stage, fed by a reference tap.
+
+::
+
+    speaker callback ──record──▶ ReferenceRing ──┐  (the tap: copy + DAC time, nothing else)
+                                                 ▼
+    capture thread, per block:  EchoStage.process(pcm16_16k, at)
+        1. drain the reference source(s) into the canceller (SpeakerReference:
+           resampled to 16 kHz with soxr, here, not in the callback)
+        2. EchoCanceller.process(block, steady capture time) → the VAD and segmenter
+
+The stage is not speaker code: a :class:`ReferenceSource` is anything that can say
+what was played and when it reached the listener. The bridge's sources will push
+what was sent to its client straight into :meth:`EchoCanceller.push_reference`
+(thread-safe) and need no source here.
+
+While nothing plays, a block costs one integer comparison (the ring has nothing
+new) and the canceller's pass-through check: echo cancellation runs only while a
+reference plays and for its echo's tail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+import soxr
+
+from ..audio import VAD_SAMPLE_RATE
+from ..audio.convert import float_to_pcm16
+from .aec import EchoCanceller
+from .reference import ReferenceRing, SteadyCaptureTimes
+
+__all__ = ["EchoStage", "ReferenceSource", "SpeakerReference"]
+
+PushReference = Callable[[bytes, float], None]
+
+
+class ReferenceSource(Protocol):
+    """Something that knows what was played: drained by the capture thread."""
+
+    def drain(self, push: PushReference) -> None:
+        """Hand everything played since the last drain to ``push(pcm16_16k, at)``,
+        ``at`` the DAC (listener) time of its first sample. Capture thread."""
+
+
+class SpeakerReference:
+    """The reader side of a speaker's :class:`ReferenceRing`: 16 kHz PCM16 runs.
+
+    The ring holds float32 at the speaker's rate; a stateful soxr stream brings
+    each run to 16 kHz (its output sample k lines up with input time k / 16000, so
+    the run's DAC time stays the time of its first output sample). Runs of exact
+    silence (the prebuffer before a reply, the linger after it) are not pushed:
+    the canceller reads gaps as silence and stays idle. Capture thread.
+    """
+
+    def __init__(self, ring: ReferenceRing) -> None:
+        self.ring = ring
+        self._rate = ring.sample_rate
+        self._resampler = (None if self._rate == VAD_SAMPLE_RATE else
+                           soxr.ResampleStream(self._rate, VAD_SAMPLE_RATE, 1, dtype="float32",
+                                               quality="HQ"))
+        self._run_dac = 0.0  # DAC time of the current run's first 16 kHz sample
+        self._run_out = 0  # 16 kHz samples the current run has produced
+
+    def drain(self, push: PushReference) -> None:
+        ring = self.ring
+        if not ring.unread:
+            return
+        for run in ring.read_new():
+            if not run.continues:
+                if self._resampler is not None:
+                    self._resampler.clear()
+                self._run_dac, self._run_out = run.dac_time, 0
+            out = (run.samples if self._resampler is None
+                   else self._resampler.resample_chunk(run.samples))
+            at = self._run_dac + self._run_out / VAD_SAMPLE_RATE
+            self._run_out += len(out)
+            pcm = float_to_pcm16(out)
+            if np.any(np.frombuffer(pcm, "<i2")):
+                push(pcm, at)
+
+
+class EchoStage:
+    """A capture-stage processor: reference in, echo-free 16 kHz PCM16 out.
+
+    :meth:`process` is the capture hook (``worker.CaptureProcessor``): it drains
+    ``references`` into ``canceller``, then cancels the echo in the block. ``at``
+    is the capture time the caller estimated for the block's first sample; it is
+    steadied here (:class:`SteadyCaptureTimes`) because the canceller places the
+    block on the reference's clock to a few samples. Capture thread; the output
+    may be shorter or longer than the input by less than one canceller frame.
+    """
+
+    def __init__(self, canceller: EchoCanceller,
+                 references: Sequence[ReferenceSource] = ()) -> None:
+        self.canceller = canceller
+        self._references = tuple(references)
+        self._times = SteadyCaptureTimes(VAD_SAMPLE_RATE)
+
+    def process(self, pcm16_16k: bytes, at: float) -> bytes:
+        push = self.canceller.push_reference
+        for reference in self._references:
+            reference.drain(push)
+        steady = self._times.place(len(pcm16_16k) // 2, at)
+        return self.canceller.process(pcm16_16k, steady)
+
+    def close(self) -> None:
+        """Free the canceller; any thread once capture has stopped."""
+        self.canceller.close()
