@@ -28,6 +28,9 @@ plays -60 dBFS white noise into it instead, a quiet room).
   event loop, no speaker; the wake word VAD-gated (the default), on every chunk, and
   microWakeWord; in the room chosen (silence, ``--noise``) and with speech played
   into the microphone (eSpeak sentences, ``--speech`` adds the rows).
+- ``wakepaced``: the same chain with no device at all (the audio of a silent room,
+  -60 dBFS noise or talk handed out at real time from memory): what the kiosk's
+  own work costs, without PortAudio and PipeWire (the ``floors`` give those).
 - ``arith``: the capture thread's Python work per block alone (conversion, VAD,
   segmenter: ``DetectorFeed.feed`` on 44.1 kHz mono noise), no device.
 - ``speaker``: what stopping the output stream between replies costs the next
@@ -55,6 +58,7 @@ import tempfile
 import threading
 import time
 import wave
+from typing import Any
 
 import numpy as np
 
@@ -247,8 +251,43 @@ def child_blocking_reads(block_ms: int) -> None:
             stream.read(frames)
 
 
-def child_wake(block_ms: int, mode: str) -> None:
-    """The kiosk's capture-thread chain with a wake-word detector, on blocking reads."""
+def _room(kind: str, seconds: float) -> np.ndarray:
+    """int16 16 kHz audio of a room: digital silence, -60 dBFS noise, or eSpeak talk."""
+    n = int(seconds * 16_000)
+    if kind == "silence":
+        return np.zeros(n, np.int16)
+    if kind == "noise":
+        rng = np.random.default_rng(0)
+        return (rng.normal(0, 10 ** (-60 / 20), n) * 32767).astype(np.int16)
+    return _speech_pcm(seconds)
+
+
+class _PacedRoom:
+    """Blocks of a room's audio handed out at real time (sleeping between them), in
+    place of a device: the whole process without PortAudio (see the floors for its cost)."""
+
+    def __init__(self, kind: str, frames: int) -> None:
+        self.frames = frames
+        self._audio = _room(kind, 60.0).astype(np.float32)[:, None] / 32768
+        self._i = 0
+        self._next = time.monotonic()
+
+    def read(self, frames: int) -> tuple[np.ndarray, bool]:
+        self._next += frames / 16_000
+        time.sleep(max(0.0, self._next - time.monotonic()))
+        if self._i + frames > len(self._audio):
+            self._i = 0
+        block = self._audio[self._i:self._i + frames]
+        self._i += frames
+        return block, False
+
+
+def child_wake(block_ms: int, mode: str, source: str = "mic") -> None:
+    """The kiosk's capture-thread chain with a wake-word detector, on blocking reads
+    (``source`` "mic"), or on a room's audio paced at real time ("silence", "noise",
+    "speech": no device)."""
+    import contextlib
+
     import sounddevice as sd
 
     from voicebot.capture.vad import CaptureConverter, UtteranceDetector, Vad
@@ -260,12 +299,18 @@ def child_wake(block_ms: int, mode: str) -> None:
     wake = WakeWordDetector(WakeWordConfig(engine=engine, gate=gate))
     tap = VoicedTap(Vad(3).is_speech)
     detector = UtteranceDetector(classify=tap)
-    info = sd.query_devices(None, "input")
-    rate = int(info["default_samplerate"])
-    frames = rate * block_ms // 1000
+    stream: Any
+    if source == "mic":
+        info = sd.query_devices(None, "input")
+        rate = int(info["default_samplerate"])
+        frames = rate * block_ms // 1000
+        stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=frames)
+    else:
+        rate, frames = 16_000, 16 * block_ms
+        stream = _PacedRoom(source, frames)
     converter = CaptureConverter(rate, 1)
     position = 0
-    with sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=frames) as stream:
+    with stream if source == "mic" else contextlib.nullcontext():
         print("ready", flush=True)
         while True:
             block, _ = stream.read(frames)
@@ -280,6 +325,18 @@ def child_wake(block_ms: int, mode: str) -> None:
 def _speech_into_mic(seconds: float) -> subprocess.Popen[bytes]:
     """eSpeak sentences back to back (0.3-1 s apart) into the virtual microphone: a room
     with people talking (or a TV)."""
+    pcm = _speech_pcm(seconds).astype("<i2")
+    path = tempfile.mktemp(suffix=".wav")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(pcm.tobytes())
+    return subprocess.Popen(["paplay", f"--device={_MIC_SINK}", path])
+
+
+def _speech_pcm(seconds: float) -> np.ndarray:
+    """int16 16 kHz eSpeak sentences back to back, 0.3-1 s apart."""
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from speech import synth
 
@@ -295,14 +352,7 @@ def _speech_into_mic(seconds: float) -> subprocess.Popen[bytes]:
         gap = np.zeros(int(rng.uniform(0.3, 1.0) * 16_000), np.float32)
         pieces += [s, gap]
         n += len(s) + len(gap)
-    pcm = (np.clip(np.concatenate(pieces), -1, 1) * 32767).astype("<i2")
-    path = tempfile.mktemp(suffix=".wav")
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16_000)
-        w.writeframes(pcm.tobytes())
-    return subprocess.Popen(["paplay", f"--device={_MIC_SINK}", path])
+    return (np.clip(np.concatenate(pieces), -1, 1) * 32767).astype(np.int16)
 
 
 def child_capture(block_ms: int) -> None:
@@ -474,6 +524,15 @@ def run_wake(args: argparse.Namespace, room: str) -> None:
                     _stop(player)
 
 
+def run_wake_paced(args: argparse.Namespace) -> None:
+    labels = {"vad": "wake word VAD-gated (default)", "always": "wake word on every chunk",
+              "micro": "microWakeWord on every chunk"}
+    for room in ("silence", "noise", "speech"):
+        for mode in ("vad", "always", "micro"):
+            _row(f"kiosk chain, no device: {labels[mode]}, {room}",
+                 run_child(args, "wake", "60", mode, room))
+
+
 def _row(label: str, u: Usage) -> None:
     print(f"{label:<58} {u.cpu_pct:6.2f} %  {u.rss_mb:6.1f} MB", flush=True)
 
@@ -483,7 +542,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--only", default="chat,floors,blocks,arith,speaker",
-                    help="comma-separated parts: chat, nospeaker, floors, blocks, wake, arith, "
+                    help="comma-separated parts: chat, nospeaker, floors, blocks, wake, wakepaced, arith, "
                          "speaker")
     ap.add_argument("--blocks-ms", default="20,40,60,100")
     ap.add_argument("--noise", action="store_true", help="play -60 dBFS noise into the mic")
@@ -496,7 +555,7 @@ def main() -> None:
     if args.child:
         kind, block_ms = args.child[0], int(args.child[1])
         if kind == "wake":
-            child_wake(block_ms, args.child[2])
+            child_wake(block_ms, *args.child[2:])
         else:
             {"read": child_blocking_reads, "capture": child_capture}[kind](block_ms)
         return
@@ -527,6 +586,8 @@ def main() -> None:
                      run_child(args, "capture", str(b)))
         if "wake" in parts:
             run_wake(args, room)
+        if "wakepaced" in parts:
+            run_wake_paced(args)
         if "arith" in parts:
             run_arith(blocks)
         if "speaker" in parts:

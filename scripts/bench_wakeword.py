@@ -235,6 +235,7 @@ class Heard:
     vad_cpu_s: float
     wake_cpu_s: float
     seconds: float
+    wake_max_s: float = 0.0  # the longest one block's wake-word work took (wall clock)
 
 
 def listen(clip: np.ndarray, detector: WakeWordDetector | None, chain: Chain,
@@ -246,7 +247,7 @@ def listen(clip: np.ndarray, detector: WakeWordDetector | None, chain: Chain,
     segmenter = UtteranceDetector(SegmenterConfig(), classify=tap)
     found: list[WakeDetection] = []
     starts = 0
-    vad_cpu = wake_cpu = 0.0
+    vad_cpu = wake_cpu = wake_max = 0.0
     position = start
     for i in range(0, len(clip) - BLOCK + 1, BLOCK):
         t0 = time.process_time()
@@ -259,23 +260,29 @@ def listen(clip: np.ndarray, detector: WakeWordDetector | None, chain: Chain,
         vad_cpu += t1 - t0
         if detector is not None and pcm:
             block = np.frombuffer(pcm, np.int16)
+            w0 = time.perf_counter()
             found += detector.feed(block, position, tap.take())
+            wake_max = max(wake_max, time.perf_counter() - w0)
             wake_cpu += time.process_time() - t1
         position += len(pcm) // 2
-    return Heard(found, starts, vad_cpu, wake_cpu, len(clip) / RATE)
+    return Heard(found, starts, vad_cpu, wake_cpu, len(clip) / RATE, wake_max)
 
 
 def _detector(model: str, engine: str, gate: str) -> WakeWordDetector:
     return WakeWordDetector(WakeWordConfig(model=model, engine=engine, gate=gate))
 
 
-def _stream_through(detector: WakeWordDetector, clips: list[np.ndarray], chain: Chain
+def _stream_through(detector: WakeWordDetector, clips: list[np.ndarray], chain: Chain,
+                    worst: list[float] | None = None
                     ) -> tuple[list[WakeDetection], int, float, float, float]:
-    """Clips one after another as one continuous stream; detections, starts, CPU, seconds."""
+    """Clips one after another as one continuous stream; detections, starts, CPU, seconds
+    (``worst`` gets each clip's longest block)."""
     found: list[WakeDetection] = []
     starts, vad_cpu, wake_cpu, seconds, position = 0, 0.0, 0.0, 0.0, 0
     for clip in clips:
         h = listen(clip, detector, chain, position)
+        if worst is not None:
+            worst.append(h.wake_max_s)
         position += len(clip) // BLOCK * BLOCK
         found += h.detections
         starts += h.starts
@@ -363,13 +370,13 @@ def _err(errors: list[float]) -> str:
 
 
 def part_detect(clips: list[Clip], models: list[str], negatives: list[list[np.ndarray]],
-                false_models: list[str]) -> None:
+                false_models: list[str], engines: tuple[tuple[str, str], ...] = ENGINES) -> None:
     """Detection rate at the default threshold and at the lowest threshold with 0 false
     accepts over the negatives (models in ``false_models`` only: the others are shown
     at their default)."""
     from voicebot.kiosk.engines import open_engine
 
-    for engine, gate in ENGINES:
+    for engine, gate in engines:
         for model in models:
             mine = [c for c in clips if c.wake == model]
             samples, ends = positive_stream(mine)
@@ -384,9 +391,12 @@ def part_detect(clips: list[Clip], models: list[str], negatives: list[list[np.nd
                     nt = trace(engine, model, gate, clips_)
                     top = max((sc for _, sc in nt.scores), default=0.0)
                     neg_scores.append(top)
+                    where = ", ".join(f"{label} minute {p // (60 * RATE)} at "
+                                      f"{p % (60 * RATE) / RATE:.1f} s ({sc:.2f})"
+                                      for p, sc in fire(nt.scores, default))
                     print(f"  {engine:<13} {gate:<6} {model:<12} {label} "
                           f"{nt.seconds / 3600:.2f} h: highest score {top:.3f}, false accepts "
-                          f"at {default:g}: {len(fire(nt.scores, default))}", flush=True)
+                          f"at {default:g}: {len(fire(nt.scores, default))} {where}", flush=True)
                 neg_max = max(neg_scores)
             rows = [("default", default)]
             if neg_max is not None:
@@ -411,17 +421,18 @@ def part_cpu(noise: list[np.ndarray], speech: list[np.ndarray], minutes: int) ->
                ("openWakeWord, VAD-gated", "openwakeword", "vad"),
                ("microWakeWord, every chunk", "microwakeword", "always"))
     for label, engine, gate in configs:
-        row = []
+        row, worst = [], []
         for clips in (noise[:minutes], speech[:minutes]):
             detector = _detector("hey_jarvis", engine, gate)
-            _, _, vad_cpu, wake_cpu, seconds = _stream_through(detector, clips, Chain())
+            _, _, vad_cpu, wake_cpu, seconds = _stream_through(detector, clips, Chain(), worst)
             chunk_samples = 1280 if engine == "openwakeword" else 480
             row.append((100 * wake_cpu / seconds, 100 * vad_cpu / seconds,
                         detector.chunks_run * chunk_samples / RATE / seconds))
             detector.close()
         print(f"  {label:<30} noise {row[0][0]:5.2f} %  speech {row[1][0]:5.2f} %   "
               f"(model ran on {100 * row[0][2]:.0f} % / {100 * row[1][2]:.0f} % of the audio; "
-              f"VAD+segmenter {row[0][1]:.2f} / {row[1][1]:.2f} %)", flush=True)
+              f"VAD+segmenter {row[0][1]:.2f} / {row[1][1]:.2f} %; longest block "
+              f"{1000 * max(worst):.0f} ms)", flush=True)
 
 
 def part_vad(clips: list[Clip], noise: list[np.ndarray], minutes: int) -> None:
@@ -450,6 +461,7 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(PHRASES))
     ap.add_argument("--false-models", default="hey_jarvis",
                     help="models run over the negative hours (each costs minutes)")
+    ap.add_argument("--engines", default="openwakeword,microwakeword")
     ap.add_argument("--cpu-minutes", type=int, default=5)
     ap.add_argument("--cache", type=Path,
                     default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -467,7 +479,8 @@ def main() -> None:
     if "detect" in parts:
         print("detection rate (positives: 6 voices × 3 rates × 2 levels × 3 noises per model; "
               "false accepts over the negatives)")
-        part_detect(clips, models, [noise, speech], args.false_models.split(","))
+        engines = tuple(e for e in ENGINES if e[0] in args.engines.split(","))
+        part_detect(clips, models, [noise, speech], args.false_models.split(","), engines)
     if "cpu" in parts:
         part_cpu(noise, speech, min(args.cpu_minutes, minutes))
     if "vad" in parts:
