@@ -310,11 +310,12 @@ class Trace:
     starts: int
 
 
-def trace(engine: str, model: str, gate: str, clips: list[np.ndarray], chain: Chain = Chain()
-          ) -> Trace:
+def trace(engine: str, model: str, gate: str, clips: list[np.ndarray], chain: Chain = Chain(),
+          onset_window_ms: int | None = None) -> Trace:
     """Run ``clips`` as one continuous capture stream; the scores the model gave."""
     detector = WakeWordDetector(WakeWordConfig(model=model, engine=engine, gate=gate,
-                                               threshold=0.01, refractory_ms=0, end_lag_ms=0))
+                                               threshold=0.01, refractory_ms=0, end_lag_ms=0,
+                                               onset_window_ms=onset_window_ms))
     found, starts, vad_cpu, wake_cpu, seconds = _stream_through(detector, clips, chain)
     detector.close()
     return Trace([(d.end_position, d.score) for d in found], seconds, vad_cpu, wake_cpu, starts)
@@ -370,7 +371,8 @@ def _err(errors: list[float]) -> str:
 
 
 def part_detect(clips: list[Clip], models: list[str], negatives: list[list[np.ndarray]],
-                false_models: list[str], engines: tuple[tuple[str, str], ...] = ENGINES) -> None:
+                false_models: list[str], engines: tuple[tuple[str, str], ...] = ENGINES,
+                onset_window_ms: int | None = None) -> None:
     """Detection rate at the default threshold and at the lowest threshold with 0 false
     accepts over the negatives (models in ``false_models`` only: the others are shown
     at their default)."""
@@ -380,7 +382,7 @@ def part_detect(clips: list[Clip], models: list[str], negatives: list[list[np.nd
         for model in models:
             mine = [c for c in clips if c.wake == model]
             samples, ends = positive_stream(mine)
-            pos = trace(engine, model, gate, samples)
+            pos = trace(engine, model, gate, samples, onset_window_ms=onset_window_ms)
             eng = open_engine(engine, model)
             default, lag_s = eng.default_threshold, eng.end_lag_samples / RATE
             eng.close()
@@ -388,7 +390,7 @@ def part_detect(clips: list[Clip], models: list[str], negatives: list[list[np.nd
             if model in false_models:
                 neg_scores = []
                 for label, clips_ in zip(("noise", "speech"), negatives):
-                    nt = trace(engine, model, gate, clips_)
+                    nt = trace(engine, model, gate, clips_, onset_window_ms=onset_window_ms)
                     top = max((sc for _, sc in nt.scores), default=0.0)
                     neg_scores.append(top)
                     where = ", ".join(f"{label} minute {p // (60 * RATE)} at "
@@ -462,6 +464,9 @@ def main() -> None:
     ap.add_argument("--false-models", default="hey_jarvis",
                     help="models run over the negative hours (each costs minutes)")
     ap.add_argument("--engines", default="openwakeword,microwakeword")
+    ap.add_argument("--onset-window-ms", type=int, default=None,
+                    help="detect: only within this long of the start of speech (the "
+                         "detector's onset_window_ms)")
     ap.add_argument("--cpu-minutes", type=int, default=5)
     ap.add_argument("--cache", type=Path,
                     default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -480,7 +485,10 @@ def main() -> None:
         print("detection rate (positives: 6 voices × 3 rates × 2 levels × 3 noises per model; "
               "false accepts over the negatives)")
         engines = tuple(e for e in ENGINES if e[0] in args.engines.split(","))
-        part_detect(clips, models, [noise, speech], args.false_models.split(","), engines)
+        if args.onset_window_ms is not None:
+            print(f"  (onset window {args.onset_window_ms} ms)")
+        part_detect(clips, models, [noise, speech], args.false_models.split(","), engines,
+                    args.onset_window_ms)
     if "cpu" in parts:
         part_cpu(noise, speech, min(args.cpu_minutes, minutes))
     if "vad" in parts:
