@@ -53,6 +53,7 @@ CORES = [
     "voicebot.kiosk",
     "voicebot.kiosk.gate",
     "voicebot.kiosk.wakeword",
+    "voicebot.kiosk.screenstate",
 ]
 
 TURNTAKING = "voicebot.turntaking"

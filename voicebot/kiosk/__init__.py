@@ -1,11 +1,10 @@
-"""The Raspberry Pi kiosk: ``voicebot kiosk``, always listening for its wake word.
+"""The Raspberry Pi kiosk: wake word, earcons, status screen, service.
 
 - :mod:`.wakeword`: the wake-word detector run on the capture thread
-  (``WakeWordConfig``, ``WakeWordDetector``, ``WakeDetection``).
-- :mod:`.gate`: which audio the wake-word model hears (VAD gate, rolling pre-roll;
-  pure).
-- :mod:`.engines`: openWakeWord and microWakeWord behind one interface.
+  (``WakeWordConfig``, ``WakeWordDetector``, ``WakeDetection``); :mod:`.gate`, which
+  audio its model hears (VAD gate, rolling pre-roll; pure); :mod:`.engines`,
+  openWakeWord and microWakeWord behind one interface.
 
-This package ``__init__`` re-exports nothing: importing a pure piece loads no I/O
-library.
+Imports nothing: ``voicebot.kiosk.screenstate`` and ``voicebot.kiosk.gate`` are pure
+cores and must load no I/O library through this package (``tests/test_imports.py``).
 """
