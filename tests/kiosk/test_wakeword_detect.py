@@ -1,33 +1,33 @@
 """The wake-word detector on eSpeak NG speech in room noise (the default model, gated).
 
 Ground truth from tests/speech.compose: where "hey jarvis" ends, to the sample. The
-capture stream is fed as a microphone would feed it: 60 ms blocks, each with
-webrtcvad's verdict on its 30 ms frames.
+capture stream is fed as the capture thread feeds it: 60 ms blocks through the
+segmenter (webrtcvad), each then to the wake-word detector with the VAD's verdict.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import webrtcvad
 
 from speech import compose
+from voicebot.capture.vad import UtteranceDetector, Vad
+from voicebot.capture.vadmodels import VoicedTap
 from voicebot.kiosk.wakeword import WakeDetection, WakeWordConfig, WakeWordDetector
 
 RATE = 16_000
 BLOCK = 960  # 60 ms
-FRAME = 480  # 30 ms
 
 
 def listen(detector: WakeWordDetector, x: np.ndarray, start: int = 0) -> list[WakeDetection]:
     pcm = (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
-    vad = webrtcvad.Vad(3)
+    tap = VoicedTap(Vad(3).is_speech)
+    segmenter = UtteranceDetector(classify=tap)
     found = []
     for i in range(0, len(pcm) - BLOCK + 1, BLOCK):
         block = pcm[i:i + BLOCK]
-        voiced = any(vad.is_speech(block[k:k + FRAME].tobytes(), RATE)
-                     for k in range(0, BLOCK, FRAME))
-        found += detector.feed(block, start + i, voiced)
+        segmenter.feed(block.tobytes())
+        found += detector.feed(block, start + i, tap.take())
     return found
 
 

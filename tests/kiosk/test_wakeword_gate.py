@@ -171,3 +171,30 @@ def test_score_trigger(scores: list[tuple[int, float]], expected: list[int]) -> 
     trigger = ScoreTrigger(threshold=0.5, refractory_samples=200, end_lag_samples=30)
     fired = [trigger.feed(pos, s) for pos, s in scores]
     assert [f for f in fired if f is not None] == expected
+
+
+@pytest.mark.parametrize("blocks, onset", [
+    ([(100, False)] * 3, None),                             # no speech yet
+    ([(100, False), (100, True), (100, True)], 100),        # the first voiced block
+    ([(100, True), (300, False), (100, True)], 0),          # a 300-sample pause: same run
+    ([(100, True), (400, False), (100, True)], 500),        # 400 samples: a new run
+    ([(100, True), (200, False), (200, False), (100, True)], 500),
+])
+def test_speech_onset(blocks: list[tuple[int, bool]], onset: int | None) -> None:
+    gate = SpeechGate(GateConfig(chunk_samples=CHUNK, preroll_samples=400,
+                                 onset_pause_samples=400))
+    run(gate, blocks)
+    assert gate.speech_onset == onset
+
+
+@pytest.mark.parametrize("end, onset, fired", [
+    (1000, 500, True),     # 500 after the onset: inside a 600 window
+    (1100, 500, True),     # the window's edge
+    (1200, 500, False),    # too long into the speech: a word inside a sentence
+    (1200, None, True),    # no onset known: no rule
+    (1200, 1300, True),    # a chunk run late, from before the newest onset
+])
+def test_score_trigger_onset_window(end: int, onset: int | None, fired: bool) -> None:
+    trigger = ScoreTrigger(threshold=0.5, refractory_samples=0, end_lag_samples=0,
+                           onset_window_samples=600)
+    assert (trigger.feed(end, 0.9, onset) is not None) == fired

@@ -25,7 +25,7 @@ import numpy as np
 from ..audio import VAD_SAMPLE_RATE
 from ..errors import ConfigError
 
-__all__ = ["VAD_KINDS", "SileroClassifier", "MicroVadClassifier", "make_classifier"]
+__all__ = ["VAD_KINDS", "SileroClassifier", "MicroVadClassifier", "VoicedTap", "make_classifier"]
 
 VAD_KINDS = ("webrtc", "silero", "micro")
 
@@ -82,6 +82,30 @@ class MicroVadClassifier:
         for i in range(0, len(frame), step):
             best = max(best, self._vad.process_10ms(frame[i:i + step]))
         return best >= self.threshold
+
+
+class VoicedTap:
+    """A frame classifier that also remembers whether any frame since :meth:`take` was
+    speech: the wake-word detector's ``voiced`` for the block the segmenter was just fed.
+
+    ``UtteranceDetector(config, classify=tap)``; after ``detector.feed(pcm)``,
+    ``wake.feed(samples, position, tap.take())``. Muted frames are not classified
+    (the detector skips them), so they count as unvoiced. Same thread as the detector.
+    """
+
+    def __init__(self, classify: Callable[[bytes], bool]) -> None:
+        self._classify = classify
+        self._voiced = False
+
+    def __call__(self, frame: bytes) -> bool:
+        verdict = self._classify(frame)
+        self._voiced = self._voiced or verdict
+        return verdict
+
+    def take(self) -> bool:
+        """Whether a frame was speech since the last call; resets it."""
+        voiced, self._voiced = self._voiced, False
+        return voiced
 
 
 def make_classifier(kind: str, aggressiveness: int = 3,

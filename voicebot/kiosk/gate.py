@@ -49,6 +49,9 @@ class GateConfig:
     catchup_chunks: int = 4
     #: Never close: the model hears everything (the cost the gate saves).
     always_open: bool = False
+    #: Unvoiced audio after which the next voiced block starts a new speech run
+    #: (:attr:`SpeechGate.speech_onset`).
+    onset_pause_samples: int = 8000
 
     def __post_init__(self) -> None:
         if self.chunk_samples <= 0:
@@ -88,11 +91,18 @@ class SpeechGate:
         self._next: int | None = None  # next chunk to hand over (open) / handed up to (closed)
         self._contiguous_from: int | None = None  # where the model's contiguous input began
         self._last_voiced_end = -1
+        self._onset: int | None = None
 
     @property
     def is_open(self) -> bool:
         """The model is hearing the stream (speech, its hangover, or ``always_open``)."""
         return self._open
+
+    @property
+    def speech_onset(self) -> int | None:
+        """Where the current (or last) run of speech began: the first voiced block after
+        at least ``onset_pause_samples`` of unvoiced ones (None before any speech)."""
+        return self._onset
 
     @property
     def backlog_samples(self) -> int:
@@ -114,6 +124,8 @@ class SpeechGate:
         end = self._end
         assert end is not None
         if voiced:
+            if self._onset is None or position - self._last_voiced_end >= c.onset_pause_samples:
+                self._onset = position
             self._last_voiced_end = end
             if not self._open:
                 self._open_at(position)
@@ -214,17 +226,25 @@ class ScoreTrigger:
 
     ``end_lag_samples`` is how long after the wake word's end the model's score first
     crosses the threshold, measured on the benchmark's corpus: the detection's end
-    position is the scored chunk's end minus it. Pure; one thread.
+    position is the scored chunk's end minus it. With ``onset_window_samples``, a
+    score counts only that close after the start of the run of speech it is in (a
+    wake word begins after a pause; words inside a sentence that sound like it do
+    not). Pure; one thread.
     """
 
     threshold: float
     refractory_samples: int
     end_lag_samples: int
+    onset_window_samples: int | None = None
     _quiet_until: int = -1
 
-    def feed(self, end_position: int, score: float) -> int | None:
-        """The score of the chunk ending at ``end_position``; the wake word's end if it fired."""
+    def feed(self, end_position: int, score: float, onset: int | None = None) -> int | None:
+        """The score of the chunk ending at ``end_position`` (in speech that began at
+        ``onset``); the wake word's end if it fired."""
         if score < self.threshold or end_position < self._quiet_until:
+            return None
+        window = self.onset_window_samples
+        if window is not None and onset is not None and end_position - onset > window:
             return None
         self._quiet_until = end_position + self.refractory_samples
         return max(0, end_position - self.end_lag_samples)

@@ -28,8 +28,12 @@ class WakeTap:
 
     def __init__(self, detector: WakeWordDetector, loop: asyncio.AbstractEventLoop,
                  on_wake: Callable[[str, int, float], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 voiced: Callable[[], bool] | None = None) -> None:
         self.detector = detector
+        # The VAD's verdict on the block (capture.vadmodels.VoicedTap.take): what the
+        # detector was measured with; else the segmenter's "inside speech".
+        self._voiced = voiced
         self._loop = loop
         self._on_wake = on_wake
         self._clock = clock
@@ -38,6 +42,8 @@ class WakeTap:
 
     def __call__(self, pcm16: bytes, position: int, voiced: bool) -> None:
         samples = np.frombuffer(pcm16, dtype="<i2")
+        if self._voiced is not None:
+            voiced = self._voiced()
         found = self.detector.feed(samples, position, voiced)
         if not found:
             return

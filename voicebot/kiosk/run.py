@@ -28,7 +28,7 @@ import numpy as np
 
 from ..capture.mic import MicrophoneSource, capture_events
 from ..capture.vad import UtteranceDetector
-from ..capture.vadmodels import make_classifier
+from ..capture.vadmodels import VoicedTap, make_classifier
 from ..config import Settings
 from ..console import Console
 from ..driver import Driver
@@ -120,7 +120,9 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
     talk_key, mute_key = key_char(settings.push_to_talk), key_char(settings.mute_key)
     push_to_talk = bool(talk_key) and wake is None
     vad = settings.segmenter_config()
-    detector = UtteranceDetector(vad, classify=make_classifier(settings.vad, vad.aggressiveness))
+    # The VAD's verdicts also tell the wake word which blocks held speech.
+    voiced = VoicedTap(make_classifier(settings.vad, vad.aggressiveness))
+    detector = UtteranceDetector(vad, classify=voiced)
     # The model loads here (tens of ms), before anything opens: a bad name fails fast.
     wake_detector = (WakeWordDetector(WakeWordConfig(model=wake)) if wake is not None
                      else None)
@@ -204,7 +206,7 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
             if not listening.user_muted:
                 driver.feed(WakeWord("talk", detector.position, time.monotonic()))
 
-        tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake)
+        tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake, voiced=voiced.take)
                if wake_detector is not None else None)
         controls = Controls(driver, set_user_muted, muted=settings.muted,
                             wake=talk_as_wake if wake is not None else None)
