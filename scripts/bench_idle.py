@@ -22,6 +22,15 @@ plays -60 dBFS white noise into it instead, a quiet room).
   Python loop of blocking PortAudio reads at each block size.
 - ``blocks``: the capture stage alone (``MicrophoneSource`` + ``capture_events``
   in an asyncio loop, nothing else) at each block size.
+- ``wake``: the kiosk's listening floor, a minimal whole process: blocking reads of
+  60 ms blocks on the capture thread's chain (conversion, webrtcvad and the
+  segmenter, the wake-word detector fed each block with the VAD's verdict), no
+  event loop, no speaker; the wake word VAD-gated (the default), on every chunk, and
+  microWakeWord; in the room chosen (silence, ``--noise``) and with speech played
+  into the microphone (eSpeak sentences, ``--speech`` adds the rows).
+- ``wakepaced``: the same chain with no device at all (the audio of a silent room,
+  -60 dBFS noise or talk handed out at real time from memory): what the kiosk's
+  own work costs, without PortAudio and PipeWire (the ``floors`` give those).
 - ``arith``: the capture thread's Python work per block alone (conversion, VAD,
   segmenter: ``DetectorFeed.feed`` on 44.1 kHz mono noise), no device.
 - ``speaker``: what stopping the output stream between replies costs the next
@@ -49,6 +58,7 @@ import tempfile
 import threading
 import time
 import wave
+from typing import Any
 
 import numpy as np
 
@@ -241,6 +251,110 @@ def child_blocking_reads(block_ms: int) -> None:
             stream.read(frames)
 
 
+def _room(kind: str, seconds: float) -> np.ndarray:
+    """int16 16 kHz audio of a room: digital silence, -60 dBFS noise, or eSpeak talk."""
+    n = int(seconds * 16_000)
+    if kind == "silence":
+        return np.zeros(n, np.int16)
+    if kind == "noise":
+        rng = np.random.default_rng(0)
+        return (rng.normal(0, 10 ** (-60 / 20), n) * 32767).astype(np.int16)
+    return _speech_pcm(seconds)
+
+
+class _PacedRoom:
+    """Blocks of a room's audio handed out at real time (sleeping between them), in
+    place of a device: the whole process without PortAudio (see the floors for its cost)."""
+
+    def __init__(self, kind: str, frames: int) -> None:
+        self.frames = frames
+        self._audio = _room(kind, 60.0).astype(np.float32)[:, None] / 32768
+        self._i = 0
+        self._next = time.monotonic()
+
+    def read(self, frames: int) -> tuple[np.ndarray, bool]:
+        self._next += frames / 16_000
+        time.sleep(max(0.0, self._next - time.monotonic()))
+        if self._i + frames > len(self._audio):
+            self._i = 0
+        block = self._audio[self._i:self._i + frames]
+        self._i += frames
+        return block, False
+
+
+def child_wake(block_ms: int, mode: str, source: str = "mic") -> None:
+    """The kiosk's capture-thread chain with a wake-word detector, on blocking reads
+    (``source`` "mic"), or on a room's audio paced at real time ("silence", "noise",
+    "speech": no device)."""
+    import contextlib
+
+    import sounddevice as sd
+
+    from voicebot.capture.vad import CaptureConverter, UtteranceDetector, Vad
+    from voicebot.capture.vadmodels import VoicedTap
+    from voicebot.kiosk.wakeword import WakeWordConfig, WakeWordDetector
+
+    engine, gate = {"vad": ("openwakeword", "vad"), "always": ("openwakeword", "always"),
+                    "micro": ("microwakeword", "always")}[mode]
+    wake = WakeWordDetector(WakeWordConfig(engine=engine, gate=gate))
+    tap = VoicedTap(Vad(3).is_speech)
+    detector = UtteranceDetector(classify=tap)
+    stream: Any
+    if source == "mic":
+        info = sd.query_devices(None, "input")
+        rate = int(info["default_samplerate"])
+        frames = rate * block_ms // 1000
+        stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=frames)
+    else:
+        rate, frames = 16_000, 16 * block_ms
+        stream = _PacedRoom(source, frames)
+    converter = CaptureConverter(rate, 1)
+    position = 0
+    with stream if source == "mic" else contextlib.nullcontext():
+        print("ready", flush=True)
+        while True:
+            block, _ = stream.read(frames)
+            pcm = converter.feed(block)
+            detector.feed(pcm)
+            samples = np.frombuffer(pcm, np.int16)
+            for found in wake.feed(samples, position, tap.take()):
+                print(f"wake {found.name} {found.end_position}", flush=True)
+            position += len(samples)
+
+
+def _speech_into_mic(seconds: float) -> subprocess.Popen[bytes]:
+    """eSpeak sentences back to back (0.3-1 s apart) into the virtual microphone: a room
+    with people talking (or a TV)."""
+    pcm = _speech_pcm(seconds).astype("<i2")
+    path = tempfile.mktemp(suffix=".wav")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(pcm.tobytes())
+    return subprocess.Popen(["paplay", f"--device={_MIC_SINK}", path])
+
+
+def _speech_pcm(seconds: float) -> np.ndarray:
+    """int16 16 kHz eSpeak sentences back to back, 0.3-1 s apart."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from speech import synth
+
+    rng = np.random.default_rng(1)
+    texts = ["the weather will be mild today with some rain in the evening",
+             "and now the news from around the world at six o'clock",
+             "she told me that the garden looked lovely in the spring",
+             "turn left at the next corner and then go straight on",
+             "we are going to need more coffee before the meeting starts"]
+    pieces, n = [], 0
+    while n < seconds * 16_000:
+        s = synth(texts[len(pieces) // 2 % len(texts)], 16_000, voice="en-us", wpm=170)
+        gap = np.zeros(int(rng.uniform(0.3, 1.0) * 16_000), np.float32)
+        pieces += [s, gap]
+        n += len(s) + len(gap)
+    return (np.clip(np.concatenate(pieces), -1, 1) * 32767).astype(np.int16)
+
+
 def child_capture(block_ms: int) -> None:
     """The capture stage alone: the microphone through ``capture_events``, in a loop."""
     from voicebot.capture.mic import MicrophoneSource, capture_events
@@ -392,6 +506,33 @@ def _noise_into_mic(seconds: float) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["paplay", f"--device={_MIC_SINK}", path])
 
 
+def run_wake(args: argparse.Namespace, room: str) -> None:
+    labels = {"vad": "wake word VAD-gated (default)", "always": "wake word on every chunk",
+              "micro": "microWakeWord on every chunk"}
+    rooms = [(room, None)]
+    if args.speech:
+        rooms.append(("speech played in", lambda: _speech_into_mic(3 * (args.seconds
+                                                                        + args.warmup) + 30)))
+    for room_label, start in rooms:
+        for mode in ("vad", "always", "micro"):
+            player = start() if start is not None else None
+            try:
+                _row(f"kiosk floor: {labels[mode]}, {room_label}",
+                     run_child(args, "wake", "60", mode))
+            finally:
+                if player is not None:
+                    _stop(player)
+
+
+def run_wake_paced(args: argparse.Namespace) -> None:
+    labels = {"vad": "wake word VAD-gated (default)", "always": "wake word on every chunk",
+              "micro": "microWakeWord on every chunk"}
+    for room in ("silence", "noise", "speech"):
+        for mode in ("vad", "always", "micro"):
+            _row(f"kiosk chain, no device: {labels[mode]}, {room}",
+                 run_child(args, "wake", "60", mode, room))
+
+
 def _row(label: str, u: Usage) -> None:
     print(f"{label:<58} {u.cpu_pct:6.2f} %  {u.rss_mb:6.1f} MB", flush=True)
 
@@ -401,17 +542,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--only", default="chat,floors,blocks,arith,speaker",
-                    help="comma-separated parts: chat, nospeaker, floors, blocks, arith, "
+                    help="comma-separated parts: chat, nospeaker, floors, blocks, wake, wakepaced, arith, "
                          "speaker")
     ap.add_argument("--blocks-ms", default="20,40,60,100")
     ap.add_argument("--noise", action="store_true", help="play -60 dBFS noise into the mic")
+    ap.add_argument("--speech", action="store_true",
+                    help="wake: also measure with speech played into the mic")
     ap.add_argument("--profile", action="store_true", help="py-spy the chat process")
     ap.add_argument("--replies", type=int, default=8, help="speaker: replies to play")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, block_ms = args.child[0], int(args.child[1])
-        {"read": child_blocking_reads, "capture": child_capture}[kind](block_ms)
+        if kind == "wake":
+            child_wake(block_ms, *args.child[2:])
+        else:
+            {"read": child_blocking_reads, "capture": child_capture}[kind](block_ms)
         return
     parts = set(args.only.split(","))
     blocks = [int(b) for b in args.blocks_ms.split(",")]
@@ -438,6 +584,10 @@ def main() -> None:
             for b in blocks:
                 _row(f"capture stage alone (capture_events), {b} ms blocks",
                      run_child(args, "capture", str(b)))
+        if "wake" in parts:
+            run_wake(args, room)
+        if "wakepaced" in parts:
+            run_wake_paced(args)
         if "arith" in parts:
             run_arith(blocks)
         if "speaker" in parts:

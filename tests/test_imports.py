@@ -52,6 +52,8 @@ CORES = [
     "voicebot.config",
     "voicebot.errors",
     "voicebot.kiosk",
+    "voicebot.kiosk.gate",
+    "voicebot.kiosk.wakeword",
     "voicebot.kiosk.screenstate",
 ]
 

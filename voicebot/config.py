@@ -65,6 +65,13 @@ class Settings:
     # Voice activity detection and turn-taking: the segmenter's own defaults (its
     # docstrings say what each means and where the numbers come from).
     vad_aggressiveness: int = _VAD.aggressiveness
+    #: The VAD: "webrtc" (webrtcvad, ``vad_aggressiveness``), "silero" or "micro"
+    #: (model VADs from the ``kiosk`` extra; see capture/vadmodels.py).
+    vad: str = "webrtc"
+    #: WebRTC noise suppression (0 off .. 4) and automatic gain (target dBFS, 0 off
+    #: .. 31) before the VAD and the wake word (capture/noisegain.py; ``kiosk`` extra).
+    noise_suppression: int = 0
+    auto_gain_dbfs: int = 0
     #: End of turn: "adaptive" (hang-over min..max by the room's noise) or "fixed"
     #: (``hangover_ms``).
     endpoint: str = _VAD.endpoint
@@ -231,6 +238,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("timeouts must be positive numbers of seconds")
     if not 0 <= s.vad_aggressiveness <= 3:
         raise ConfigError("vad_aggressiveness must be 0, 1, 2 or 3")
+    if s.vad not in ("webrtc", "silero", "micro"):
+        raise ConfigError(f"vad must be webrtc, silero or micro (got {s.vad!r})")
+    if not 0 <= s.noise_suppression <= 4 or not 0 <= s.auto_gain_dbfs <= 31:
+        raise ConfigError("noise_suppression must be 0-4 and auto_gain_dbfs 0-31")
     if s.jitter not in ("adaptive", "fixed"):
         raise ConfigError(f"jitter must be 'adaptive' or 'fixed', not {s.jitter!r}")
     if s.prebuffer_ms < 0 or s.hangover_ms <= 0:

@@ -31,6 +31,7 @@ from .capture.echo import EchoStage, SpeakerReference
 from .capture.mic import FileSource, MicrophoneSource, capture_events
 from .capture.reference import ReferenceRing
 from .capture.vad import UtteranceDetector
+from .capture.vadmodels import make_classifier
 from .config import Settings
 from .console import Console
 from .devices import can_open, diagnose, list_devices
@@ -207,7 +208,8 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         except OSError as exc:
             raise InputFileError(output_dir, f"cannot create directory ({exc.strerror})") from None
     config = settings.segmenter_config()
-    detector = UtteranceDetector(config)
+    detector = UtteranceDetector(
+        config, classify=make_classifier(settings.vad, config.aggressiveness))
     async with contextlib.AsyncExitStack() as stack:
         speaker = open_speaker(settings) if play else None
         if speaker is not None:
