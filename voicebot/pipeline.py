@@ -36,6 +36,8 @@ from .errors import AudioDeviceError, ConfigError, InputFileError
 from .playback.jitterpolicy import JitterPolicy
 from .playback.sinks import Sink, WavSink
 from .playback.speaker import Speaker
+from .recovery.devices import AudioDevices
+from .recovery.mic import ResilientMicrophone
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
 from .protocol.ssml import validate_ssml
 from .session.builtin_tools import Timer, Timers, register_builtins
@@ -201,12 +203,28 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             raise InputFileError(output_dir, f"cannot create directory ({exc.strerror})") from None
     config = settings.segmenter_config()
     detector = UtteranceDetector(config)
+    # Device statuses come before the driver exists (a device lost while the backend
+    # starts): the console hears them until the driver takes over.
+    publish: Callable[[Event], None] = console.publish
+    devices = (AudioDevices(_device(settings.input_device), lambda: open_speaker(settings),
+                            on_status=lambda event: publish(event))
+               if settings.reconnect and (play or not input_file) else None)
     async with contextlib.AsyncExitStack() as stack:
-        speaker = open_speaker(settings) if play else None
+        speaker: Sink | None = None
+        if play and devices is not None:
+            speaker = await devices.speaker()
+        elif play:
+            speaker = open_speaker(settings)
         if speaker is not None:
             stack.callback(speaker.close)
+        resilient_mic: ResilientMicrophone | None = None
         if input_file:
-            source: FileSource | MicrophoneSource = FileSource(input_file, realtime=not fast)
+            source: FileSource | MicrophoneSource | ResilientMicrophone = FileSource(
+                input_file, realtime=not fast)
+        elif devices is not None:
+            resilient_mic = source = devices.microphone()
+            await source.open()  # fails fast: a wrong device name is the user's to fix
+            stack.push_async_callback(source.aclose)
         else:
             mic = MicrophoneSource(_device(settings.input_device))
             source = await stack.enter_async_context(mic)  # its errors name the device
@@ -231,18 +249,23 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
                                       pace_transcript=speaker is not None, max_turns=max_turns)
 
         def mute(muted: bool) -> None:
-            detector.muted = muted
+            if resilient_mic is not None:
+                resilient_mic.set_muted(muted)  # it also mutes while the mic is elsewhere
+            else:
+                detector.muted = muted
 
         subscribers = [console.publish] + ([replies.on_event] if replies is not None else [])
         driver = Driver(TurnTaking(policy), session, sinks=sinks, subscribers=subscribers,
                         mute=mute)
+        publish = driver.publish
         where = f"file {input_file}" if input_file else getattr(source, "device_name", "microphone")
         console.publish(Listening(source=where))
         # The microphone needs the cue (speak now); a file does not, and stderr stays
         # free for the one line a failure prints.
         if not console.json_mode and (input_file is None or console.verbose):
             console.notice(f"listening on {where}" + ("" if input_file else " — Ctrl-C to stop"))
-        await driver.run(capture_events(source, detector))
+        await driver.run(source.reports(detector) if isinstance(source, ResilientMicrophone)
+                         else capture_events(source, detector))
     return driver.exit_code
 
 

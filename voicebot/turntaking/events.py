@@ -19,7 +19,7 @@ __all__ = [
     "Event", "Listening", "Backend", "StateChanged", "UtteranceDetected", "UtteranceIgnored",
     "UserSaid", "TranscriptDelta", "AudioReceived", "ToolCallStarted", "ToolCallDone",
     "UsageReported", "TurnDone", "Interrupted", "ErrorEvent", "Notice", "TimerFired",
-    "Summary", "EVENT_TYPES", "LATENCY_STAGES",
+    "Summary", "DeviceStatus", "EVENT_TYPES", "LATENCY_STAGES",
 ]
 
 #: The stages of ``turn.done``'s ``latency_ms``, in order; each in milliseconds after
@@ -189,6 +189,24 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class DeviceStatus(Event):
+    """An audio device went away or came back (``voicebot.recovery``).
+
+    ``kind``: ``input`` or ``output``. ``state``: ``lost`` (the stream failed, the
+    device vanished or is busy, or the sound server moved the stream to another
+    device: nothing is heard or played meanwhile), ``back`` (capture or playback
+    works again, without a restart). ``retry_in_s``: when ``lost``, the wait before
+    the next attempt to open it. ``message``: one line for people.
+    """
+    type: ClassVar[str] = "device"
+    kind: str
+    state: str
+    device: str
+    message: str
+    retry_in_s: float | None = None
+
+
+@dataclass(frozen=True)
 class TimerFired(Event):
     type: ClassVar[str] = "timer.fired"
     id: str
@@ -208,5 +226,5 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (
         Listening, Backend, StateChanged, UtteranceDetected, UtteranceIgnored, UserSaid,
         TranscriptDelta, AudioReceived, ToolCallStarted, ToolCallDone, UsageReported, TurnDone,
-        Interrupted, ErrorEvent, Notice, TimerFired, Summary)
+        Interrupted, ErrorEvent, Notice, TimerFired, Summary, DeviceStatus)
 }
