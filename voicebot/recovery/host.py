@@ -15,7 +15,9 @@ Any thread (a lock guards the count).
 
 from __future__ import annotations
 
+import atexit
 import threading
+from collections.abc import Callable
 
 from ..devices import sounddevice_module
 
@@ -29,7 +31,9 @@ class PortAudioHost:
     (:mod:`voicebot.recovery`). ``epoch`` grows whenever a device is lost or
     PortAudio is rescanned: a stream opened in an older epoch may be dead without
     knowing it (an idle output stream on a restarted PipeWire), and its owner
-    reopens it before relying on it.
+    reopens it before relying on it. Listeners (:meth:`add_listener`) hear of every
+    failed stream at once: the speaker reopens while the microphone waits, so its
+    new stream is linked before the next reply.
     """
 
     def __init__(self) -> None:
@@ -38,6 +42,7 @@ class PortAudioHost:
         #: Streams counted as open now.
         self.rescans = 0
         self.epoch = 0
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def open_streams(self) -> int:
@@ -51,10 +56,30 @@ class PortAudioHost:
         with self._lock:
             self._open = max(0, self._open - 1)
 
-    def device_lost(self) -> None:
-        """A device failed: streams opened before now are suspect."""
+    def stuck(self) -> None:
+        """A stream could not be closed (PortAudio blocks in it: its sound server died).
+
+        sounddevice terminates PortAudio at exit, which closes every stream and would
+        block on that one for good: the process would never exit. Its exit handler is
+        dropped, so the process ends without terminating PortAudio (the OS frees what
+        it held). Any thread.
+        """
+        sd = sounddevice_module()
+        handler = getattr(sd, "_exit_handler", None)
+        if handler is not None:
+            atexit.unregister(handler)
+
+    def add_listener(self, on_failure: Callable[[], None]) -> None:
+        """Call ``on_failure`` (loop thread) whenever :meth:`stream_failed` is called."""
+        self._listeners.append(on_failure)
+
+    def stream_failed(self) -> None:
+        """A stream failed (not merely moved): the sound server may have gone, and every
+        stream opened before now with it. Loop thread: tells the listeners."""
         with self._lock:
             self.epoch += 1
+        for listener in list(self._listeners):
+            listener()
 
     def rescan(self) -> bool:
         """Re-initialise PortAudio so it lists the devices again, if no stream is open.

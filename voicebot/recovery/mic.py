@@ -123,6 +123,7 @@ class ResilientMicrophone:
                     return  # ended after a requested stop
                 except AudioDeviceError as exc:
                     self._last_reason = str(exc)
+                    self._host.stream_failed()
                 await self._drop_stream()
                 for report in self._discard_cut_utterance(detector):
                     yield report
@@ -149,12 +150,15 @@ class ResilientMicrophone:
         self._mic = mic
         self.device_name = mic.device_name
         self.streams_opened += 1
-        if self._server is not None:
+        if self._server is None:
+            return
+        if self._home is None:  # the device asked for: where the first stream went
             self._home = await asyncio.to_thread(self._server.stream_device, "input")
+        else:  # a new stream may land elsewhere (the server's default not yet restored)
+            await self._check_placement(self._server)
 
     async def _reopen(self, reason: str) -> None:
         """Announce the loss, then try to open with back-off until it works."""
-        self._host.device_lost()
         while not self._closing:
             self._release_stuck()
             try:
@@ -189,6 +193,7 @@ class ResilientMicrophone:
             self._host.closed()
         else:
             self._stuck.append(mic)  # counted as open until its read returns
+            self._host.stuck()
 
     def _release_stuck(self) -> None:
         for mic in [m for m in self._stuck if m.stream_closed]:
@@ -202,13 +207,16 @@ class ResilientMicrophone:
         mute and say so; when the source is back, move the stream back."""
         server = self._server
         assert server is not None
-        try:
-            async for _ in server.changes():
-                await self._check_placement(server)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the watch is a help, not a need
-            _log.debug("sound server watch ended: %s", exc)
+        while not self._closing:
+            try:
+                async for _ in server.changes():
+                    await self._check_placement(server)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the watch is a help, not a need
+                _log.debug("sound server watch failed: %s", exc)
+            # The server went away (pactl exits with it): watch again when it is back.
+            await asyncio.sleep(1.0)
 
     async def _check_placement(self, server: SoundServer) -> None:
         home, mic = self._home, self._mic
@@ -220,7 +228,6 @@ class ResilientMicrophone:
         if now_on != home and self._moved_to is None:
             self._moved_to = now_on
             self._apply_mute()
-            self._host.device_lost()
             self._status("lost", f"microphone lost ({home} is gone; the sound server moved "
                                  f"capture to {now_on}, not listening there)")
         if now_on != home and await asyncio.to_thread(server.device_exists, "input", home):

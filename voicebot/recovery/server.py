@@ -61,19 +61,27 @@ class SoundServer:
         """The name of the source (``input``) or sink (``output``) our stream of that
         kind runs on; None if we have none, or the server does not answer."""
         streams_list, field, devices_list, _ = _KINDS[kind]
-        streams = self._json("list", streams_list)
         devices = self._json("list", devices_list)
-        if streams is None or devices is None:
+        if devices is None:
             return None
         names = {d.get("index"): d.get("name") for d in devices if isinstance(d, dict)}
-        for stream in streams:
-            if not isinstance(stream, dict):
-                continue
-            props = stream.get("properties") or {}
-            if str(props.get("application.process.id")) == self._pid:
-                name = names.get(stream.get(field))
-                return str(name) if name is not None else None
+        for stream in self._ours(streams_list):
+            name = names.get(stream.get(field))
+            return str(name) if name is not None else None
         return None
+
+    def _ours(self, streams_list: str) -> list[dict[str, Any]]:
+        """Our process's streams: the process id is a property of the stream's client
+        (PipeWire's ALSA plugin sets it there, not on the stream)."""
+        clients = self._json("list", "clients")
+        streams = self._json("list", streams_list)
+        if clients is None or streams is None:
+            return []
+        ours = {str(c.get("index")) for c in clients if isinstance(c, dict)
+                and str((c.get("properties") or {}).get("application.process.id")) == self._pid}
+        return [s for s in streams if isinstance(s, dict)
+                and (str(s.get("client")) in ours
+                     or str((s.get("properties") or {}).get("application.process.id")) == self._pid)]
 
     def device_exists(self, kind: str, name: str) -> bool:
         devices = self._json("list", _KINDS[kind][2])
@@ -83,10 +91,8 @@ class SoundServer:
     def move_stream(self, kind: str, name: str) -> None:
         """Move our streams of ``kind`` to the device ``name`` (best effort)."""
         streams_list, _, _, move = _KINDS[kind]
-        for stream in self._json("list", streams_list) or ():
-            props = stream.get("properties") or {} if isinstance(stream, dict) else {}
-            if str(props.get("application.process.id")) == self._pid:
-                self._run(move, str(stream.get("index")), name)
+        for stream in self._ours(streams_list):
+            self._run(move, str(stream.get("index")), name)
 
     async def changes(self) -> AsyncGenerator[None, None]:
         """Yield once per burst of server events about devices or streams (loop thread).

@@ -58,6 +58,7 @@ class ResilientSpeaker:
         self._backoff = backoff if backoff is not None else Backoff()
         self._wait_for_device = wait_for_device
         self._speaker: Speaker | None = None
+        self._stuck: list[Speaker] = []  # closed, but PortAudio is still closing them
         self._epoch = -1  # the host's epoch when the speaker was opened
         self._home: str | None = None
         self._reply_open = False
@@ -68,6 +69,7 @@ class ResilientSpeaker:
         self.device_name = "default output device"
         #: Speakers (streams) opened: 1 + reopenings.
         self.streams_opened = 0
+        host.add_listener(self._suspect)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -141,18 +143,31 @@ class ResilientSpeaker:
         """The speaker failed (or is elsewhere): drop it, say so, retry in the background."""
         self._dropping = self._reply_open
         self._drop_speaker()
-        self._host.device_lost()
         if self._retry is None or self._retry.done():
             delay_s = self._backoff.next_delay_s()
             self._status("lost", f"speaker lost ({reason}); retrying in {delay_s:g} s", delay_s)
             self._retry = asyncio.get_running_loop().create_task(self._reopen(delay_s))
+        self._host.stream_failed()  # after the retry exists: our own listener leaves it be
 
-    async def _reopen(self, delay_s: float) -> None:
+    def _suspect(self) -> None:
+        """Another stream failed (host listener, loop thread): the sound server may have
+        restarted under ours, which rests and cannot tell. Reopen it now, quietly: a
+        fresh stream is linked by the time the next reply plays (a new PipeWire stream
+        loses its first ~200 ms while the session manager links it). Said only if it
+        does not open."""
+        if self._closing or self._reply_open or (self._retry is not None
+                                                 and not self._retry.done()):
+            return
+        self._drop_speaker()
+        self._retry = asyncio.get_running_loop().create_task(self._reopen(0.0, quiet=True))
+
+    async def _reopen(self, delay_s: float, *, quiet: bool = False) -> None:
         while not self._closing:
             await asyncio.sleep(delay_s)
             try:
                 await self._open_checked()
             except AudioDeviceError as exc:
+                quiet = False
                 await asyncio.to_thread(self._host.rescan)
                 delay_s = self._backoff.next_delay_s()
                 if self._backoff.failures <= 2 or delay_s >= 10:
@@ -160,7 +175,8 @@ class ResilientSpeaker:
                                  delay_s)
                 continue
             self._backoff.reset()
-            self._status("back", f"speaker back: {self.device_name}")
+            if not quiet:
+                self._status("back", f"speaker back: {self.device_name}")
             return
 
     async def _open_checked(self) -> None:
@@ -197,26 +213,40 @@ class ResilientSpeaker:
         self.streams_opened += 1
 
     def _drop_speaker(self) -> None:
-        speaker, self._speaker = self._speaker, None
-        if speaker is not None:
-            with contextlib.suppress(Exception):  # a vanished device may fail to close
-                speaker.close()
+        """Close the speaker (at most ~1 s on the loop when its device is dead: see
+        ``Speaker.close``); a stream PortAudio could not close stays counted open."""
+        for stuck in [s for s in self._stuck if s.stream_closed]:
+            self._stuck.remove(stuck)
             self._host.closed()
+        speaker, self._speaker = self._speaker, None
+        if speaker is None:
+            return
+        with contextlib.suppress(Exception):  # a vanished device may fail to close
+            speaker.close()
+        if speaker.stream_closed:
+            self._host.closed()
+        else:
+            self._stuck.append(speaker)
+            self._host.stuck()
 
     async def _watch_server(self) -> None:
         server = self._server
         assert server is not None
-        try:
-            async for _ in server.changes():
-                if self._speaker is None or self._home is None:
-                    continue
-                on = await asyncio.to_thread(server.stream_device, "output")
-                if on is not None and on != self._home and self._speaker is not None:
-                    self._lose(f"{self._home} is gone; the sound server moved playback to {on}")
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the watch is a help, not a need
-            _log.debug("sound server watch ended: %s", exc)
+        while not self._closing:
+            try:
+                async for _ in server.changes():
+                    if self._speaker is None or self._home is None:
+                        continue
+                    on = await asyncio.to_thread(server.stream_device, "output")
+                    if on is not None and on != self._home and self._speaker is not None:
+                        self._lose(f"{self._home} is gone; the sound server moved playback "
+                                   f"to {on}")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the watch is a help, not a need
+                _log.debug("sound server watch failed: %s", exc)
+            # The server went away (pactl exits with it): watch again when it is back.
+            await asyncio.sleep(1.0)
 
     def _status(self, state: str, message: str, retry_in_s: float | None = None) -> None:
         self._on_status(DeviceStatus(kind="output", state=state, device=self.device_name,
