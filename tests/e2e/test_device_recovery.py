@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -169,3 +170,38 @@ def test_speaker_unplugged_and_plugged_back(conversation, tmp_path) -> None:
 
 def test_sound_server_restarted(conversation, tmp_path) -> None:
     _answered_after(conversation, tmp_path, stop_sound_server, restore_rig, "input")
+
+
+def test_portaudio_started_while_the_sound_server_was_down(audio_devices: None,
+                                                            tmp_path) -> None:
+    """PortAudio initialised with no sound server lists no device until it is
+    re-initialised: the waiting microphone rescans (no stream is open) and hears the
+    first utterance once the server is back."""
+    said, speech = _said(tmp_path, "said", "what time is it in the morning")
+    pcm_path = tmp_path / "heard.pcm"
+    stderr = open(tmp_path / "stderr.txt", "w+")
+    stop_sound_server()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("recovering_mic.py")),
+                             str(pcm_path)], stdout=subprocess.PIPE, stderr=stderr, text=True,
+                            env=child_env())
+    proc.stderr = stderr
+    events = json_events(proc)
+    seen: list[dict] = []
+    try:
+        _until(events, seen, _device("input", "lost"), 30)  # it tried, found nothing
+        restore_rig()
+        _until(events, seen, lambda e: e["type"] == "opened", 30)
+        time.sleep(0.5)
+        play_into_mic(said)
+        done = _until(events, seen, lambda e: e["type"] == "utterance", 30)
+        proc.wait(30)
+    finally:
+        proc.kill()
+        proc.wait(10)
+        restore_rig()
+    assert proc.returncode == 0, _without_alsa_noise(_stderr(proc))[-3000:]
+    assert done["rescans"] >= 1
+    assert any(_device("input", "back")(e) for e in seen)
+    heard = np.frombuffer(pcm_path.read_bytes(), "<i2").astype(np.float32) / 32768
+    lag, score = best_lag(heard, speech)
+    assert score > 0.9, f"the utterance heard after the rescan is not what was said ({score:.2f})"
