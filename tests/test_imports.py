@@ -48,6 +48,10 @@ CORES = [
     "voicebot.skills.timers",
     "voicebot.audio",
     "voicebot.audio.wav",
+    "voicebot.audio.backoff",
+    "voicebot.selftest",
+    "voicebot.selftest.analysis",
+    "voicebot.recovery",
     "voicebot.config",
     "voicebot.errors",
 ]
