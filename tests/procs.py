@@ -8,6 +8,8 @@ import queue
 import signal
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 
 
 def child_env() -> dict[str, str]:
@@ -64,3 +66,22 @@ def json_events(proc: subprocess.Popen[str]) -> queue.Queue[dict | None]:
 
     threading.Thread(target=read, daemon=True).start()
     return events
+
+
+def until(events: queue.Queue[dict | None], seen: list[dict], done: Callable[[dict], bool],
+          timeout_s: float) -> dict:
+    """Take events (from :func:`json_events`) into ``seen`` until ``done(event)``;
+    return that event. Fails, listing what came, on timeout or when the child ended."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            event = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if event is None:
+            break
+        seen.append(event)
+        if done(event):
+            return event
+    shown = [e["type"] if "message" not in e else f"{e['type']}: {e['message']}" for e in seen]
+    raise AssertionError(f"timed out; events so far: {shown}")

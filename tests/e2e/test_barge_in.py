@@ -10,14 +10,12 @@ utterance is the next request's last user message.
 from __future__ import annotations
 
 import base64
-import queue
 import subprocess
 import sys
-import time
 
 import numpy as np
 import soxr
-from procs import child_env, json_events, wait
+from procs import child_env, json_events, until, wait
 from replyserver import ReplyServer
 from speech import compose
 from vdev import SpeakerRecorder, play_into_mic, write_wav
@@ -26,21 +24,6 @@ from voicebot.audio import decode_wav, float_to_pcm16
 
 REPLY_TEXT = ("Once upon a time there was a lighthouse keeper who lived on a small rock "
               "far out at sea, and every night he climbed the stairs to light the lamp.")
-
-
-def _until(events: queue.Queue[dict | None], seen: list[dict], done, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            event = events.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if event is None:
-            break
-        seen.append(event)
-        if done(event):
-            return
-    raise AssertionError(f"timed out; events so far: {[e['type'] for e in seen]}")
 
 
 def _correlation(sent: np.ndarray, speech: np.ndarray) -> float:
@@ -79,13 +62,13 @@ def test_speaking_over_the_reply_interrupts_it(audio_devices: None, tmp_path) ->
         seen: list[dict] = []
         try:
             events = json_events(proc)
-            _until(events, seen, lambda e: e["type"] == "listening", 30)
+            until(events, seen, lambda e: e["type"] == "listening", 30)
             play_into_mic(first_wav)
             # The reply is playing once ~1 s of its audio has arrived (prebuffer 120 ms).
-            _until(events, seen, lambda e: e["type"] == "audio" and e["total_bytes"] >= 48_000,
+            until(events, seen, lambda e: e["type"] == "audio" and e["total_bytes"] >= 48_000,
                    20)
             play_into_mic(second_wav)
-            _until(events, seen, lambda e: e["type"] == "turn.done", 30)
+            until(events, seen, lambda e: e["type"] == "turn.done", 30)
             err = wait(proc, 20)
         finally:
             proc.kill()

@@ -20,13 +20,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soxr
-from procs import child_env, json_events
+from procs import child_env, json_events, until
 from replyserver import ReplyServer, marked_reply
 from rig import load_sink, restore_rig, stop_sound_server, unload_sink
 from signals import best_lag, describe_mismatch
@@ -39,23 +39,6 @@ VOICEBOT = [sys.executable, "-m", "voicebot"]
 REPLY_TEXT = "All right."
 
 Events = queue.Queue[dict | None]
-
-
-def _until(events: Events, seen: list[dict], done: Callable[[dict], bool],
-           timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            event = events.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if event is None:
-            break
-        seen.append(event)
-        if done(event):
-            return event
-    raise AssertionError(f"timed out; events so far: "
-                         f"{[(e['type'], e.get('state'), e.get('message')) for e in seen]}")
 
 
 def _stderr(proc: subprocess.Popen[str]) -> str:
@@ -94,7 +77,8 @@ def _sent(request: dict) -> np.ndarray:
 
 
 @pytest.fixture
-def conversation(audio_devices: None, tmp_path) -> Iterator[tuple[ReplyServer, subprocess.Popen[str], Events, list[dict]]]:
+def conversation(audio_devices: None, tmp_path,
+                 ) -> Iterator[tuple[ReplyServer, subprocess.Popen[str], Events, list[dict]]]:
     reply = marked_reply(synth(REPLY_TEXT, 24_000))
     with ReplyServer(float_to_pcm16(reply), REPLY_TEXT) as server:
         # stderr to a file: PortAudio prints two lines to it for every failed open
@@ -107,7 +91,7 @@ def conversation(audio_devices: None, tmp_path) -> Iterator[tuple[ReplyServer, s
         events = json_events(proc)
         seen: list[dict] = []
         try:
-            _until(events, seen, lambda e: e["type"] == "listening", 30)
+            until(events, seen, lambda e: e["type"] == "listening", 30)
             yield server, proc, events, seen
         finally:
             proc.kill()
@@ -121,11 +105,11 @@ def _answered_after(conversation, tmp_path, break_rig: Callable[[], None],
     first, first_speech = _said(tmp_path, "first", "what is the weather like today")
     second, second_speech = _said(tmp_path, "second", "tell me a story about the moon")
     play_into_mic(first)
-    _until(events, seen, _turn_done(1), 30)
+    until(events, seen, _turn_done(1), 30)
 
     break_rig()
     try:
-        lost = _until(events, seen, _device(kind, "lost"), 15)
+        lost = until(events, seen, _device(kind, "lost"), 15)
     except AssertionError:
         if proc.poll() is None:
             proc.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack
@@ -134,13 +118,11 @@ def _answered_after(conversation, tmp_path, break_rig: Callable[[], None],
         raise AssertionError(f"no device lost; voicebot exited {proc.returncode}: "
                              f"{_without_alsa_noise(stderr)[-4000:]}") from None
     mend_rig()
-    _until(events, seen, _device(kind, "back"), 30)
-    if kind == "output":  # the microphone may have been lost along with it: wait for it
-        pass
+    until(events, seen, _device(kind, "back"), 30)
     time.sleep(0.5)
     with SpeakerRecorder() as rec:
         play_into_mic(second)
-        _until(events, seen, _turn_done(2), 30)
+        until(events, seen, _turn_done(2), 30)
     proc.wait(30)
     assert proc.returncode == 0, _without_alsa_noise(_stderr(proc))[-3000:]
 
@@ -188,12 +170,12 @@ def test_portaudio_started_while_the_sound_server_was_down(audio_devices: None,
     events = json_events(proc)
     seen: list[dict] = []
     try:
-        _until(events, seen, _device("input", "lost"), 30)  # it tried, found nothing
+        until(events, seen, _device("input", "lost"), 30)  # it tried, found nothing
         restore_rig()
-        _until(events, seen, lambda e: e["type"] == "opened", 30)
+        until(events, seen, lambda e: e["type"] == "opened", 30)
         time.sleep(0.5)
         play_into_mic(said)
-        done = _until(events, seen, lambda e: e["type"] == "utterance", 30)
+        done = until(events, seen, lambda e: e["type"] == "utterance", 30)
         proc.wait(30)
     finally:
         proc.kill()
