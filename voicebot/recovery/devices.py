@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..capture.mic import MicrophoneSource
 from ..playback.speaker import Speaker
 from ..turntaking.events import DeviceStatus, Event
 from .host import PortAudioHost
-from .mic import ResilientMicrophone
+from .mic import Capture, ResilientMicrophone
 from .server import SoundServer
 from .speaker import ResilientSpeaker
 
@@ -42,10 +43,13 @@ class AudioDevices:
         self._on_status = on_status
         self._wait = wait_for_device
 
-    def microphone(self) -> ResilientMicrophone:
-        """The microphone (not open: ``await mic.open()``)."""
+    def microphone(self, *, open_source: Callable[[], MicrophoneSource] | None = None,
+                   capture: Capture | None = None) -> ResilientMicrophone:
+        """The microphone (not open: ``await mic.open()``); ``open_source`` and
+        ``capture``: see :class:`ResilientMicrophone`."""
         return ResilientMicrophone(self.input_device, host=self.host, on_status=self._status,
-                                   server=self.server, wait_for_device=self._wait)
+                                   server=self.server, wait_for_device=self._wait,
+                                   open_source=open_source, capture=capture)
 
     async def speaker(self) -> ResilientSpeaker:
         """The speaker, opened (raises ``AudioDeviceError`` unless ``wait_for_device``)."""

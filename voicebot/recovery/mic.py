@@ -42,6 +42,15 @@ __all__ = ["ResilientMicrophone"]
 _log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[DeviceStatus], None]
+#: What runs one stream: ``capture_events`` by default; the kiosk passes its own
+#: (wake word on the capture thread). Raises ``AudioDeviceError`` when the stream fails.
+Capture = Callable[[MicrophoneSource, UtteranceDetector, Callable[[], float]],
+                   AsyncGenerator[CaptureReport, None]]
+
+
+def _capture_events(mic: MicrophoneSource, detector: UtteranceDetector,
+                    clock: Callable[[], float]) -> AsyncGenerator[CaptureReport, None]:
+    return capture_events(mic, detector, clock=clock)
 
 
 class ResilientMicrophone:
@@ -53,6 +62,9 @@ class ResilientMicrophone:
     :class:`MicrophoneSource`, but never ending on a device failure), and
     ``await aclose()``. ``on_status`` receives the :class:`DeviceStatus` records.
     ``server``: the sound-server edge for the moved-stream case (None: not watched).
+    ``open_source`` builds each stream's :class:`MicrophoneSource` (default: ``device``
+    with ``block_ms``, ``stall_timeout_s``); ``capture`` runs one stream (default
+    :func:`capture_events`): both for the kiosk's own capture chain.
     Mute with :meth:`set_muted`, not on the detector: the supervisor also mutes it
     while the stream is on the wrong device.
     """
@@ -61,7 +73,9 @@ class ResilientMicrophone:
                  on_status: StatusCallback, server: SoundServer | None = None,
                  backoff: Backoff | None = None, wait_for_device: bool = False,
                  block_ms: int = 60, stall_timeout_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 open_source: Callable[[], MicrophoneSource] | None = None,
+                 capture: Capture | None = None) -> None:
         self.device = device
         self.device_name = ("default input device" if device is None
                             else f"input device {device!r}")
@@ -73,6 +87,8 @@ class ResilientMicrophone:
         self._block_ms = block_ms
         self._stall_timeout_s = stall_timeout_s
         self._clock = clock
+        self._make_source = open_source
+        self._capture: Capture = capture if capture is not None else _capture_events
         self._mic: MicrophoneSource | None = None
         self._stuck: list[MicrophoneSource] = []  # closed, but a read still blocks
         self._detector: UtteranceDetector | None = None
@@ -93,7 +109,7 @@ class ResilientMicrophone:
     async def open(self) -> None:
         """Open the first stream; fail fast unless ``wait_for_device``."""
         if self._wait_for_device:
-            await self._reopen("not available")
+            await self._reopen("")
         else:
             await self._open_once()
 
@@ -117,7 +133,7 @@ class ResilientMicrophone:
                     return
                 try:
                     async with contextlib.aclosing(
-                            capture_events(mic, detector, clock=self._clock)) as events:
+                            self._capture(mic, detector, self._clock)) as events:
                         async for report in events:
                             yield report
                     return  # ended after a requested stop
@@ -143,8 +159,9 @@ class ResilientMicrophone:
     # -- opening ------------------------------------------------------------------------
 
     async def _open_once(self) -> None:
-        mic = MicrophoneSource(self.device, asyncio.get_running_loop(), block_ms=self._block_ms,
-                               stall_timeout_s=self._stall_timeout_s)
+        mic = (self._make_source() if self._make_source is not None else
+               MicrophoneSource(self.device, asyncio.get_running_loop(),
+                                block_ms=self._block_ms, stall_timeout_s=self._stall_timeout_s))
         await mic.__aenter__()  # raises AudioDeviceError naming the device
         self._host.opened()
         self._mic = mic
@@ -158,7 +175,9 @@ class ResilientMicrophone:
             await self._check_placement(self._server)
 
     async def _reopen(self, reason: str) -> None:
-        """Announce the loss, then try to open with back-off until it works."""
+        """Try to open at once, then with back-off until it works; say it was lost
+        (with ``reason``, then each retry's) if the first attempt fails."""
+        first_reason = reason
         while not self._closing:
             self._release_stuck()
             try:
@@ -174,8 +193,10 @@ class ResilientMicrophone:
                     self._lost = False
                     self._status("back", f"microphone back: {self.device_name}")
                 return
+            if not self._lost and first_reason:
+                reason = first_reason  # what happened, not what the first retry met
             delay_s = self._backoff.next_delay_s()
-            if not self._lost or self._backoff.failures in (1, 2) or delay_s >= 10:
+            if not self._lost or self._backoff.failures in (1, 2) or delay_s >= self._backoff.max_s:
                 # Said at the loss and the first retries, then at the slow pace only:
                 # a missing device does not flood the log.
                 self._status("lost", f"microphone lost ({reason}); retrying in {delay_s:g} s",

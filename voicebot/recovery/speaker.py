@@ -170,7 +170,7 @@ class ResilientSpeaker:
                 quiet = False
                 await asyncio.to_thread(self._host.rescan)
                 delay_s = self._backoff.next_delay_s()
-                if self._backoff.failures <= 2 or delay_s >= 10:
+                if self._backoff.failures <= 2 or delay_s >= self._backoff.max_s:
                     self._status("lost", f"speaker lost ({exc}); retrying in {delay_s:g} s",
                                  delay_s)
                 continue
