@@ -18,15 +18,37 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+# Tests without an audio device whose assertions are about wall-clock time (pacing,
+# real-time frame handling, processes racing a deadline) or that load both cores
+# (browsers, nginx pairs, load runs). scripts/test runs the other tests of the extra
+# Python versions side by side and these one version after the other, alone.
+# A node id or a prefix of one (a whole module).
+_REALTIME = (
+    "tests/bridge/test_bridge_abuse.py",
+    "tests/bridge/test_bridge_bench.py",
+    "tests/bridge/test_bridge_nginx.py",
+    "tests/bridge/test_bridge_page.py",
+    "tests/bridge/test_bridge_speech.py",
+    "tests/bridge/test_bridge_twilio.py",
+    "tests/capture/test_capture_sources.py::test_file_source_paced_runs_in_real_time",
+    "tests/cli/test_cli_ask.py::test_words_print_as_they_arrive_without_a_speaker",
+    "tests/cli/test_cli_chat.py::test_input_file_is_paced_in_real_time_without_fast",
+    "tests/turntaking/test_many_conversations.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the devices is an ``audio`` test, marked or not.
 
     So ``-m "not audio"`` (what scripts/test runs on the other Python versions) selects
-    exactly the tests that need no audio device.
+    exactly the tests that need no audio device. The tests listed in ``_REALTIME`` are
+    ``realtime`` tests (see there).
     """
     for item in items:
         if "audio_devices" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.audio)
+        if item.nodeid.startswith(_REALTIME):
+            item.add_marker(pytest.mark.realtime)
 
 
 @pytest.fixture
@@ -43,3 +65,23 @@ def audio_devices() -> Iterator[None]:
     with open(_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+# Under CI a skipped test is a failure: what a test needs (the sound server, a browser,
+# nginx, libspeexdsp, ffmpeg's encoders) is installed by scripts/bootstrap, so a skip
+# there means a missing install step, not a machine without the thing. These reasons
+# are about the interpreter, not the machine, and may skip anywhere.
+_SKIPS_ALLOWED_IN_CI = ("fixed in CPython",)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if not (os.environ.get("CI") and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if reason.removeprefix("Skipped: ").startswith(_SKIPS_ALLOWED_IN_CI):
+        return
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI (a missing install step in scripts/bootstrap?): {reason}"

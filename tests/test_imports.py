@@ -54,6 +54,8 @@ CORES = [
     "voicebot.recovery",
     "voicebot.config",
     "voicebot.errors",
+    "voicebot.kiosk",
+    "voicebot.kiosk.screenstate",
 ]
 
 TURNTAKING = "voicebot.turntaking"

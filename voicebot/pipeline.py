@@ -117,11 +117,15 @@ def open_speaker(settings: Settings) -> Speaker:
 
 
 def make_session(settings: Settings, base_url: str, on_timer: Callable[[Timer], None], *,
-                 http: httpx.AsyncClient | None = None) -> tuple[Session, Timers]:
+                 http: httpx.AsyncClient | None = None,
+                 on_timer_change: Callable[[Event], None] | None = None
+                 ) -> tuple[Session, Timers]:
     """A session with the built-in tools; ``on_timer`` runs (loop thread) when one of
     its timers fires: make it an input of the conversation (:func:`timer_input`).
-    ``http``: a connection pool shared with other conversations (the bridge's)."""
-    timers = Timers(on_fire=on_timer)
+    ``http``: a connection pool shared with other conversations (the bridge's).
+    ``on_timer_change``: receives ``timer.set`` / ``timer.cancelled`` records (publish
+    them with the conversation's events, e.g. ``Driver.publish``)."""
+    timers = Timers(on_fire=on_timer, on_change=on_timer_change)
     registry = ToolRegistry()
     register_builtins(registry, timers=timers)
     hint = ("set VOICEBOT_BASE_URL to your server, or use --local for the offline one"

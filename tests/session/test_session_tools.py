@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from voicebot.errors import ConfigError
 from voicebot.session.builtin_tools import Timer, Timers, describe_time, register_builtins
 from voicebot.skills.calc import evaluate, format_number
+from voicebot.skills.timers import TimerBook
+from voicebot.turntaking.events import Event, TimerCancelled, TimerSet
 from voicebot.session.tools import ToolRegistry, schema_for
 
 # -- calc ---------------------------------------------------------------------------
@@ -243,3 +245,29 @@ def test_timer_announcement(seconds: float, spoken: str) -> None:
     timer = Timer(1, "", seconds, 0.0)
     assert timer.announcement == f"Your timer for {spoken} is done."
 
+
+
+@pytest.mark.anyio
+async def test_timers_report_set_and_cancelled_records() -> None:
+    records: list[Event] = []
+    timers = Timers(on_change=records.append)
+    reg = ToolRegistry()
+    register_builtins(reg, timers=timers)
+    await reg.call("set_timer", '{"duration_s": 600, "label": "pasta"}')
+    await reg.call("set_timer", '{"duration_s": 60}')
+    await reg.call("cancel_timer", '{"timer_id": 1}')
+    await reg.call("cancel_timer", '{"timer_id": 1}')  # no such timer: nothing to report
+    timers.cancel_all()
+    assert records == [TimerSet(id="1", label="pasta", duration_s=600.0),
+                       TimerSet(id="2", label=None, duration_s=60.0),
+                       TimerCancelled(id="1"), TimerCancelled(id="2")]
+
+
+@pytest.mark.anyio
+async def test_a_timer_dropped_past_the_limit_is_reported_cancelled() -> None:
+    records: list[Event] = []
+    timers = Timers(on_change=records.append)
+    for _ in range(TimerBook.MAX_TIMERS + 1):
+        timers.set(600)
+    assert [r for r in records if isinstance(r, TimerCancelled)] == [TimerCancelled(id="1")]
+    timers.cancel_all()

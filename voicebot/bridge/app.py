@@ -25,11 +25,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..web import index_page
 from .hub import Hub
 from .link import serve_ws
 
@@ -87,11 +88,6 @@ class StarletteChannel:
 def create_app(hub: Hub, *, twilio_routes: list[Any] | None = None) -> Starlette:
     static = resources.files("voicebot.bridge") / "static"
 
-    async def page(request: Request) -> Response:
-        html = (static / "index.html").read_text(encoding="utf-8")
-        return Response(html, media_type="text/html; charset=utf-8",
-                        headers={"Cache-Control": "no-cache"})
-
     async def healthz(request: Request) -> JSONResponse:
         status = "draining" if hub.draining else "ok"
         return JSONResponse({"status": status, "sessions": len(hub.sessions),
@@ -116,7 +112,7 @@ def create_app(hub: Hub, *, twilio_routes: list[Any] | None = None) -> Starlette
         await serve_ws(StarletteChannel(websocket), hub)
 
     routes: list[Any] = [
-        Route("/", page),
+        Route("/", index_page(static)),
         Route("/healthz", healthz),
         Route("/stats", stats),
         WebSocketRoute("/ws", ws),

@@ -11,12 +11,10 @@ A second signal cuts the drain short.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -26,6 +24,7 @@ from ..console import Console
 from ..errors import ConfigError
 from ..pipeline import backend, make_session
 from ..session.client import new_http_pool
+from ..web import LoopServer
 from .app import create_app, protocol_class
 from .hub import BridgeOptions, Hub
 from .wire import MAX_MESSAGE_BYTES
@@ -83,17 +82,6 @@ def uvicorn_config(app: Any, **overrides: Any) -> uvicorn.Config:
     return uvicorn.Config(app, **options)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the bridge drains before it stops."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
-        return None
-
-
 class BridgeServer:
     """The bridge's uvicorn server on a bound socket, started and drained from the loop.
 
@@ -107,7 +95,7 @@ class BridgeServer:
         self.sock = sock
         self.port: int = sock.getsockname()[1]
         app = create_app(hub, twilio_routes=twilio_routes(hub))
-        self._server = _Server(uvicorn_config(app, **uvicorn_overrides))
+        self._server = LoopServer(uvicorn_config(app, **uvicorn_overrides))
         self._serving: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -133,7 +121,7 @@ class BridgeServer:
         await self.stop()
 
     async def stop(self) -> None:
-        self._server.should_exit = True
+        self._server.exit()
         if self._serving is not None:
             await self._serving
 

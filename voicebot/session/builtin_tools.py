@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from voicebot.session.tools import ToolRegistry
 from voicebot.skills.calc import evaluate, format_number
 from voicebot.skills.timers import Timer, TimerBook, say_duration
+from voicebot.turntaking.events import Event, TimerCancelled, TimerSet
 
 __all__ = ["Timer", "Timers", "register_builtins", "describe_time"]
 
@@ -31,12 +32,17 @@ class Timers:
     on that loop's thread.
 
     ``on_fire(timer)`` runs on the loop thread when a timer fires; it must not
-    block. Fired timers are also queued on :attr:`fired`.
+    block. Fired timers are also queued on :attr:`fired`. ``on_change(record)``, if
+    given, receives a :class:`~voicebot.turntaking.events.TimerSet` or
+    :class:`~voicebot.turntaking.events.TimerCancelled` record (loop thread) whenever a
+    timer starts or stops before firing (the kiosk's screen counts them down).
     """
 
     def __init__(self, on_fire: Callable[[Timer], None] | None = None, *,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 on_change: Callable[[Event], None] | None = None) -> None:
         self._on_fire = on_fire
+        self._on_change = on_change
         self._loop = loop
         # A fired timer leaves the book at once: only running timers are listed.
         self._book = TimerBook(keep_ended_s=0.0, max_duration_s=_MAX_TIMER_S)
@@ -57,6 +63,9 @@ class Timers:
         kept = {t.id for t in self._book.active(loop.time())}
         for dropped in [i for i in self._handles if i not in kept]:
             self._handles.pop(dropped).cancel()
+            self._changed(TimerCancelled(id=str(dropped)))
+        self._changed(TimerSet(id=str(timer.id), label=timer.label or None,
+                               duration_s=timer.duration_s))
         return timer
 
     def pending(self) -> list[tuple[Timer, float]]:
@@ -70,7 +79,12 @@ class Timers:
             return False
         handle.cancel()
         self._book.remove(timer_id)
+        self._changed(TimerCancelled(id=str(timer_id)))
         return True
+
+    def _changed(self, record: Event) -> None:
+        if self._on_change is not None:
+            self._on_change(record)
 
     def cancel_all(self) -> None:
         for timer_id in list(self._handles):

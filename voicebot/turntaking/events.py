@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 __all__ = [
     "Event", "Listening", "Backend", "StateChanged", "UtteranceDetected", "UtteranceIgnored",
     "UserSaid", "TranscriptDelta", "AudioReceived", "ToolCallStarted", "ToolCallDone",
-    "UsageReported", "TurnDone", "Interrupted", "ErrorEvent", "Notice", "TimerFired",
+    "UsageReported", "TurnDone", "Interrupted", "ErrorEvent", "Notice", "MuteChanged",
+    "TimerFired", "TimerSet", "TimerCancelled",
     "Summary", "DeviceStatus", "EVENT_TYPES", "LATENCY_STAGES",
 ]
 
@@ -61,9 +62,12 @@ class Backend(Event):
 class StateChanged(Event):
     """The conversation's state: ``sleeping`` (waiting for the wake word or the
     talk button), ``listening``, ``thinking`` (a turn is on its way), ``speaking``
-    (the reply is audible)."""
+    (the reply is audible); ``error`` when the kiosk can neither listen nor answer
+    (a device gone, the upstream unreachable), with ``reason`` saying why in one line
+    (None for every other state). The next state record ends an ``error``."""
     type: ClassVar[str] = "state"
     state: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,11 +211,35 @@ class DeviceStatus(Event):
 
 
 @dataclass(frozen=True)
+class MuteChanged(Event):
+    """Listening was switched off (``muted``) or on by the user (a key, the screen)."""
+    type: ClassVar[str] = "mute"
+    muted: bool
+
+
+@dataclass(frozen=True)
 class TimerFired(Event):
     type: ClassVar[str] = "timer.fired"
     id: str
     label: str | None
     text: str
+
+
+@dataclass(frozen=True)
+class TimerSet(Event):
+    """A timer started: it fires ``duration_s`` seconds after this record (``id`` as in
+    :class:`TimerFired`)."""
+    type: ClassVar[str] = "timer.set"
+    id: str
+    label: str | None
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class TimerCancelled(Event):
+    """Timer ``id`` was cancelled (or dropped past the limit on timers) before it fired."""
+    type: ClassVar[str] = "timer.cancelled"
+    id: str
 
 
 @dataclass(frozen=True)
@@ -226,5 +254,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (
         Listening, Backend, StateChanged, UtteranceDetected, UtteranceIgnored, UserSaid,
         TranscriptDelta, AudioReceived, ToolCallStarted, ToolCallDone, UsageReported, TurnDone,
-        Interrupted, ErrorEvent, Notice, TimerFired, Summary, DeviceStatus)
+        Interrupted, ErrorEvent, Notice, MuteChanged, TimerFired, TimerSet, TimerCancelled,
+        Summary, DeviceStatus)
 }
