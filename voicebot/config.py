@@ -93,6 +93,10 @@ class Settings:
     # libspeexdsp is available and a speaker plays the replies; "on" requires it;
     # "off" never runs it.
     aec: str = "auto"
+    #: When the microphone or the speaker goes away during a conversation (unplugged,
+    #: busy, the sound server restarted): say so and wait for it to come back
+    #: (retrying at 0.5 s doubling to 10 s), instead of ending. ``voicebot.recovery``.
+    reconnect: bool = True
     verbose: bool = False
 
     def segmenter_config(self) -> SegmenterConfig:

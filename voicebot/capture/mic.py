@@ -145,6 +145,13 @@ class MicrophoneSource:
         worker = self._worker.dropped_blocks if self._worker is not None else 0
         return self._dropped_on_loop + worker
 
+    @property
+    def stream_closed(self) -> bool:
+        """Whether no stream is open: never opened, or the capture thread has ended
+        (it closes the stream last). False while the thread is stuck in a read on a
+        device that stopped delivering (see ``worker.py``)."""
+        return self._worker is None or not self._worker.alive
+
     async def __aenter__(self) -> MicrophoneSource:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
