@@ -76,12 +76,16 @@ def main() -> int:
     try:
         events = json_events(proc)
         _until(events, "listening", 60)
-        time.sleep(1.0)  # the embedded server's engines warm up
+        time.sleep(3.0)  # the embedded server's engines warm up (loading them holds the GIL)
         for turn in range(args.turns):
             play_into_mic(str(wavs[turn % len(wavs)]))
             done.append(_until(events, "turn.done", 60))
             time.sleep(0.5)
         summary = _until(events, "summary", 30)
+    except RuntimeError:
+        proc.terminate()
+        print(proc.communicate(timeout=10)[1][-3000:], file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         proc.wait(timeout=10)
