@@ -64,10 +64,12 @@ _RING_MARGIN_MS = 200
 # soon as a block is there; what this sets is how long the capture thread may be kept
 # from reading before samples are lost. It needs the GIL to read, and the embedded
 # server decoding speech in the same process holds the GIL for the whole decode
-# (pocketsphinx's call does not release it): 0.2-0.5 s, over 1.5 s on a loaded
-# 2-core machine, now that a preemptive request is decoded while the user goes on
-# speaking. With the default (low) latency such a stall lost up to 0.7 s of speech.
-_INPUT_BUFFER_S = 2.0
+# (pocketsphinx's call does not release it): 0.15-0.35 s on a quiet machine, more on
+# a loaded one, now that a preemptive request is decoded while the user goes on
+# speaking. With the default (low) latency such a stall lost up to 0.7 s of speech
+# (measured on the virtual devices, 2 cores loaded); 2 s lost nothing but made
+# PipeWire deliver every block ~300 ms later; 0.5 s delivers as the default does.
+_INPUT_BUFFER_S = 0.5
 
 
 class AudioSource(Protocol):
