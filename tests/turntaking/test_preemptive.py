@@ -16,7 +16,7 @@ from voicebot.capture.segmenter import (
     UtteranceEnded,
 )
 from voicebot.protocol.events import AudioDelta, Done, TranscriptDelta
-from voicebot.turntaking import Policy, TurnTaking
+from test_core import Sim as CoreSim
 from voicebot.turntaking import events as ev
 from voicebot.turntaking import inputs as ip
 
@@ -26,23 +26,16 @@ PAUSE_S = 0.24
 HANGOVER_S = 0.42
 
 
-class Sim:
+class Sim(CoreSim):
+    """test_core's simulator with preemptive turns on and the segmenter's own tail."""
+
     def __init__(self, **policy: Any) -> None:
         policy.setdefault("vad_tail_ms", int(TAIL_S * 1000))
         policy.setdefault("preemptive", True)
-        self.core = TurnTaking(Policy(**policy))
-        self.out: list[Any] = list(self.core.start())
-
-    def feed(self, inp: Any, now: float) -> list[Any]:
-        got = self.core.feed(inp, now)
-        self.out += got
-        return got
+        super().__init__(**policy)
 
     def detect(self, event: Any, t: float) -> list[Any]:
         return self.feed(ip.Detected(event, int(t * RATE), t), t)
-
-    def of(self, kind: type) -> list[Any]:
-        return [o for o in self.out if isinstance(o, kind)]
 
 
 def _pcm(start_s: float, end_s: float) -> bytes:

@@ -14,38 +14,19 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from speech import compose
+from test_many_conversations import Recorder, server  # noqa: F401 - a fixture
 from vdev import write_wav
 
 from voicebot.capture.mic import FileSource, capture_events
 from voicebot.capture.segmenter import SegmenterConfig
 from voicebot.capture.vad import UtteranceDetector
 from voicebot.driver import Driver
-from voicebot.playback.sinks import NullSink
-from voicebot.server.serve import start_embedded
 from voicebot.session.client import ChatClient
 from voicebot.session.conversation import UserTurn
 from voicebot.session.turn import RequestOptions, Session
 from voicebot.turntaking import Policy, TurnTaking
 from voicebot.turntaking.events import Event, Summary, TurnDone
-
-
-class Recorder(NullSink):
-    def __init__(self) -> None:
-        super().__init__()
-        self.total_bytes = 0
-
-    def push_pcm16(self, pcm: bytes) -> None:
-        super().push_pcm16(pcm)
-        self.total_bytes += len(pcm)
-
-
-@pytest.fixture(scope="module")
-def server() -> Any:
-    s = start_embedded()
-    yield s
-    s.stop()
 
 
 def test_a_pause_inside_a_question_costs_a_request_and_nothing_else(server: Any,
