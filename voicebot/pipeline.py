@@ -241,7 +241,8 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             await source.open()  # fails fast: a wrong device name is the user's to fix
             stack.push_async_callback(source.aclose)
         else:
-            mic = MicrophoneSource(_device(settings.input_device))
+            mic = MicrophoneSource(_device(settings.input_device),
+                                   block_ms=settings.capture_block_ms)
             source = await stack.enter_async_context(mic)  # its errors name the device
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(  # `driver` is bound below, before any timer fires

@@ -244,10 +244,13 @@ class TimerCancelled(Event):
 
 @dataclass(frozen=True)
 class Summary(Event):
-    """At the end: how many turns, and per latency stage ``{"p50", "p95", "n"}`` in ms."""
+    """At the end: how many turns, per latency stage ``{"p50", "p95", "n"}`` in ms, and
+    the preemptive requests ``{"sent", "discarded"}`` (discarded: the user went on
+    speaking; each was an extra request upstream)."""
     type: ClassVar[str] = "summary"
     turns: int
     latency_ms: dict[str, dict[str, float | int | None]]
+    preemptive: dict[str, int] = field(default_factory=dict)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
