@@ -28,8 +28,9 @@ from procs import json_events  # noqa: E402
 from speech import compose  # noqa: E402
 from vdev import play_into_mic, write_wav  # noqa: E402
 
-QUESTIONS = ["what time is it", "what is two plus two", "what is the date today",
-             "what is twelve times seven"]
+QUESTIONS: list[list[str | float]] = [
+    ["what time is it"], ["what is two plus two"], ["what is the date today"],
+    ["what is twelve times seven"], ["what is twelve", 0.35, "times seven"]]
 STAGES = ("endpoint", "request_sent", "first_byte", "first_audio", "first_sound")
 
 
@@ -46,16 +47,18 @@ def _until(events: queue.Queue[dict | None], kind: str, timeout_s: float) -> dic
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=8)
+    parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--base-url", help="a server of the API (default: the embedded one)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for this run (TOML value: off, 240, true)")
     args = parser.parse_args()
     if not os.environ.get("XDG_RUNTIME_DIR"):
         print("run scripts/audio-up first: eval \"$(scripts/audio-up)\"", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp())
     wavs = []
-    for i, text in enumerate(QUESTIONS):
-        said, _ = compose([0.3, text, 0.3], 16_000)
+    for i, question in enumerate(QUESTIONS):
+        said, _ = compose([0.3, *question, 0.3], 16_000)
         wavs.append(tmp / f"q{i}.wav")
         write_wav(str(wavs[-1]), said, 16_000)
     cmd = [sys.executable, "-m", "voicebot", "chat", "--json", "--max-turns", str(args.turns)]
@@ -63,17 +66,26 @@ def main() -> int:
         cmd += ["--base-url", args.base_url]
     else:
         cmd += ["--local"]
+    config = tmp / "config.toml"
+    config.write_text("".join(f"{_toml_line(item)}\n" for item in args.set))
+    cmd += ["--config", str(config)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT)
     done: list[dict] = []
+    summary: dict = {}
     try:
         events = json_events(proc)
         _until(events, "listening", 60)
-        time.sleep(1.0)  # the embedded server's engines warm up
+        time.sleep(3.0)  # the embedded server's engines warm up (loading them holds the GIL)
         for turn in range(args.turns):
             play_into_mic(str(wavs[turn % len(wavs)]))
             done.append(_until(events, "turn.done", 60))
             time.sleep(0.5)
+        summary = _until(events, "summary", 30)
+    except RuntimeError:
+        proc.terminate()
+        print(proc.communicate(timeout=10)[1][-3000:], file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -87,9 +99,19 @@ def main() -> int:
             continue
         p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
         print(f"{stage:<14}{statistics.median(values):>8.0f}{p90:>8.0f}{values[-1]:>8.0f}")
+    pre = summary.get("preemptive") or {}
+    print(f"preemptive requests: {pre.get('sent', 0)} sent, {pre.get('discarded', 0)} discarded "
+          f"(extra upstream requests); settings: {' '.join(args.set) or 'defaults'}")
     for d in done:
         print("  turn", d["turn"], d["text"][:60])
     return 0
+
+
+def _toml_line(item: str) -> str:
+    """``key=value`` as a TOML line: numbers and booleans as they are, else a string."""
+    key, _, value = item.partition("=")
+    bare = value in ("true", "false") or value.lstrip("-").replace(".", "", 1).isdigit()
+    return f"{key.strip()} = {value if bare else repr(value)}"
 
 
 if __name__ == "__main__":

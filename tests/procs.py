@@ -75,8 +75,8 @@ def json_events(proc: subprocess.Popen[str], *, stamp: bool = False
 
 def until(events: queue.Queue[dict | None], seen: list[dict], done: Callable[[dict], bool],
           timeout_s: float) -> dict:
-    """Read events into ``seen`` until ``done(event)``; return that event. Fails with
-    the events so far after ``timeout_s`` or when the child's output ends."""
+    """Take events (from :func:`json_events`) into ``seen`` until ``done(event)``;
+    return that event. Fails, listing what came, on timeout or when the child ended."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -88,4 +88,5 @@ def until(events: queue.Queue[dict | None], seen: list[dict], done: Callable[[di
         seen.append(event)
         if done(event):
             return event
-    raise AssertionError(f"timed out; events so far: {[e['type'] for e in seen]}")
+    shown = [e["type"] if "message" not in e else f"{e['type']}: {e['message']}" for e in seen]
+    raise AssertionError(f"timed out; events so far: {shown}")

@@ -76,3 +76,23 @@ def test_chat_barge_in_and_aec_flags() -> None:
     assert parser.parse_args(["chat"]).barge_in is None
     assert parser.parse_args(["chat", "--no-barge-in"]).barge_in is False
     assert parser.parse_args(["chat", "--barge-in", "--aec", "off"]).aec == "off"
+
+
+@pytest.mark.parametrize("kw, on", [
+    ({}, True),  # no URL, no key: the embedded server
+    ({"base_url": "http://127.0.0.1:9/v1"}, False),  # a remote API: extra requests cost
+    ({"base_url": "http://127.0.0.1:9/v1", "preemptive": "on"}, True),
+    ({"preemptive": "off"}, False),
+])
+def test_preemptive_turns_by_backend(kw: dict, on: bool) -> None:
+    s = Settings(**kw)
+    assert s.preemptive_on() is on
+    assert s.turn_policy(barge_in=False).preemptive is on
+    assert s.segmenter_config().pause_ms == (s.preemptive_ms if on else 0)
+
+
+@pytest.mark.parametrize("flags", [{"preemptive": "maybe"}, {"preemptive_ms": 0},
+                                   {"capture_block_ms": 5}])
+def test_bad_preemptive_or_block_settings(flags: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError):
+        resolve(flags, env={"HOME": str(tmp_path)})

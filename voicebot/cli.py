@@ -1,4 +1,4 @@
-"""The ``voicebot`` command: ask, chat, devices, serve.
+"""The ``voicebot`` command: ask, chat, devices, selftest, serve.
 
 Parses arguments, resolves settings and hands over to :mod:`voicebot.pipeline`.
 Every failure a user can cause ends in one line on stderr and a non-zero exit code;
@@ -113,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exit 0 only if the default device(s) can be opened; print nothing")
     dev.add_argument("-v", "--verbose", action="count", default=None,
                      help="say why a device is missing and how to fix it")
+
+    st = sub.add_parser("selftest", help="play a chirp and a phrase on the speaker, record "
+                        "them from the microphone: latency, levels, VAD; exit 0 pass, 1 fail")
+    st.add_argument("--input", metavar="DEV", help="microphone: index or name "
+                    "(default: the default input)")
+    st.add_argument("--output", metavar="DEV", help="speaker: index or name "
+                    "(default: the default output)")
+    st.add_argument("--json", action="store_true", help="the result as one JSON object")
+    st.add_argument("-v", "--verbose", action="count", default=None, help="show details")
 
     voices = sub.add_parser("voices", help="list the voices: the embedded server's, and "
                             "which names OpenAI's servers accept")
@@ -271,6 +280,10 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
 
     if args.command == "devices":
         return pipeline.devices(console, check=args.check)
+    if args.command == "selftest":
+        from .selftest.run import command
+
+        return command(console, args.input, args.output)
     if args.command == "voices":
         return pipeline.list_voices(console)
     if args.command == "serve":

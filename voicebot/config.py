@@ -93,6 +93,20 @@ class Settings:
     # libspeexdsp is available and a speaker plays the replies; "on" requires it;
     # "off" never runs it.
     aec: str = "auto"
+    #: When the microphone or the speaker goes away during a conversation (unplugged,
+    #: busy, the sound server restarted): say so and wait for it to come back
+    #: (retrying at 0.5 s doubling to 10 s), instead of ending. ``voicebot.recovery``.
+    reconnect: bool = True
+    #: Preemptive turns (turntaking/policy.py): once the user's speech has paused for
+    #: ``preemptive_ms`` the utterance so far is sent, its answer held back until the
+    #: turn is confirmed (and dropped if speech resumes: an extra request). "auto": on
+    #: with the embedded server, off with a remote API (each dropped request there
+    #: costs tokens); "on"; "off".
+    preemptive: str = "auto"
+    preemptive_ms: int = 240
+    #: The microphone's read size (capture/mic.py): shorter blocks tell the end of a
+    #: turn sooner (~half a block on average) and cost more wake-ups while idle.
+    capture_block_ms: int = 60
     # The kiosk (``voicebot kiosk``, voicebot/kiosk/): every setting can live in the
     # config file, so its service needs no flags.
     #: Wake word: a built-in model's name ("hey_jarvis", "okay_nabu", …) or a .tflite
@@ -122,7 +136,14 @@ class Settings:
             endpoint="fixed" if self.endpoint == "fixed" else "adaptive",
             hangover_ms=self.hangover_ms, min_hangover_ms=self.min_hangover_ms,
             max_hangover_ms=self.max_hangover_ms, min_utterance_ms=self.min_utterance_ms,
-            max_utterance_ms=self.max_utterance_ms)
+            max_utterance_ms=self.max_utterance_ms,
+            pause_ms=self.preemptive_ms if self.preemptive_on() else 0)
+
+    def preemptive_on(self) -> bool:
+        """Whether conversations send preemptive requests (see ``preemptive``)."""
+        if self.preemptive == "auto":
+            return self.backend_url() is None
+        return self.preemptive == "on"
 
     def barge_in_for(self, *, echo_cancelled: bool) -> bool:
         """Whether a conversation barges in: as configured, else with echo cancellation."""
@@ -156,8 +177,8 @@ class Settings:
             backchannel_ms=(barge_in_ms + start_trigger_ms + vad.preroll_ms + vad.tail_ms
                             if barge_in else 0),
             pace_transcript=pace_transcript, strip_ssml=self.ssml, max_turns=max_turns,
-            vad_tail_ms=vad.tail_ms, wake_word=wake_word, follow_up_ms=self.follow_up_ms,
-            push_to_talk=push_to_talk, earcons=earcons)
+            vad_tail_ms=vad.tail_ms, preemptive=vad.pause_ms > 0, wake_word=wake_word,
+            follow_up_ms=self.follow_up_ms, push_to_talk=push_to_talk, earcons=earcons)
 
     def backend_url(self) -> str | None:
         """The API base URL to use; None: the embedded local server.
@@ -283,6 +304,12 @@ def _validate(s: Settings) -> None:
         raise ConfigError("barge_in_ms and barge_in_grace_ms must be >= 0")
     if s.aec not in ("auto", "on", "off"):
         raise ConfigError(f"aec must be auto, on or off (got {s.aec!r})")
+    if s.preemptive not in ("auto", "on", "off"):
+        raise ConfigError(f"preemptive must be auto, on or off (got {s.preemptive!r})")
+    if s.preemptive_ms <= 0:
+        raise ConfigError("preemptive_ms must be > 0")
+    if not 10 <= s.capture_block_ms <= 200:
+        raise ConfigError("capture_block_ms must be 10-200")
     if s.follow_up_ms < 0:
         raise ConfigError("follow_up_ms must be >= 0")
     if not 0.0 <= s.earcon_volume <= 1.0:

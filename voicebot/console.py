@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from .errors import Redactor
 from .turntaking.events import (
     Backend,
+    DeviceStatus,
     ErrorEvent,
     Event,
     Interrupted,
@@ -61,6 +62,8 @@ class Console:
                 self.notice("interrupted: listening")
         elif isinstance(event, ErrorEvent):
             self._error_line(event.message)
+        elif isinstance(event, DeviceStatus):
+            self.notice(event.message)
         elif isinstance(event, (Notice, TimerFired)):
             self.notice(event.message if isinstance(event, Notice) else event.text)
         elif isinstance(event, ToolCallDone) and self.verbose:

@@ -31,7 +31,9 @@ from .turntaking import Output, TurnTaking
 from .turntaking.events import Event
 from .turntaking.inputs import (
     CancelTurn,
+    ConfirmTurn,
     Detected,
+    DiscardTurn,
     Input,
     InputEnded,
     PlaybackProgress,
@@ -53,21 +55,39 @@ Subscriber = Callable[[Event], None]
 
 
 class _TurnSink:
-    """The session's view of one turn: stream events to the sinks and to the core."""
+    """The session's view of one turn: stream events to the sinks and to the core.
 
-    def __init__(self, driver: Driver, turn: int) -> None:
+    A preemptive turn's sink holds every event back until :meth:`release` (the core
+    confirmed the turn), then passes on what it held, in order, and all that follows.
+    """
+
+    def __init__(self, driver: Driver, turn: int, *, held: bool = False) -> None:
         self._driver = driver
         self._turn = turn
         self.audio_started = False  # read by the session: no retry once audio played
+        self._held: list[StreamEvent] | None = [] if held else None
+        self.released = asyncio.Event()
+        if not held:
+            self.released.set()
 
     def on_event(self, event: StreamEvent) -> None:
         """Loop thread; returns quickly (queues audio, feeds the core)."""
+        if self._held is not None:
+            self._held.append(event)
+            return
         d = self._driver
         if isinstance(event, AudioDelta):
             for sink in d.sinks:
                 sink.push_pcm16(event.pcm)
             self.audio_started = self.audio_started or d.listener is not None
         d.feed(StreamInput(self._turn, event))
+
+    def release(self) -> None:
+        """Loop thread: the turn is the user's; pass on what was held back."""
+        held, self._held = self._held, None
+        self.released.set()
+        for event in held or ():
+            self.on_event(event)
 
 
 class Driver:
@@ -106,8 +126,10 @@ class Driver:
         self._interval = progress_interval_s
         self._turn_task: asyncio.Task[None] | None = None
         self._turn_number: int | None = None
+        self._turn_sink: _TurnSink | None = None
         self._progress_task: asyncio.Task[None] | None = None
         self._cancel_requested: dict[int, str | None] = {}
+        self._discard_requested: set[int] = set()
         self._stopped: asyncio.Event | None = None
         self._failure: BaseException | None = None
         #: The exit code of the last failed turn (0: none failed).
@@ -180,6 +202,11 @@ class Driver:
                 self._start_turn(out)
             elif isinstance(out, CancelTurn):
                 self._cancel_turn(out)
+            elif isinstance(out, ConfirmTurn):
+                if self._turn_sink is not None and self._turn_number == out.turn:
+                    self._turn_sink.release()
+            elif isinstance(out, DiscardTurn):
+                self._discard_turn(out.turn)
             elif isinstance(out, SetMuted):
                 if self._mute is not None:
                     self._mute(out.muted)
@@ -195,6 +222,7 @@ class Driver:
 
     def _start_turn(self, cmd: StartTurn) -> None:
         self._turn_number = cmd.turn
+        self._turn_sink = _TurnSink(self, cmd.turn, held=cmd.preemptive)
         self._turn_task = asyncio.get_running_loop().create_task(self._guarded_turn(cmd))
 
     async def _guarded_turn(self, cmd: StartTurn) -> None:
@@ -216,6 +244,15 @@ class Driver:
             sink.cancel()  # fade out now, before the task even notices
         task.cancel()
 
+    def _discard_turn(self, turn: int) -> None:
+        """A preemptive turn the user did not end: nothing of it was played, so
+        there is nothing to fade; hang up (its task undoes the history)."""
+        task = self._turn_task
+        if task is None or task.done() or self._turn_number != turn:
+            return
+        self._discard_requested.add(turn)
+        task.cancel()
+
     async def _stop_turn(self) -> None:
         """Shutdown: stop the turn in progress (fading its audio out)."""
         task = self._turn_task
@@ -229,8 +266,12 @@ class Driver:
     # ------------------------------------------------------------------ one turn
 
     async def _turn(self, cmd: StartTurn) -> None:
-        """The task of turn ``cmd.turn``: request, stream, play to the end, report."""
-        sink = _TurnSink(self, cmd.turn)
+        """The task of turn ``cmd.turn``: request, stream, play to the end, report.
+
+        A preemptive turn waits for the core's confirmation before anything of it
+        reaches the sinks, the core or the tools; discarded, it undoes the history."""
+        sink = self._turn_sink if self._turn_sink is not None else _TurnSink(self, cmd.turn)
+        mark = self.session.checkpoint()
         if self.listener is not None:
             self._progress_task = asyncio.get_running_loop().create_task(
                 self._progress(cmd.turn, sink))
@@ -239,14 +280,21 @@ class Driver:
         try:
             try:
                 result = await self.session.run_turn(list(cmd.parts), sink,
-                                                     user_transcript=cmd.user_text)
+                                                     user_transcript=cmd.user_text,
+                                                     before_tools=sink.released.wait)
             except VoicebotError as exc:
                 failure = exc
+            await sink.released.wait()  # a preemptive turn: until the core confirms it
             # Also after a failure: what arrived is played and written to the end.
             for s in self.sinks:
                 s.end_of_stream()
             await asyncio.gather(*(s.drained() for s in self.sinks))
         except asyncio.CancelledError:
+            if cmd.turn in self._discard_requested:
+                self._discard_requested.discard(cmd.turn)
+                self.session.rollback(mark)  # as if it had never been sent
+                self.feed(TurnCancelled(cmd.turn))
+                return
             if cmd.turn not in self._cancel_requested:
                 raise  # shutdown, not the core's decision
             await self._after_cancel(cmd.turn)

@@ -40,6 +40,9 @@ from .errors import AudioDeviceError, ConfigError, InputFileError
 from .playback.jitterpolicy import JitterPolicy
 from .playback.sinks import Sink, WavSink
 from .playback.speaker import Speaker
+from .recovery.devices import AudioDevices
+from .recovery.mic import ResilientMicrophone
+from .recovery.speaker import ResilientSpeaker
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
 from .protocol.ssml import validate_ssml
 from .session.builtin_tools import Timer, Timers, register_builtins
@@ -211,17 +214,36 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
     config = settings.segmenter_config()
     detector = UtteranceDetector(
         config, classify=make_classifier(settings.vad, config.aggressiveness))
+    # Device statuses come before the driver exists (a device lost while the backend
+    # starts): the console hears them until the driver takes over.
+    publish: Callable[[Event], None] = console.publish
+    devices = (AudioDevices(device_arg(settings.input_device), lambda: open_speaker(settings),
+                            on_status=lambda event: publish(event))
+               if settings.reconnect and (play or not input_file) else None)
     async with contextlib.AsyncExitStack() as stack:
-        speaker = open_speaker(settings) if play else None
+        speaker: Speaker | ResilientSpeaker | None = None
+        if play and devices is not None:
+            speaker = await devices.speaker()
+        elif play:
+            speaker = open_speaker(settings)
         if speaker is not None:
             stack.callback(speaker.close)
         # Made before the microphone opens, so it is freed after the capture thread ends.
         echo = (echo_stage(settings, speaker, stack)
                 if speaker is not None and input_file is None else None)
+        resilient_mic: ResilientMicrophone | None = None
         if input_file:
-            source: FileSource | MicrophoneSource = FileSource(input_file, realtime=not fast)
+            source: FileSource | MicrophoneSource | ResilientMicrophone = FileSource(
+                input_file, realtime=not fast)
+        elif devices is not None:
+            resilient_mic = source = devices.microphone(
+                capture=lambda mic, detector, clock: capture_events(
+                    mic, detector, clock=clock, processor=echo))
+            await source.open()  # fails fast: a wrong device name is the user's to fix
+            stack.push_async_callback(source.aclose)
         else:
-            mic = MicrophoneSource(device_arg(settings.input_device))
+            mic = MicrophoneSource(device_arg(settings.input_device),
+                                   block_ms=settings.capture_block_ms)
             source = await stack.enter_async_context(mic)  # its errors name the device
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(  # `driver` is bound below, before any timer fires
@@ -246,22 +268,27 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
                                       pace_transcript=speaker is not None, max_turns=max_turns)
 
         def mute(muted: bool) -> None:
-            detector.muted = muted
+            if resilient_mic is not None:
+                resilient_mic.set_muted(muted)  # it also mutes while the mic is elsewhere
+            else:
+                detector.muted = muted
 
         subscribers = [console.publish] + ([replies.on_event] if replies is not None else [])
         driver = Driver(TurnTaking(policy), session, sinks=sinks, subscribers=subscribers,
                         mute=mute)
+        publish = driver.publish
         where = f"file {input_file}" if input_file else getattr(source, "device_name", "microphone")
         console.publish(Listening(source=where))
         # The microphone needs the cue (speak now); a file does not, and stderr stays
         # free for the one line a failure prints.
         if not console.json_mode and (input_file is None or console.verbose):
             console.notice(f"listening on {where}" + ("" if input_file else " — Ctrl-C to stop"))
-        await driver.run(capture_events(source, detector, processor=echo))
+        await driver.run(source.reports(detector) if isinstance(source, ResilientMicrophone)
+                         else capture_events(source, detector, processor=echo))
     return driver.exit_code
 
 
-def echo_stage(settings: Settings, speaker: Speaker,
+def echo_stage(settings: Settings, speaker: Speaker | ResilientSpeaker,
                stack: contextlib.AsyncExitStack) -> EchoStage | None:
     """Echo cancellation for the microphone, its reference tapped from ``speaker``
     (``aec = auto | on | off``); None when it does not run. The tap is removed and

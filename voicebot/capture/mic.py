@@ -60,6 +60,16 @@ _DEVICES_HINT = "`voicebot devices` lists them"
 # Ring slots beyond the queue's capacity: how long the loop may stall (not run the
 # capture thread's deliveries) before a queued block is overwritten and dropped.
 _RING_MARGIN_MS = 200
+# The input stream's buffer (PortAudio's suggested latency). A read still returns as
+# soon as a block is there; what this sets is how long the capture thread may be kept
+# from reading before samples are lost. It needs the GIL to read, and the embedded
+# server decoding speech in the same process holds the GIL for the whole decode
+# (pocketsphinx's call does not release it): 0.15-0.35 s on a quiet machine, more on
+# a loaded one, now that a preemptive request is decoded while the user goes on
+# speaking. With the default (low) latency such a stall lost up to 0.7 s of speech
+# (measured on the virtual devices, 2 cores loaded); 2 s lost nothing but made
+# PipeWire deliver every block ~300 ms later; 0.5 s delivers as the default does.
+_INPUT_BUFFER_S = 0.5
 
 
 class AudioSource(Protocol):
@@ -150,6 +160,13 @@ class MicrophoneSource:
         """Blocks dropped because the consumer did not keep up (see the class doc)."""
         worker = self._worker.dropped_blocks if self._worker is not None else 0
         return self._dropped_on_loop + worker
+
+    @property
+    def stream_closed(self) -> bool:
+        """Whether no stream is open: never opened, or the capture thread has ended
+        (it closes the stream last). False while the thread is stuck in a read on a
+        device that stopped delivering (see ``worker.py``)."""
+        return self._worker is None or not self._worker.alive
 
     async def __aenter__(self) -> MicrophoneSource:
         if self._loop is None:
@@ -273,7 +290,8 @@ class MicrophoneSource:
                 # for one wake-up; PipeWire then runs its graph in quanta of the next
                 # power of two (4096 frames at 48 kHz, 85 ms, for 60 ms blocks).
                 stream = sd.InputStream(samplerate=rate, blocksize=block_frames,
-                                        device=self.device, channels=channels, dtype="float32")
+                                        device=self.device, channels=channels, dtype="float32",
+                                        latency=_INPUT_BUFFER_S)
                 stream.start()
             except (ValueError, sd.PortAudioError) as exc:
                 last_error = _one_line(exc)

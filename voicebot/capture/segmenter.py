@@ -12,6 +12,8 @@ States::
     speech ──(a hang-over of non-speech)──▶ idle  [UtteranceEnded "silence" or
                                                    UtteranceDiscarded "too_short"]
     speech ──(length reaches max_utterance_ms)──▶ idle  [UtteranceEnded "max_length"]
+    speech ──(pause_ms of non-speech, short of the hang-over)──▶ speech  [SpeechPaused]
+    speech ──(speech again after a SpeechPaused)──▶ speech  [SpeechResumed]
     any ──(muted)──▶ muted ──(unmuted)──▶ idle  [UtteranceDiscarded "muted" if in speech]
 
 What counts as speech and how long the hang-over is are the end-of-turn policy
@@ -36,6 +38,8 @@ __all__ = [
     "SpeechStarted",
     "UtteranceEnded",
     "UtteranceDiscarded",
+    "SpeechPaused",
+    "SpeechResumed",
     "Event",
     "EndpointMode",
 ]
@@ -100,6 +104,12 @@ class SegmenterConfig:
     #: An utterance is cut here (HA's 15 s command timeout); speech that goes on
     #: starts the next utterance at exactly that sample.
     max_utterance_ms: int = 15_000
+    #: Report a pause (:class:`SpeechPaused`) once the speech of a long enough
+    #: utterance has paused this long, short of the hang-over, and its resumption
+    #: (:class:`SpeechResumed`): the turn-taking core may send a preemptive request
+    #: then. 0: never. At ``tail_ms`` or more the paused utterance's audio is exactly
+    #: what :class:`UtteranceEnded` will carry if the turn ends there.
+    pause_ms: int = 0
     #: webrtcvad aggressiveness 0–3, passed through to the VAD. 3 never marks
     #: -40 dBFS white noise as speech and finds espeak onsets as well as 2 does.
     aggressiveness: int = 3
@@ -114,7 +124,7 @@ class SegmenterConfig:
         if self.endpoint not in ("fixed", "adaptive"):
             raise ConfigError(f"endpoint must be 'fixed' or 'adaptive', not {self.endpoint!r}")
         for name in ("preroll_ms", "hangover_ms", "tail_ms", "min_utterance_ms",
-                     "min_hangover_ms", "pause_margin_ms", "floor_margin_db"):
+                     "min_hangover_ms", "pause_margin_ms", "floor_margin_db", "pause_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
         if self.min_hangover_ms > self.max_hangover_ms:
@@ -166,7 +176,32 @@ class UtteranceDiscarded:
     reason: Literal["too_short", "muted"] = "too_short"
 
 
-Event = Union[SpeechStarted, UtteranceEnded, UtteranceDiscarded]
+@dataclass(frozen=True)
+class SpeechPaused:
+    """The current utterance's speech has paused for ``pause_ms``; the turn may end here.
+
+    ``pcm`` is the utterance so far, [``start_sample``, ``end_sample``): what an
+    :class:`UtteranceEnded` would carry if the hang-over ends the turn in this pause
+    (at most ``tail_ms`` after the last speech frame; exactly that once
+    ``pause_ms`` ≥ ``tail_ms``). Once per pause; followed by a
+    :class:`SpeechResumed` if speech comes back, or by the utterance's end.
+    """
+
+    pcm: bytes
+    start_sample: int
+    end_sample: int
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """Speech came back after a :class:`SpeechPaused`: the utterance that started at
+    ``start_sample`` goes on, from ``resumed_sample`` (the start of the speech frame)."""
+
+    start_sample: int
+    resumed_sample: int
+
+
+Event = Union[SpeechStarted, UtteranceEnded, UtteranceDiscarded, SpeechPaused, SpeechResumed]
 
 
 class Segmenter:
@@ -210,6 +245,8 @@ class Segmenter:
         self._voiced_start = 0  # first speech frame of the utterance
         self._voiced_end = 0  # end of the last speech frame
         self._silence = 0  # non-speech samples since the last speech frame
+        self._pause = c.pause_ms * ms  # 0: pauses are not reported
+        self._paused = False  # a SpeechPaused was reported for the current silence
 
     @property
     def position(self) -> int:
@@ -259,6 +296,9 @@ class Segmenter:
             if voiced:
                 if self._silence:
                     self._endpoint.resumed(self._silence)
+                if self._paused:
+                    self._paused = False
+                    events.append(SpeechResumed(self._start, frame_start))
                 self._voiced_end = self._pos
                 self._silence = 0
             else:
@@ -268,6 +308,11 @@ class Segmenter:
                 events.append(self._finish(end, "silence"))
             elif self._pos - self._start >= self._max:
                 events.append(self._finish(self._start + self._max, "max_length"))
+            elif (self._pause and not self._paused and self._silence >= self._pause
+                  and self._voiced_end - self._voiced_start >= self._min):
+                self._paused = True
+                end = min(self._voiced_end + self._tail, self._pos, self._start + self._max)
+                events.append(SpeechPaused(self._slice(self._start, end), self._start, end))
         else:
             self._push_window(frame_start, starts)
             if self._voiced_in_window >= self.config.start_voiced_frames:
@@ -327,17 +372,22 @@ class Segmenter:
         if reason != "max_length" and self._voiced_end - self._voiced_start < self._min:
             ev = UtteranceDiscarded(start, end, "too_short")
         else:
-            lo = (start - self._buf_start) * _BYTES_PER_SAMPLE
-            hi = (end - self._buf_start) * _BYTES_PER_SAMPLE
-            ev = UtteranceEnded(bytes(self._buf[lo:hi]), start, end, reason)
+            ev = UtteranceEnded(self._slice(start, end), start, end, reason)
         self._in_speech = False
+        self._paused = False
         self._floor = end
         self._trim(max(end, self._pos - self._keep))
         return ev
 
+    def _slice(self, start: int, end: int) -> bytes:
+        """The input samples [start, end) (buffered)."""
+        lo = (start - self._buf_start) * _BYTES_PER_SAMPLE
+        return bytes(self._buf[lo:(end - self._buf_start) * _BYTES_PER_SAMPLE])
+
     def _reset_idle(self) -> None:
         """Forget everything before the current position (used while muted)."""
         self._in_speech = False
+        self._paused = False
         self._window.clear()
         self._voiced_in_window = 0
         self._onset = None

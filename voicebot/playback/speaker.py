@@ -25,7 +25,9 @@ reached the listener at a given monotonic time) and :attr:`Speaker.first_sound_a
 from __future__ import annotations
 
 import asyncio
+import threading
 import time as _time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,10 @@ __all__ = ["Speaker", "Sink", "WavSink", "NullSink"]
 _ENDED = PlaybackState.ENDED
 _EMPTY = np.zeros(0, np.float32)
 _CLIP_LEAD_IN_S = 0.1
+# How long closing (or starting after an idle stop) waits for PortAudio before the
+# device counts as stuck: a healthy stop takes under a millisecond, a drain of the
+# "high" latency buffer ~40 ms.
+_CLOSE_TIMEOUT_S = 1.0
 
 
 class Speaker:
@@ -155,6 +161,8 @@ class Speaker:
         # Stops we made whose finished callback has not reached the loop yet: those
         # are not failures.
         self._stops_pending = 0
+        # The thread stopping or closing the stream off the loop (see _off_loop).
+        self._releasing: threading.Thread | None = None
         #: How many times the stream was started for a reply.
         self.stream_starts = 0
         # The reference tap (echo cancellation): set by tap_reference, read by the callback.
@@ -267,13 +275,47 @@ class Speaker:
         self._closing = True
         self._cancel_idle_stop()
         try:
-            if self._failure is None and self._running:
-                self._stream.stop(ignore_errors=True)
+            stop = self._failure is None and self._running
             self._running = False
-            self._stream.close(ignore_errors=True)
+            stream = self._stream
+            if self._releasing is not None and not self._off_loop_done(self._releasing):
+                return  # an idle stop is stuck on a dead device: closing would be too
+
+            def release() -> None:
+                if stop:
+                    stream.stop(ignore_errors=True)
+                stream.close(ignore_errors=True)
+
+            self._off_loop(release, _CLOSE_TIMEOUT_S)
         finally:
             if self._ended is not None and not self._ended.done():
                 self._ended.set_result(0.0)
+
+    @property
+    def stream_closed(self) -> bool:
+        """Whether the stream is closed: False before :meth:`close`, and after it while
+        PortAudio is still stuck closing a stream whose sound server vanished."""
+        return self._closing and (self._releasing is None or not self._releasing.is_alive())
+
+    @staticmethod
+    def _off_loop_done(thread: threading.Thread) -> bool:
+        thread.join(_CLOSE_TIMEOUT_S)
+        return not thread.is_alive()
+
+    def _off_loop(self, release: Callable[[], None], wait_s: float) -> bool:
+        """Run ``release`` (stopping or closing the stream) on a thread of its own and
+        wait up to ``wait_s`` for it; True if it finished.
+
+        Why a thread: on a sound server that died under a running stream, PortAudio's
+        abort/stop/close can block for good (the ALSA plugin waits for an answer that
+        never comes). The loop must go on (capture, the conversation, the watchdog):
+        the thread, a daemon, is left to end with the process. Loop thread.
+        """
+        thread = threading.Thread(target=release, name="vb-speaker-stop", daemon=True)
+        self._releasing = thread
+        thread.start()
+        thread.join(wait_s)
+        return not thread.is_alive()
 
     async def __aenter__(self) -> Speaker:
         return self
@@ -358,6 +400,14 @@ class Speaker:
         self._cancel_idle_stop()
         if self._running or self._closing:
             return
+        releasing = self._releasing
+        if releasing is not None:
+            releasing.join(_CLOSE_TIMEOUT_S)  # the idle stop (0.2 ms when healthy)
+            if releasing.is_alive():
+                self._failure = AudioDeviceError(
+                    f"output device {self.device_name!r} stopped responding")
+                raise self._failure
+            self._releasing = None
         try:
             self._stream.start()
         except self._port_audio_error as exc:
@@ -392,7 +442,8 @@ class Speaker:
         # abort returns at once (0.2 ms on PipeWire; stop waits for the buffer).
         self._stops_pending += 1
         self._running = False
-        self._stream.abort(ignore_errors=True)
+        stream = self._stream
+        self._off_loop(lambda: stream.abort(ignore_errors=True), 0.0)
 
     # ------------------------------------------------------- PortAudio threads
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -148,13 +148,26 @@ class Session:
         """Playback of this turn's audio began: no request of the turn is retried now."""
         self.audio_started = True
 
+    def checkpoint(self) -> int:
+        """A mark of the history now, for :meth:`rollback`."""
+        return self.conversation.checkpoint()
+
+    def rollback(self, mark: int) -> None:
+        """Forget every turn recorded since ``mark`` (a preemptive turn the user did
+        not take). Exchanges the history cap dropped meanwhile stay dropped."""
+        self.conversation.rollback(mark)
+
     def note_heard(self, heard_transcript: str) -> None:
         """After an interruption: remember only the part of the last reply the user heard."""
         self.conversation.truncate_last_assistant(heard_transcript)
 
     async def run_turn(self, user_parts: Sequence[dict[str, Any]] | str, sink: TurnSink, *,
-                       user_transcript: str | None = None) -> TurnResult:
+                       user_transcript: str | None = None,
+                       before_tools: Callable[[], Awaitable[Any]] | None = None) -> TurnResult:
         """Send the user's content parts (or text) and stream the answer into ``sink``.
+
+        ``before_tools`` is awaited before tools run (their effects are the world's):
+        a preemptive turn waits there until the user's turn is confirmed.
 
         Returns the :class:`TurnResult` once the answer is complete and recorded.
         Raises a :class:`~voicebot.errors.VoicebotError` with ``.partial`` on failure.
@@ -175,6 +188,8 @@ class Session:
                 calls = reply.calls.calls()
                 if not calls or final_round:
                     break
+                if before_tools is not None:
+                    await before_tools()
                 # History gets the call and its results together, after the tools ran,
                 # so a cancellation in between never leaves a call without a result.
                 records = await self._run_tools(calls)

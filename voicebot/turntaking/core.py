@@ -18,6 +18,12 @@ The rules, for every :class:`~.policy.Policy`:
   later of its detection and the reply's first sound + grace) cancels the turn; the
   history keeps what the listener heard, placed by the playback position. Speech over
   the reply that ends sooner is a backchannel when shorter than ``backchannel_ms``.
+- Preemptive turns (``preemptive``): when the user's speech pauses and nothing else
+  is going on, the utterance so far is sent at once; the answer is held back. If the
+  utterance then ends in that pause, the held answer becomes the turn (the request
+  left before the end of the turn was decided); if speech resumes (or anything else
+  is submitted first), it is discarded, unheard and unrecorded, and the utterance
+  goes on. Nothing the world sees marks a discarded one but the summary's count.
 - A failed turn is reported and the conversation goes on listening.
 - Latency per turn, each stage after the end of the user's speech, and a summary.
 """
@@ -29,7 +35,13 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from ..capture.segmenter import SAMPLE_RATE as CAPTURE_RATE
-from ..capture.segmenter import SpeechStarted, UtteranceDiscarded, UtteranceEnded
+from ..capture.segmenter import (
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    UtteranceDiscarded,
+    UtteranceEnded,
+)
 from ..protocol.events import AudioDelta, InputTranscript, ToolCallDelta, UsageReport
 from ..protocol.request import input_audio_part, text_part
 from .events import (
@@ -53,7 +65,9 @@ from .events import (
 from .inputs import (
     CancelTurn,
     Command,
+    ConfirmTurn,
     Detected,
+    DiscardTurn,
     Input,
     InputEnded,
     InterruptRequest,
@@ -106,6 +120,16 @@ class _Turn:
         self.user_said = False
 
 
+@dataclass
+class _Preemptive:
+    """A preemptive turn on its way: turn ``number`` if the utterance that started at
+    capture sample ``start_sample`` ends in the pause it was sent in."""
+    number: int
+    start_sample: int
+    parts: tuple[dict[str, Any], ...]
+    audio_s: float
+
+
 def _ignored(ev: UtteranceEnded, reason: str) -> UtteranceIgnored:
     return UtteranceIgnored(start_s=round(ev.start_sample / CAPTURE_RATE, 3),
                             end_s=round(ev.end_sample / CAPTURE_RATE, 3), reason=reason)
@@ -146,6 +170,12 @@ class TurnTaking:
         self._ptt_last: tuple[float, float] | None = None
         self._latency: dict[str, list[float]] = {stage: [] for stage in LATENCY_STAGES}
         self._done_turns = 0
+        # Preemptive turns: the one on its way, the number of a discarded one whose
+        # task has not ended yet (nothing starts until it has), and counts.
+        self._preemptive: _Preemptive | None = None
+        self._discarding: int | None = None
+        self._preemptive_sent = 0
+        self._preemptive_discarded = 0
 
     # ------------------------------------------------------------------ queries
 
@@ -173,7 +203,9 @@ class TurnTaking:
             p50, p95 = _percentile(values, 50), _percentile(values, 95)
             stats[stage] = {"p50": None if p50 is None else round(p50, 1),
                             "p95": None if p95 is None else round(p95, 1), "n": len(values)}
-        return Summary(turns=self._done_turns, latency_ms=stats)
+        return Summary(turns=self._done_turns, latency_ms=stats,
+                       preemptive={"sent": self._preemptive_sent,
+                                   "discarded": self._preemptive_discarded})
 
     # ------------------------------------------------------------------ the one entry
 
@@ -219,6 +251,7 @@ class TurnTaking:
             out.append(Say(event.text))
         elif isinstance(event, InputEnded):
             self._ending = True
+            self._discard_preemptive(out)
             self._maybe_next(now, out)
         return out
 
@@ -232,8 +265,17 @@ class TurnTaking:
             self._speech_since = None
         if d.voiced_end is not None:
             self._check_barge_in(d.time_of(d.voiced_end), now, out)
-        if isinstance(ev, UtteranceEnded):
-            self._utterance(ev, d, now, out)
+        if isinstance(ev, SpeechPaused):
+            self._preempt(ev, now, out)
+        elif isinstance(ev, (SpeechResumed, UtteranceDiscarded)):
+            self._discard_preemptive(out)
+        elif isinstance(ev, UtteranceEnded):
+            p = self._preemptive
+            if p is not None and p.start_sample == ev.start_sample:
+                self._confirm(p, ev, d, now, out)
+            else:
+                self._discard_preemptive(out)
+                self._utterance(ev, d, now, out)
 
     def _check_barge_in(self, voiced_until: float, now: float, out: list[Output]) -> None:
         """Interrupt once the user has spoken ``barge_in_ms`` over the audible reply;
@@ -279,6 +321,44 @@ class TurnTaking:
                            (start / CAPTURE_RATE, end_s, ev.reason), speech_end_at, now)
         self._submit(request, now, out)
 
+    # ------------------------------------------------------------------ preemptive turns
+
+    def _preempt(self, ev: SpeechPaused, now: float, out: list[Output]) -> None:
+        """The user paused: send what they said so far if nothing else is going on."""
+        p = self.policy
+        limit = p.max_turns
+        if (not p.preemptive or p.wake_word or p.push_to_talk or self._stopped
+                or self._active is not None or self._waiting or self._preemptive is not None
+                or self._discarding is not None or (limit is not None and self._turns >= limit)):
+            return
+        parts = (input_audio_part(encode_wav(ev.pcm, CAPTURE_RATE)),)
+        pre = self._preemptive = _Preemptive(self._turns + 1, ev.start_sample, parts,
+                                             len(ev.pcm) / 2 / CAPTURE_RATE)
+        self._preemptive_sent += 1
+        out.append(StartTurn(pre.number, parts, None, preemptive=True))
+
+    def _discard_preemptive(self, out: list[Output]) -> None:
+        """Speech went on (or something else came first): drop the preemptive turn."""
+        pre = self._preemptive
+        if pre is None:
+            return
+        self._preemptive = None
+        self._discarding = pre.number
+        self._preemptive_discarded += 1
+        out.append(DiscardTurn(pre.number))
+
+    def _confirm(self, pre: _Preemptive, ev: UtteranceEnded, d: Detected, now: float,
+                 out: list[Output]) -> None:
+        """The utterance ended in the pause the preemptive turn was sent in: it is the turn."""
+        self._preemptive = None
+        start_s, end_s = ev.start_sample / CAPTURE_RATE, ev.end_sample / CAPTURE_RATE
+        tail = self.policy.vad_tail_ms * CAPTURE_RATE // 1000 if ev.reason == "silence" else 0
+        request = _Request(pre.parts, None, pre.audio_s, (start_s, end_s, ev.reason),
+                           d.time_of(ev.end_sample - tail), now)
+        self._turns += 1
+        self._begin(_Turn(pre.number, request, now, self.policy.strip_ssml),
+                    ConfirmTurn(pre.number), out)
+
     def _talk_held(self, start_at: float, end_at: float) -> bool:
         if self._ptt_down_at is not None and self._ptt_down_at <= end_at:
             return True
@@ -288,11 +368,12 @@ class TurnTaking:
     # ------------------------------------------------------------------ turns
 
     def _submit(self, request: _Request, now: float, out: list[Output]) -> None:
+        self._discard_preemptive(out)  # what comes first goes first
         self._waiting.append(request)
         self._maybe_next(now, out)
 
     def _maybe_next(self, now: float, out: list[Output]) -> None:
-        if self._active is not None or self._stopped:
+        if self._active is not None or self._stopped or self._discarding is not None:
             return
         limit = self.policy.max_turns
         if limit is not None and self._turns >= limit:
@@ -304,7 +385,13 @@ class TurnTaking:
             return
         request = self._waiting.popleft()
         self._turns += 1
-        turn = self._active = _Turn(self._turns, request, now, self.policy.strip_ssml)
+        turn = _Turn(self._turns, request, now, self.policy.strip_ssml)
+        self._begin(turn, StartTurn(turn.number, request.parts, request.user_text), out)
+
+    def _begin(self, turn: _Turn, command: StartTurn | ConfirmTurn, out: list[Output]) -> None:
+        """Turn ``turn`` is the user's: tell the world, and start (or release) it."""
+        self._active = turn
+        request = turn.request
         if request.utterance is not None:
             start_s, end_s, reason = request.utterance
             out.append(UtteranceDetected(turn=turn.number, start_s=round(start_s, 3),
@@ -316,7 +403,7 @@ class TurnTaking:
             out.append(SetMuted(True))
         if self.policy.earcons:
             out.append(PlayEarcon("thinking"))
-        out.append(StartTurn(turn.number, request.parts, request.user_text))
+        out.append(command)
         out += self._set_state("thinking")
 
     def _user_said(self, turn: _Turn, transcript: str | None, out: list[Output]) -> None:
@@ -386,6 +473,10 @@ class TurnTaking:
 
     def _turn_over(self, ev: TurnFinished | TurnFailed | TurnCancelled, now: float,
                    out: list[Output]) -> None:
+        if ev.turn == self._discarding and isinstance(ev, TurnCancelled):
+            self._discarding = None  # its task has ended: its number may be used again
+            self._maybe_next(now, out)
+            return
         turn = self._active
         if turn is None or turn.number != ev.turn:
             return

@@ -20,7 +20,7 @@ __all__ = [
     "UserSaid", "TranscriptDelta", "AudioReceived", "ToolCallStarted", "ToolCallDone",
     "UsageReported", "TurnDone", "Interrupted", "ErrorEvent", "Notice", "MuteChanged",
     "TimerFired", "TimerSet", "TimerCancelled",
-    "Summary", "EVENT_TYPES", "LATENCY_STAGES",
+    "Summary", "DeviceStatus", "EVENT_TYPES", "LATENCY_STAGES",
 ]
 
 #: The stages of ``turn.done``'s ``latency_ms``, in order; each in milliseconds after
@@ -193,6 +193,24 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class DeviceStatus(Event):
+    """An audio device went away or came back (``voicebot.recovery``).
+
+    ``kind``: ``input`` or ``output``. ``state``: ``lost`` (the stream failed, the
+    device vanished or is busy, or the sound server moved the stream to another
+    device: nothing is heard or played meanwhile), ``back`` (capture or playback
+    works again, without a restart). ``retry_in_s``: when ``lost``, the wait before
+    the next attempt to open it. ``message``: one line for people.
+    """
+    type: ClassVar[str] = "device"
+    kind: str
+    state: str
+    device: str
+    message: str
+    retry_in_s: float | None = None
+
+
+@dataclass(frozen=True)
 class MuteChanged(Event):
     """Listening was switched off (``muted``) or on by the user (a key, the screen)."""
     type: ClassVar[str] = "mute"
@@ -226,10 +244,13 @@ class TimerCancelled(Event):
 
 @dataclass(frozen=True)
 class Summary(Event):
-    """At the end: how many turns, and per latency stage ``{"p50", "p95", "n"}`` in ms."""
+    """At the end: how many turns, per latency stage ``{"p50", "p95", "n"}`` in ms, and
+    the preemptive requests ``{"sent", "discarded"}`` (discarded: the user went on
+    speaking; each was an extra request upstream)."""
     type: ClassVar[str] = "summary"
     turns: int
     latency_ms: dict[str, dict[str, float | int | None]]
+    preemptive: dict[str, int] = field(default_factory=dict)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -237,5 +258,5 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Listening, Backend, StateChanged, UtteranceDetected, UtteranceIgnored, UserSaid,
         TranscriptDelta, AudioReceived, ToolCallStarted, ToolCallDone, UsageReported, TurnDone,
         Interrupted, ErrorEvent, Notice, MuteChanged, TimerFired, TimerSet, TimerCancelled,
-        Summary)
+        Summary, DeviceStatus)
 }

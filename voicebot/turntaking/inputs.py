@@ -22,7 +22,7 @@ __all__ = [
     "Detected", "PlaybackProgress", "StreamInput", "TurnFinished", "TurnFailed",
     "TurnCancelled", "TimerDue", "TypedText", "UserParts", "InterruptRequest", "WakeWord",
     "PushToTalk", "InputEnded", "Input", "TurnReport",
-    "StartTurn", "CancelTurn", "SetMuted", "PlayEarcon", "Say", "Stop", "Command",
+    "StartTurn", "ConfirmTurn", "DiscardTurn", "CancelTurn", "SetMuted", "PlayEarcon", "Say", "Stop", "Command",
 ]
 
 
@@ -158,10 +158,33 @@ Input = Union[Detected, PlaybackProgress, StreamInput, TurnFinished, TurnFailed,
 
 @dataclass(frozen=True)
 class StartTurn:
-    """Send these content parts as turn ``turn`` (``user_text``: the typed words)."""
+    """Send these content parts as turn ``turn`` (``user_text``: the typed words).
+
+    ``preemptive``: the user has only paused; the request goes now so that its answer
+    is ready if the pause turns out to be the end of the turn. Hold the answer back
+    (play nothing, feed the core nothing of it, run no tools) until
+    :class:`ConfirmTurn`; on :class:`DiscardTurn` drop it and leave no trace of it
+    in the history.
+    """
     turn: int
     parts: tuple[dict[str, Any], ...]
     user_text: str | None = None
+    preemptive: bool = False
+
+
+@dataclass(frozen=True)
+class ConfirmTurn:
+    """The preemptive turn ``turn`` is the user's turn after all: release its answer
+    (what was held back first, in order) and carry on as with any turn."""
+    turn: int
+
+
+@dataclass(frozen=True)
+class DiscardTurn:
+    """The user went on speaking: stop the preemptive turn ``turn`` and forget it (the
+    history as if it had never been sent). Feed :class:`TurnCancelled` once its task
+    has ended."""
+    turn: int
 
 
 @dataclass(frozen=True)
@@ -197,4 +220,4 @@ class Stop:
     reason: str
 
 
-Command = Union[StartTurn, CancelTurn, SetMuted, PlayEarcon, Say, Stop]
+Command = Union[StartTurn, ConfirmTurn, DiscardTurn, CancelTurn, SetMuted, PlayEarcon, Say, Stop]

@@ -34,6 +34,12 @@ class Policy:
       (a speaker); False: as they arrive (files, no audio).
     - ``earcons``: ask for short sounds on wake, thinking, done, error, timer.
     - ``max_turns``: stop after this many turns (None: no limit).
+    - ``preemptive``: when the capture reports a pause in the user's speech
+      (:class:`~voicebot.capture.segmenter.SpeechPaused`) and nothing else is going
+      on, send the utterance so far at once (a preemptive turn); if the pause ends
+      the utterance, that answer, already on its way, is the turn; if speech
+      resumes, it is discarded unheard and unrecorded. Costs one extra request per
+      pause that was not the end. Not with ``wake_word`` or ``push_to_talk``.
     - ``vad_tail_ms``: trailing silence the VAD keeps in an utterance: the end of
       speech is this much before the utterance's end (for latency figures).
     """
@@ -51,6 +57,7 @@ class Policy:
     max_turns: int | None = None
     vad_tail_ms: int = 200
     strip_ssml: bool = False
+    preemptive: bool = False
 
     def __post_init__(self) -> None:
         for name in ("barge_in_ms", "barge_in_grace_ms", "backchannel_ms", "follow_up_ms",
