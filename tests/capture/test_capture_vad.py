@@ -216,3 +216,20 @@ def test_mute_while_speaking_drops_it_and_unmute_hears_the_next() -> None:
     found = [e for e in events if isinstance(e, UtteranceEnded)]
     assert len(found) == 1
     check_bounds(found[0], truth[1], None)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 48000])
+@pytest.mark.parametrize("shape", ["flat", "column"])
+def test_int16_blocks_convert_exactly_as_their_float_values(rate: int, shape: str) -> None:
+    # A client's PCM16 passed as int16 gives the bytes the same samples give as float.
+    rng = np.random.default_rng(rate)
+    pcm = rng.integers(-32768, 32767, size=rate // 10, dtype=np.int16)
+    as_int = pcm if shape == "flat" else pcm.reshape(-1, 1)
+    as_float = pcm.astype(np.float32) / 32768.0
+    as_float = as_float if shape == "flat" else as_float.reshape(-1, 1)
+    a, b = CaptureConverter(rate, 1), CaptureConverter(rate, 1)
+    got = b"".join(a.feed(as_int[i:i + 320]) for i in range(0, len(pcm), 320)) + a.flush()
+    want = b"".join(b.feed(as_float[i:i + 320]) for i in range(0, len(pcm), 320)) + b.flush()
+    assert got == want
+    if rate == 16000:
+        assert got == pcm.astype("<i2").tobytes()

@@ -4,7 +4,7 @@ segmentation as a microphone's).
 
 The connection's receive loop calls :meth:`FrameSource.push` with each binary
 frame (PCM16 LE mono at the client's rate); the conversation's capture task pulls
-float32 blocks. The queue is bounded (``max_queued_ms``): if the loop ever falls
+int16 blocks (the samples as received).  The queue is bounded (``max_queued_ms``): if the loop ever falls
 that far behind, the oldest audio is dropped and counted rather than held.
 """
 
@@ -17,7 +17,6 @@ from collections.abc import AsyncGenerator, Callable
 
 import numpy as np
 
-from ..audio.convert import pcm16_to_float
 from .stats import DelayHistogram
 
 __all__ = ["FrameSource"]
@@ -54,7 +53,8 @@ class FrameSource:
         """A frame arrived at ``at`` (monotonic seconds). Whole samples only."""
         if self._ended:
             return
-        block = pcm16_to_float(pcm16)
+        # int16 as received: the capture converter passes 16 kHz through untouched.
+        block = np.frombuffer(pcm16, dtype="<i2")
         self._frames.append((block, at))
         self._queued += len(block)
         self.frames += 1

@@ -73,7 +73,8 @@ _INPUT_BUFFER_S = 0.5
 
 
 class AudioSource(Protocol):
-    """Anything :func:`utterances` can read: float32 blocks (frames, channels).
+    """Anything :func:`utterances` can read: float32 blocks (frames, channels), or int16
+    mono blocks (frames,) as a network client sends them.
 
     A consumer may rely on a yielded block only until it asks for the next one;
     copy it to keep it longer. (Both sources here yield arrays nobody else
