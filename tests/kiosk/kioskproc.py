@@ -35,11 +35,11 @@ class Kiosk:
         self._returned = -1  # index in seen of the event wait_for returned last
         self.stderr = ""
 
-    def wait_for(self, timeout_s: float, kind: str, **fields: Any) -> dict[str, Any]:
-        """The first event of type ``kind`` whose fields have these values, after the
-        one the last call returned (it may have come already)."""
+    def wait_for(self, timeout_s: float, event_type: str, /, **fields: Any) -> dict[str, Any]:
+        """The first event of type ``event_type`` whose fields have these values, after
+        the one the last call returned (it may have come already)."""
         def match(event: dict[str, Any]) -> bool:
-            return event["type"] == kind and all(event.get(k) == v for k, v in fields.items())
+            return event["type"] == event_type and all(event.get(k) == v for k, v in fields.items())
 
         for i in range(self._returned + 1, len(self.seen)):
             if match(self.seen[i]):
@@ -57,7 +57,7 @@ class Kiosk:
             if match(event):
                 self._returned = len(self.seen) - 1
                 return event
-        raise AssertionError(f"no {kind} {fields} within {timeout_s} s; seen: "
+        raise AssertionError(f"no {event_type} {fields} within {timeout_s} s; seen: "
                              f"{[e['type'] for e in self.seen]}; last: {self.seen[-5:]}; "
                              f"stderr: {self._stderr_now()}")
 

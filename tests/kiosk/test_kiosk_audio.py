@@ -237,3 +237,31 @@ def test_screen_buttons_talk_and_mute(audio_devices: None, server: str, tmp_path
         kiosk.wait_for(10, "mute", muted=True)
         assert kiosk.stop() == 130, kiosk.stderr
     assert _tells_the_time(done["text"]), done
+
+
+def test_microphone_unplugged_and_plugged_back(audio_devices: None, server: str,
+                                               tmp_path: Path) -> None:
+    """The virtual microphone's sink unloaded under a sleeping kiosk (a USB microphone
+    pulled out) and loaded again: the kiosk says it lost it, takes it back with no
+    restart, and answers the next wake word."""
+    from e2e.rig import load_sink, sink_exists, unload_sink
+    from vdev import MIC_SINK
+
+    try:
+        with Kiosk(["--wake-word", "hey_jarvis", "--base-url", server]) as kiosk:
+            kiosk.wait_for(90, "state", state="sleeping")
+            unload_sink(MIC_SINK)
+            lost = kiosk.wait_for(30, "device", kind="input", state="lost")
+            load_sink(MIC_SINK)
+            kiosk.wait_for(60, "device", kind="input", state="back")
+            time.sleep(0.5)
+            say_into_mic(tmp_path, "woken", [1.0, "hey jarvis,", 0.05, "what time is it?", 1.0])
+            done = kiosk.wait_for(60, "turn.done")
+            pid = kiosk.proc.pid
+            assert kiosk.proc.poll() is None  # the same process, never restarted
+            assert kiosk.stop() == 130, kiosk.stderr
+    finally:
+        if not sink_exists(MIC_SINK):
+            load_sink(MIC_SINK)
+    assert pid and lost["message"]
+    assert _tells_the_time(done["text"]), done

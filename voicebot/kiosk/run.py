@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -32,17 +31,23 @@ from ..capture.vadmodels import VoicedTap, make_classifier
 from ..config import Settings
 from ..console import Console
 from ..driver import Driver
-from ..errors import ConfigError, TransportError, VoicebotError
+from ..errors import TransportError, VoicebotError
 from ..pipeline import backend, device_arg, make_session, open_speaker, timer_input
 from ..playback.speaker import Speaker
+from ..recovery.devices import AudioDevices
+from ..recovery.mic import ResilientMicrophone
+from ..recovery.speaker import ResilientSpeaker
 from ..turntaking import TurnTaking
-from ..turntaking.events import ErrorEvent, Event, Listening, MuteChanged, Notice, TurnDone
+from ..turntaking.events import (DeviceStatus, ErrorEvent, Event, Listening, MuteChanged,
+                                 Notice, TurnDone)
 from ..turntaking.inputs import WakeWord
 from .announce import Announcer, LocalVoice
 from .controls import Controls, TerminalKeys, key_char
 from .earcons import EARCON_NAMES, duration_ms, synthesize
 from .listen import WakeTap
 from .notify import Notifier, Watchdog, watchdog_interval_s
+from .screen import ScreenHub, ScreenServer
+from .screenstate import Mute, ScreenCommand, Talk
 from .backoff import Change
 from .upstream import UpstreamMonitor
 from .wakeword import WakeWordConfig, WakeWordDetector
@@ -65,19 +70,17 @@ def wake_word_name(settings: Settings) -> str | None:
 class _Listening:
     """Whether the microphone is listened to: not while the user muted it, not while
     the core mutes it (half-duplex: a reply plays), not while an earcon plays on a
-    speaker it hears. Applies the result to the detector (the capture thread reads
-    it from its next frame). Loop thread."""
+    speaker it hears. Applies the result with ``apply`` (the detector's flag, or the
+    recovering microphone's mute, which the capture thread reads from its next
+    frame). Loop thread."""
 
-    def __init__(self, detector: UtteranceDetector, *, user_muted: bool) -> None:
-        self._detector = detector
+    def __init__(self, apply: Callable[[bool], None], *, user_muted: bool) -> None:
+        self._set = apply
         self.user_muted = user_muted
+        self.muted = user_muted
         self._core_muted = False
         self._guard_until = 0.0
         self._apply()
-
-    @property
-    def muted(self) -> bool:
-        return self._detector.muted
 
     def set_user_muted(self, muted: bool) -> None:
         self.user_muted = muted
@@ -95,13 +98,14 @@ class _Listening:
 
     def _apply(self) -> None:
         guarded = self._guard_until > asyncio.get_running_loop().time()
-        self._detector.muted = self.user_muted or self._core_muted or guarded
+        self.muted = self.user_muted or self._core_muted or guarded
+        self._set(self.muted)
 
 
 class _Earcons:
     """The earcons at the speaker's rate, played through its clip mixer."""
 
-    def __init__(self, speaker: Speaker, volume: float) -> None:
+    def __init__(self, speaker: Speaker | ResilientSpeaker, volume: float) -> None:
         self._speaker = speaker
         self._sounds = {name: synthesize(name, speaker.sample_rate) * np.float32(volume)
                         for name in EARCON_NAMES}
@@ -134,9 +138,28 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
         stack.callback(notifier.close)
         if wake_detector is not None:
             stack.callback(wake_detector.close)  # after the capture thread has ended
-        speaker = open_speaker(settings)
-        stack.callback(speaker.close)
-        mic = await stack.enter_async_context(MicrophoneSource(device_arg(settings.input_device)))
+        # Device statuses come before the driver exists: the console hears them first.
+        publish: Callable[[Event], None] = console.publish
+        tap: WakeTap | None = None  # made below, before capture starts
+        speaker: Speaker | ResilientSpeaker
+        mic: MicrophoneSource | ResilientMicrophone
+        if settings.reconnect:
+            # A microphone or speaker that goes away (unplugged, busy, the sound server
+            # restarted) is waited for and taken back, with no restart (voicebot.recovery).
+            devices = AudioDevices(device_arg(settings.input_device),
+                                   lambda: open_speaker(settings),
+                                   on_status=lambda event: publish(event))
+            speaker = await devices.speaker()
+            stack.callback(speaker.close)
+            mic = devices.microphone(capture=lambda source, detector, clock: capture_events(
+                source, detector, clock=clock, tap=tap))
+            await mic.open()  # fails fast at start: systemd restarts the service
+            stack.push_async_callback(mic.aclose)
+        else:
+            speaker = open_speaker(settings)
+            stack.callback(speaker.close)
+            mic = await stack.enter_async_context(
+                MicrophoneSource(device_arg(settings.input_device)))
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(  # `driver` is bound below, before any timer fires
             settings, base_url, lambda timer: driver.feed(timer_input(timer)),
@@ -144,7 +167,13 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
         stack.callback(timers.cancel_all)
         await stack.enter_async_context(session.client)
 
-        listening = _Listening(detector, user_muted=settings.muted)
+        def apply_mute(muted: bool) -> None:
+            if isinstance(mic, ResilientMicrophone):
+                mic.set_muted(muted)  # it also mutes while the stream is elsewhere
+            else:
+                detector.muted = muted
+
+        listening = _Listening(apply_mute, user_muted=settings.muted)
         earcons = _Earcons(speaker, settings.earcon_volume)
         local = LocalVoice(speaker.play_clip, speaker.sample_rate, voice=settings.voice)
         stack.push_async_callback(local.aclose)
@@ -206,6 +235,19 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
             if not listening.user_muted:
                 driver.feed(WakeWord("talk", detector.position, time.monotonic()))
 
+        def device_status(event: Event) -> None:
+            driver.publish(event)
+            if not isinstance(event, DeviceStatus):
+                return
+            if event.state == "lost":
+                notifier.set_problem(f"{event.kind} device lost")
+                if event.kind == "input" and settings.earcons:
+                    play_earcon("error")  # the speaker may still be there to say it
+            else:
+                notifier.set_problem(None)
+            notifier.show_state()
+
+        publish = device_status
         tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake, voiced=voiced.take)
                if wake_detector is not None else None)
         controls = Controls(driver, set_user_muted, muted=settings.muted,
@@ -226,7 +268,8 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
                        if watchdog is not None else None)
             try:
                 notifier.ready("muted" if settings.muted else "starting")
-                await driver.run(capture_events(mic, detector, tap=tap))
+                await driver.run(mic.reports(detector) if isinstance(mic, ResilientMicrophone)
+                                 else capture_events(mic, detector, tap=tap))
             finally:
                 notifier.stopping()
                 if pinging is not None:
@@ -234,15 +277,19 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
     return driver.exit_code
 
 
-def _watchdog(notifier: Notifier, mic: MicrophoneSource) -> Watchdog | None:
+def _watchdog(notifier: Notifier, mic: MicrophoneSource | ResilientMicrophone
+              ) -> Watchdog | None:
     """WATCHDOG=1 while the loop runs (the pings are its task) and the capture
-    thread still reads blocks (a stalled device stops the pings)."""
+    thread still reads blocks (a stalled device stops the pings), or a lost device
+    is being retried (the recovery is alive; systemd's restart would not help)."""
     interval_s = watchdog_interval_s()
     if interval_s is None or not notifier.enabled:
         return None
     stall_s = max(1.0, 3 * mic.block_ms / 1000)
 
     def healthy() -> str | None:
+        if isinstance(mic, ResilientMicrophone) and mic.recovering:
+            return None
         last = mic.last_read_at
         if last is None:
             return "the microphone is not open"
@@ -268,25 +315,20 @@ def _key_label(char: str) -> str:
 @contextlib.asynccontextmanager
 async def _screen(port: int, driver: Driver, command: Callable[[str], None]
                   ) -> AsyncIterator[None]:
-    """The status screen (``voicebot.kiosk.screen``, built beside this module): a
-    driver subscriber that shows the records, and pages whose talk and mute buttons
-    become :mod:`.controls` commands. Imported by name: a build without it says so."""
-    try:
-        screen = importlib.import_module("voicebot.kiosk.screen")
-        screenstate = importlib.import_module("voicebot.kiosk.screenstate")
-    except ImportError:
-        raise ConfigError("the status screen is not in this build (no voicebot.kiosk.screen)") from None
+    """The status screen (:mod:`voicebot.kiosk.screen`): a driver subscriber that
+    shows the records, and pages whose talk and mute buttons become
+    :mod:`.controls` commands."""
 
-    def on_command(cmd: object) -> None:
-        if isinstance(cmd, screenstate.Mute):
+    def on_command(cmd: ScreenCommand) -> None:
+        if isinstance(cmd, Mute):
             command("mute.on" if cmd.muted else "mute.off")
-        elif isinstance(cmd, screenstate.Talk):
+        elif isinstance(cmd, Talk):
             command("talk")
 
-    hub = screen.ScreenHub(on_command)
+    hub = ScreenHub(on_command)
     driver.subscribers.append(hub.publish)
     try:
-        async with screen.ScreenServer(hub, port=port):
+        async with ScreenServer(hub, port=port):
             yield
     finally:
         hub.close()

@@ -106,6 +106,21 @@ class ResilientMicrophone:
     def sample_rate(self) -> int:
         return self._mic.sample_rate if self._mic is not None else 0
 
+    @property
+    def block_ms(self) -> int:
+        return self._mic.block_ms if self._mic is not None else self._block_ms
+
+    @property
+    def last_read_at(self) -> float | None:
+        """When the current stream's capture thread last read a block (None: no
+        stream open now). A watchdog's question, with :attr:`recovering`."""
+        return self._mic.last_read_at if self._mic is not None else None
+
+    @property
+    def recovering(self) -> bool:
+        """The device is lost and being retried (the supervisor runs; nothing heard)."""
+        return self._lost or self._moved_to is not None
+
     async def open(self) -> None:
         """Open the first stream; fail fast unless ``wait_for_device``."""
         if self._wait_for_device:

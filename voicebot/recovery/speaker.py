@@ -25,6 +25,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+import numpy as np
+
 from ..audio.backoff import Backoff
 from ..capture.reference import ReferenceRing
 from ..errors import AudioDeviceError
@@ -113,6 +115,21 @@ class ResilientSpeaker:
                       speaker.sample_rate, ring.sample_rate)
             ring = None
         speaker.tap_reference(ring)
+
+    @property
+    def output_latency_s(self) -> float:
+        return self._speaker.output_latency_s if self._speaker is not None else 0.0
+
+    def play_clip(self, samples: np.ndarray) -> None:
+        """Play a short sound (an earcon) on the current speaker, mixed over the reply
+        (see :meth:`Speaker.play_clip`); dropped while there is none. Loop thread."""
+        speaker = self._speaker
+        if speaker is None or self._dropping:
+            return
+        try:
+            speaker.play_clip(samples)
+        except AudioDeviceError as exc:
+            self._lose(str(exc))
 
     # -- the Sink -----------------------------------------------------------------------
 
