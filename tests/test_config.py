@@ -76,3 +76,17 @@ def test_chat_barge_in_and_aec_flags() -> None:
     assert parser.parse_args(["chat"]).barge_in is None
     assert parser.parse_args(["chat", "--no-barge-in"]).barge_in is False
     assert parser.parse_args(["chat", "--barge-in", "--aec", "off"]).aec == "off"
+
+
+def test_echo_cancellation_starts_speech_sooner() -> None:
+    from voicebot.config import ECHO_START_FRAMES
+
+    plain = Settings().segmenter_config()
+    echo = Settings().segmenter_config(echo_cancelled=True)
+    assert (echo.start_voiced_frames, echo.start_window_frames) == ECHO_START_FRAMES
+    assert echo.start_window_frames < plain.start_window_frames
+    # The backchannel limit follows the start trigger it is measured against.
+    on, off = (Settings().turn_policy(barge_in=True, echo_cancelled=e) for e in (True, False))
+    assert off.backchannel_ms - on.backchannel_ms == (
+        (plain.start_window_frames - echo.start_window_frames) * plain.frame_ms
+        + off.barge_in_ms - on.barge_in_ms)

@@ -206,8 +206,6 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             os.makedirs(output_dir, exist_ok=True)
         except OSError as exc:
             raise InputFileError(output_dir, f"cannot create directory ({exc.strerror})") from None
-    config = settings.segmenter_config()
-    detector = UtteranceDetector(config)
     async with contextlib.AsyncExitStack() as stack:
         speaker = open_speaker(settings) if play else None
         if speaker is not None:
@@ -215,6 +213,7 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         # Made before the microphone opens, so it is freed after the capture thread ends.
         echo = (echo_stage(settings, speaker, stack)
                 if speaker is not None and input_file is None else None)
+        detector = UtteranceDetector(settings.segmenter_config(echo_cancelled=echo is not None))
         if input_file:
             source: FileSource | MicrophoneSource = FileSource(input_file, realtime=not fast)
         else:

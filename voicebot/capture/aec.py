@@ -26,6 +26,15 @@ the delay is measured and the echo is ``trust_erle_db`` down, at most
 ``warmup_max_ms``), it outputs silence during reference: for that second the
 microphone is deaf, as it was before echo cancellation, instead of letting the
 assistant hear itself and stop. It keeps what it learnt across replies.
+
+When the echo path moves under the filter (a sound server's loopback that missed
+its deadline and came back later, capture samples lost), the echo comes through
+almost whole until the delay is measured again and the filter re-adapts. The
+guard (:class:`~.aec_guard.EchoGuard`) silences the frames the canceller plainly
+missed unless they are louder than any echo of the recent reference could be (a
+user talking over the reply), and a run of such frames wakes the delay estimator
+at once. Frames of exact silence from the microphone (a dropout) are passed
+through as silence without touching the filter, which keeps what it learnt.
 """
 
 from __future__ import annotations
