@@ -286,7 +286,7 @@ def moved_delay(seconds: float) -> None:
 
     ref = reply(seconds)
     mic = moved_delay_mic(ref)
-    moves = int(seconds // 5.0)
+    moves = len(range(5 * RATE, len(ref), 5 * RATE))
     for guard in (True, False):
         out, _ = run(Chosen(), mic, ref) if guard else run(_Unguarded(), mic, ref)
         counts = []
