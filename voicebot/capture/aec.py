@@ -174,6 +174,8 @@ class EchoCanceller:
         frame = self._frame
         self._back_frames = -(-(cfg.filter_ms + cfg.guard_back_ms) * _RATE // 1000 // frame)
         self._ahead_frames = -(-cfg.guard_ahead_ms * _RATE // 1000 // frame)
+        # Powers of the aligned reference frames already processed, newest last.
+        self._ref_history = np.zeros(self._back_frames, np.float32)
         self._guard = EchoGuard(
             min_erle_db=cfg.guard_min_erle_db, talk_margin_db=cfg.guard_talk_margin_db,
             learn_erle_db=cfg.trust_erle_db,
@@ -239,6 +241,7 @@ class EchoCanceller:
             if self._was_active:
                 self._delay.reset_history()
             self._was_active = False
+            self._ref_history[:] = 0
             self._pending = np.zeros(0, np.int16)
             return mic.astype("<i2").tobytes()
         self._was_active = True
@@ -247,17 +250,20 @@ class EchoCanceller:
             self._pending = mic.copy()
             return b""
         frame = self._frame
-        back, ahead = self._back_frames * frame, self._ahead_frames * frame
-        wide, ref0 = np.zeros(back + n + ahead, np.int16), np.zeros(n, np.int16)
+        back, ahead = self._back_frames, self._ahead_frames
+        wide, ref0 = np.zeros(n + ahead * frame, np.int16), np.zeros(n, np.int16)
         with self._lock:
-            self._timeline.read(slot - shift - back, wide)
+            self._timeline.read(slot - shift, wide)
             self._timeline.read(slot, ref0)
         self._delay.push(mic[:n], ref0)
-        mic_bytes, ref_bytes = mic[:n].tobytes(), wide[back:back + n].tobytes()
-        # Per frame: the loudest reference whose echo can be in it (for the guard).
+        mic_bytes, ref_bytes = mic[:n].tobytes(), wide[:n].tobytes()
+        # Per frame: the loudest reference whose echo can be in it (for the guard),
+        # from the powers of the frames before (kept) and of this block and after.
         w = wide.astype(np.float32).reshape(-1, frame)
+        powers = np.concatenate([self._ref_history, np.einsum("ij,ij->i", w, w)])
         ref_loudest = np.lib.stride_tricks.sliding_window_view(
-            np.einsum("ij,ij->i", w, w), self._back_frames + self._ahead_frames + 1).max(axis=1)
+            powers, back + ahead + 1).max(axis=1)
+        self._ref_history = powers[n // frame:n // frame + back]
         m = mic[:n].astype(np.float32).reshape(-1, frame)
         mic_power = np.einsum("ij,ij->i", m, m)
         fb = 2 * frame
