@@ -33,6 +33,7 @@ def _learnt() -> EchoGuard:
 @pytest.mark.parametrize(("mic", "out", "ref", "admitted"), [
     (ECHO, ECHO / 1000, REF, True),  # the canceller works
     (ECHO, ECHO / 2, REF, False),  # echo it missed (3 dB removed)
+    (ECHO, ECHO / 30, REF, False),  # a filter still converging leaks (15 dB removed)
     (ECHO, ECHO, REF, False),  # the echo is lost altogether
     (ECHO / 4, ECHO / 4, REF, False),  # a quieter stretch of missed echo
     (10 * ECHO, 9 * ECHO, REF, True),  # a talker 10 dB louder than any echo
@@ -58,6 +59,12 @@ def test_lost_after_frames_in_a_row_and_found_again() -> None:
     assert not guard.lost
 
 
+def test_leaking_is_silenced_but_not_lost() -> None:
+    guard = _learnt()
+    assert not any(guard.admit(ECHO, ECHO / 30, REF) for _ in range(10))
+    assert not guard.lost  # 15 dB removed: the delay is right, the filter converging
+
+
 def test_the_learnt_level_decays_towards_a_quieter_room() -> None:
     guard = _learnt()
     for _ in range(200):
@@ -68,10 +75,10 @@ def test_the_learnt_level_decays_towards_a_quieter_room() -> None:
 @given(st.floats(1.0, 1e12), st.floats(1.0, 1e12), st.lists(st.floats(0.0, 1e12), max_size=30))
 @settings(max_examples=200)
 def test_well_cancelled_frames_always_pass(mic: float, ref: float, history: list[float]) -> None:
-    """Whatever came before, a frame that lost >= 10 dB passes; so does any frame
+    """Whatever came before, a frame that lost >= 20 dB passes; so does any frame
     without loud reference."""
     guard = EchoGuard(min_reference_power=10.0)
     for p in history:
         guard.admit(p, p / 3, ref)
-    assert guard.admit(mic, mic / 10, ref)
+    assert guard.admit(mic, mic / 101, ref)  # (101: clear of rounding at exactly 20 dB)
     assert guard.admit(mic, mic, 10.0)

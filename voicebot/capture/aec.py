@@ -94,7 +94,7 @@ class AecConfig:
     #: could have made; a reference frame below ``guard_min_reference_dbfs`` has no
     #: echo to fear.
     guard: bool = True
-    guard_min_erle_db: float = 10.0
+    guard_min_erle_db: float = 20.0
     guard_talk_margin_db: float = 2.0
     guard_back_ms: int = 200
     guard_ahead_ms: int = 100

@@ -11,7 +11,7 @@ and the VAD hears the assistant as a user. :class:`EchoGuard` reasons the way
 WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels:
 
 - While the canceller works, a frame loses most of its power through it
-  (``min_erle_db``): it passes, whatever is in it.
+  (``min_erle_db``, 20 dB): it passes, whatever is in it.
 - The echo return loss (how loud the echo is against the reference, ``erl``) is
   learnt on such frames, as an upper envelope (it decays by ``erl_decay_db`` per
   learning frame, so a quieter room is followed).
@@ -20,9 +20,9 @@ WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels
   microphone is ``talk_margin_db`` louder than the loudest echo the recent
   reference could have made (``erl`` times its loudest frame); otherwise it is
   silenced. A user can still talk over the reply; the reply cannot.
-- Frames silenced in a row (``lost_after_frames``) mean the echo is lost, not
-  briefly leaking: :attr:`EchoGuard.lost` asks for the delay to be measured again
-  at once.
+- Frames silenced in a row (``lost_after_frames``) that lost less than
+  ``lost_erle_db`` mean the echo is lost, not briefly leaking: :attr:`EchoGuard.lost`
+  asks for the delay to be measured again at once.
 
 Until ``erl`` is learnt nothing is silenced (headphones: there is no echo to learn).
 """
@@ -43,10 +43,12 @@ class EchoGuard:
     unit). One thread (the capture thread that owns the canceller).
     """
 
-    def __init__(self, *, min_erle_db: float = 10.0, learn_erle_db: float = 15.0,
+    def __init__(self, *, min_erle_db: float = 20.0, learn_erle_db: float = 15.0,
                  talk_margin_db: float = 2.0, erl_decay_db: float = 0.1,
-                 min_reference_power: float = 0.0, lost_after_frames: int = 4) -> None:
+                 min_reference_power: float = 0.0, lost_erle_db: float = 6.0,
+                 lost_after_frames: int = 4) -> None:
         self._min_erle = _ratio(min_erle_db)
+        self._lost_erle = _ratio(lost_erle_db)
         self._learn_erle = _ratio(learn_erle_db)
         self._talk_margin = _ratio(talk_margin_db)
         self._decay = _ratio(-erl_decay_db)
@@ -60,7 +62,8 @@ class EchoGuard:
 
     @property
     def lost(self) -> bool:
-        """The canceller has missed the echo for ``lost_after_frames`` frames in a row."""
+        """The canceller has missed the echo (less than ``lost_erle_db`` removed) for
+        ``lost_after_frames`` frames in a row."""
         return self._missed >= self._lost_after
 
     def admit(self, mic_power: float, out_power: float, reference_power: float) -> bool:
@@ -82,6 +85,8 @@ class EchoGuard:
         if mic_power >= self._talk_margin * self.erl * reference_power:
             self._missed = 0
             return True  # louder than any echo: someone speaks over the reply
-        self._missed += 1
+        # Leaking (a filter still converging) is silenced; lost (the echo came
+        # through almost whole) is also counted towards measuring the delay again.
+        self._missed = self._missed + 1 if mic_power < self._lost_erle * out_power else 0
         self.silenced_frames += 1
         return False
