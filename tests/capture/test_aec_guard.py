@@ -82,3 +82,11 @@ def test_well_cancelled_frames_always_pass(mic: float, ref: float, history: list
         guard.admit(p, p / 3, ref)
     assert guard.admit(mic, mic / 101, ref)  # (101: clear of rounding at exactly 20 dB)
     assert guard.admit(mic, mic, 10.0)
+
+
+def test_a_young_filter_must_remove_more() -> None:
+    guard = EchoGuard(min_reference_power=1.0, young_frames=10)
+    guard.admit(ECHO, ECHO / 1000, REF)  # learns; frame 1 of 10
+    assert not any(guard.admit(ECHO, ECHO / 30, REF) for _ in range(9))  # 15 dB: leaking
+    assert guard.admit(ECHO, ECHO / 30, REF)  # grown up: 15 dB is cancelled
+    assert not guard.admit(ECHO, ECHO / 5, REF)  # 7 dB is still not

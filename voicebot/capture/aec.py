@@ -94,7 +94,11 @@ class AecConfig:
     #: could have made; a reference frame below ``guard_min_reference_dbfs`` has no
     #: echo to fear.
     guard: bool = True
-    guard_min_erle_db: float = 20.0
+    guard_min_erle_db: float = 10.0
+    #: ... and ``guard_young_min_erle_db`` in the first ``guard_young_ms`` of loud
+    #: reference of the canceller's life, while its filter converges.
+    guard_young_min_erle_db: float = 20.0
+    guard_young_ms: int = 3000
     guard_talk_margin_db: float = 2.0
     guard_back_ms: int = 200
     guard_ahead_ms: int = 100
@@ -178,6 +182,8 @@ class EchoCanceller:
         self._ref_history = np.zeros(self._back_frames, np.float32)
         self._guard = EchoGuard(
             min_erle_db=cfg.guard_min_erle_db, talk_margin_db=cfg.guard_talk_margin_db,
+            young_min_erle_db=cfg.guard_young_min_erle_db,
+            young_frames=cfg.guard_young_ms // cfg.frame_ms,
             learn_erle_db=cfg.trust_erle_db,
             min_reference_power=(10 ** (cfg.guard_min_reference_dbfs / 20) * 32768) ** 2 * frame,
         ) if cfg.guard else None

@@ -11,7 +11,9 @@ and the VAD hears the assistant as a user. :class:`EchoGuard` reasons the way
 WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels:
 
 - While the canceller works, a frame loses most of its power through it
-  (``min_erle_db``, 20 dB): it passes, whatever is in it.
+  (``min_erle_db``, 10 dB; ``young_min_erle_db``, 20 dB, for the first
+  ``young_frames`` frames of loud reference, while the filter converges): it
+  passes, whatever is in it.
 - The echo return loss (how loud the echo is against the reference, ``erl``) is
   learnt on such frames, as an upper envelope (it decays by ``erl_decay_db`` per
   learning frame, so a quieter room is followed).
@@ -43,11 +45,15 @@ class EchoGuard:
     unit). One thread (the capture thread that owns the canceller).
     """
 
-    def __init__(self, *, min_erle_db: float = 20.0, learn_erle_db: float = 15.0,
+    def __init__(self, *, min_erle_db: float = 10.0, young_min_erle_db: float = 20.0,
+                 young_frames: int = 150, learn_erle_db: float = 15.0,
                  talk_margin_db: float = 2.0, erl_decay_db: float = 0.1,
                  min_reference_power: float = 0.0, lost_erle_db: float = 6.0,
                  lost_after_frames: int = 4) -> None:
         self._min_erle = _ratio(min_erle_db)
+        self._young_min_erle = _ratio(young_min_erle_db)
+        self._young_frames = young_frames
+        self._frames = 0  # frames judged with loud reference
         self._lost_erle = _ratio(lost_erle_db)
         self._learn_erle = _ratio(learn_erle_db)
         self._talk_margin = _ratio(talk_margin_db)
@@ -75,7 +81,11 @@ class EchoGuard:
         """
         if reference_power <= self._min_ref:
             return True  # nothing loud played: no echo to fear
-        cancelled = mic_power >= self._min_erle * out_power
+        self._frames += 1
+        # A young filter (its first ``young_frames`` of loud reference) still leaks
+        # 10-15 dB of echo now and then: it must remove more before a frame passes.
+        young = self._frames <= self._young_frames
+        cancelled = mic_power >= (self._young_min_erle if young else self._min_erle) * out_power
         if mic_power >= self._learn_erle * out_power:
             erl = mic_power / reference_power
             self.erl = erl if self.erl is None else max(erl, self.erl * self._decay)
