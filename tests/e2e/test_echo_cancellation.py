@@ -42,7 +42,6 @@ from voicebot.capture.aec import aec_available
 pytestmark = pytest.mark.skipif(not aec_available(), reason="libspeexdsp1 is not installed")
 
 
-
 class LatencyGoalMissed(AssertionError):
     """The speaker went silent, but later than issue 8's 300 ms after the onset."""
 
