@@ -42,7 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "capture")]
 
-from aec_scene import RATE, double_talk_parts, from_pcm16, reply, scene, to_pcm16  # noqa: E402
+from aec_scene import (RATE, double_talk_parts, from_pcm16, reply,  # noqa: E402
+                       room_impulse_response, scene, to_pcm16)
 
 from voicebot.capture.segmenter import SpeechStarted  # noqa: E402
 from voicebot.capture.vad import CaptureConverter, UtteranceDetector  # noqa: E402
@@ -261,6 +262,51 @@ def measure(make: Callable[[], Candidate], seconds: float) -> dict[str, object]:
     }
 
 
+def moved_delay_mic(ref: np.ndarray, every_s: float = 5.0) -> np.ndarray:
+    """The echo-only microphone, except that every ``every_s`` the echo path's delay
+    moves (+20, +60, -40 ms, ... around the 40 ms the timestamps do not see), after
+    60 ms of exact silence: a sound server's loopback missing its deadline."""
+    moves = (20, 60, 20, 0, 40, -20)
+    mic = scene(ref).mic.copy()
+    gap = 60 * RATE // 1000
+    for k, at in enumerate(range(int(every_s * RATE), len(ref), int(every_s * RATE))):
+        extra = moves[k % len(moves)]
+        moved = scene(ref, rir=room_impulse_response(delay_ms=40 + extra)).mic
+        mic[at:] = moved[at:]
+        mic[at:at + gap] = 0
+    return mic
+
+
+def moved_delay(seconds: float) -> None:
+    """False starts on echo alone when the echo path moves, with and without the
+    guard, for the segmenter's start trigger (8 of 10 frames) and the quicker one
+    used with echo cancellation (config.ECHO_START_FRAMES)."""
+    from voicebot.capture.segmenter import SegmenterConfig
+    from voicebot.config import ECHO_START_FRAMES
+
+    ref = reply(seconds)
+    mic = moved_delay_mic(ref)
+    moves = len(range(5 * RATE, len(ref), 5 * RATE))
+    for guard in (True, False):
+        out, _ = run(Chosen(), mic, ref) if guard else run(_Unguarded(), mic, ref)
+        counts = []
+        for voiced, window in ((8, 10), ECHO_START_FRAMES):
+            det = UtteranceDetector(SegmenterConfig(start_voiced_frames=voiced,
+                                                    start_window_frames=window))
+            pcm = to_pcm16(out)
+            n = sum(1 for i in range(0, len(pcm), 2 * BLOCK)
+                    for e in det.feed(pcm[i:i + 2 * BLOCK]) if isinstance(e, SpeechStarted))
+            counts.append(f"{n} ({voiced} of {window} frames)")
+        print(f"  {'with' if guard else 'without'} the guard: {moves} moves of the delay in "
+              f"{seconds:.0f} s, false starts " + ", ".join(counts), flush=True)
+
+
+class _Unguarded(Chosen):
+    def __init__(self) -> None:
+        self.name = "voicebot EchoCanceller without the guard"
+        self.aec = EchoCanceller(AecConfig(guard=False))
+
+
 def chosen_pipeline_cpu(seconds: float) -> tuple[float, float, float]:
     """CPU per second of audio: capture conversion (48 kHz stereo → 16 kHz) + VAD,
     without and with the chosen canceller running (reference playing throughout)."""
@@ -315,6 +361,8 @@ def main() -> None:
               f"{r['false_per_min']:5.1f}/min {r['voiced'] * 100:5.1f}%  {r['hits']:>12s} "
               f"{lat:>8s} {r['cpu_ms_per_s']:5.2f} ms/s", flush=True)
     if not only or "chosen" in only:
+        print("\nan echo path that moves (60 ms dropout, then the delay moves), echo only:")
+        moved_delay(args.seconds)
         base, full, aec = chosen_pipeline_cpu(min(args.seconds, 30.0))
         print(f"\ncapture (48 kHz stereo → 16 kHz) + VAD: {base:.2f} ms CPU per s of audio; "
               f"+ echo cancellation: {full:.2f} ms ({full / 10:.2f} % of one core; "

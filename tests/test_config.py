@@ -96,3 +96,17 @@ def test_preemptive_turns_by_backend(kw: dict, on: bool) -> None:
 def test_bad_preemptive_or_block_settings(flags: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError):
         resolve(flags, env={"HOME": str(tmp_path)})
+
+
+def test_echo_cancellation_starts_speech_sooner() -> None:
+    from voicebot.config import ECHO_START_FRAMES
+
+    plain = Settings().segmenter_config()
+    echo = Settings().segmenter_config(echo_cancelled=True)
+    assert (echo.start_voiced_frames, echo.start_window_frames) == ECHO_START_FRAMES
+    assert echo.start_window_frames < plain.start_window_frames
+    # The backchannel limit follows the start trigger it is measured against.
+    on, off = (Settings().turn_policy(barge_in=True, echo_cancelled=e) for e in (True, False))
+    assert off.backchannel_ms - on.backchannel_ms == (
+        (plain.start_window_frames - echo.start_window_frames) * plain.frame_ms
+        + off.barge_in_ms - on.barge_in_ms)

@@ -36,6 +36,8 @@ CORES = [
     "voicebot.capture.segmenter",
     "voicebot.capture.ring",
     "voicebot.capture.reference",
+    "voicebot.capture.aec_align",
+    "voicebot.capture.aec_guard",
     "voicebot.playback",
     "voicebot.playback.jitter",
     "voicebot.playback.transcript",

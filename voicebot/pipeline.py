@@ -211,9 +211,6 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             os.makedirs(output_dir, exist_ok=True)
         except OSError as exc:
             raise InputFileError(output_dir, f"cannot create directory ({exc.strerror})") from None
-    config = settings.segmenter_config()
-    detector = UtteranceDetector(
-        config, classify=make_classifier(settings.vad, config.aggressiveness))
     # Device statuses come before the driver exists (a device lost while the backend
     # starts): the console hears them until the driver takes over.
     publish: Callable[[Event], None] = console.publish
@@ -231,6 +228,9 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         # Made before the microphone opens, so it is freed after the capture thread ends.
         echo = (echo_stage(settings, speaker, stack)
                 if speaker is not None and input_file is None else None)
+        config = settings.segmenter_config(echo_cancelled=echo is not None)
+        detector = UtteranceDetector(
+            config, classify=make_classifier(settings.vad, config.aggressiveness))
         resilient_mic: ResilientMicrophone | None = None
         if input_file:
             source: FileSource | MicrophoneSource | ResilientMicrophone = FileSource(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from aec_scene import double_talk_parts, from_pcm16, reply, scene, to_pcm16
+from aec_scene import double_talk_parts, from_pcm16, reply, room_impulse_response, scene, to_pcm16
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +118,43 @@ def test_setting(tmp_path) -> None:
     assert resolve({}, config_path=str(cfg), env=env).aec == "off"
     with pytest.raises(ConfigError, match="aec must be"):
         resolve({"aec": "sometimes"}, env=env)
+
+
+def _moved(ref: np.ndarray, at_s: float, gap_ms: int, extra_ms: int,
+           near: list[str | float] | None = None) -> tuple[np.ndarray, list]:
+    """The scene's microphone, except that from ``at_s`` the echo comes ``extra_ms``
+    later (or earlier), after ``gap_ms`` of exact silence: a loopback that missed
+    its deadline, or capture samples lost."""
+    sc = scene(ref, near=near)
+    moved = scene(ref, rir=room_impulse_response(delay_ms=40 + extra_ms), near=near)
+    k, g = int(at_s * RATE), gap_ms * RATE // 1000
+    mic = np.concatenate([sc.mic[:k], moved.mic[k:]])
+    mic[k:k + g] = 0
+    return mic, sc.talk
+
+
+@pytest.mark.parametrize(("extra_ms", "gap_ms", "at_s"),
+                         [(20, 60, 4.0), (60, 60, 6.3), (-20, 0, 4.0), (0, 120, 6.3)])
+def test_a_delay_that_moves_is_never_heard_as_speech(extra_ms: int, gap_ms: int,
+                                                     at_s: float) -> None:
+    ref = reply(12.0)
+    mic, _ = _moved(ref, at_s, gap_ms, extra_ms)
+    if extra_ms:  # (a dropout alone, the filter kept, is no trouble even without the guard)
+        control = EchoCanceller(AecConfig(guard=False))
+        assert _starts(_run(control, mic, ref, block=960)), "control: without the guard it is"
+    aec = EchoCanceller()
+    out = from_pcm16(_run(aec, mic, ref, block=960))
+    assert _starts(to_pcm16(out)) == []
+    assert abs((aec.delay_samples or 0) - (40 + extra_ms) * RATE // 1000) <= 8
+    later = slice(int((at_s + 1.5) * RATE), len(out))  # measured again and re-adapted
+    erle = 10 * np.log10(np.sum(mic[later] ** 2) / np.sum(out[later] ** 2))
+    assert erle >= 15, f"ERLE {erle:.1f} dB"
+
+
+def test_a_talker_is_still_detected_while_the_echo_is_lost() -> None:
+    ref = reply(12.0)
+    mic, talk = _moved(ref, 6.3, 60, 20, near=double_talk_parts(12.0))
+    starts = _starts(_run(EchoCanceller(), mic, ref, block=960))
+    assert len(starts) == len(talk), (starts, [s.start_s for s in talk])
+    for spoken, t in zip(talk, starts):
+        assert spoken.start_s <= t <= spoken.start_s + 0.4, (spoken.text, spoken.start_s, t)

@@ -128,3 +128,32 @@ def test_no_estimate_without_reference_or_echo() -> None:
     assert _estimate(np.zeros_like(ref), np.zeros_like(ref)) == []
     noise = np.random.default_rng(3).normal(0, 0.01, len(ref)).astype(np.float32)
     assert _estimate(noise, ref) == []  # headphones: the mic never hears the reply
+
+
+def test_a_moved_delay_is_found_at_once_after_wake() -> None:
+    """Resting on a measured delay, the echo path moves (a loopback came back 20 ms
+    later): woken, the estimator takes the new delay within half a second of audio."""
+    ref = reply(6.0)
+    before = scene(ref, rir=room_impulse_response(delay_ms=40)).mic
+    after = scene(ref, rir=room_impulse_response(delay_ms=60)).mic
+    k = 3 * RATE
+    mic = np.concatenate([before[:k], after[k:]])
+    m, r = (np.frombuffer(to_pcm16(v), np.int16) for v in (mic, ref))
+    est = DelayEstimator(RATE)
+    block = 320
+    for i in range(0, k, block):
+        est.push(m[i:i + block], r[i:i + block])
+    assert est.delay is not None and abs(est.delay - 640) <= 8
+    woken_at = k + RATE // 10  # the guard notices within 100 ms
+    for i in range(k, woken_at, block):
+        assert est.push(m[i:i + block], r[i:i + block]) is None
+    est.wake()
+    assert est.urgent and est.wakes == 1
+    found = None
+    for i in range(woken_at, len(m) - block, block):
+        if est.push(m[i:i + block], r[i:i + block]) is not None:
+            found = i
+            break
+    assert found is not None and abs((est.delay or 0) - 960) <= 8
+    assert (found - k) / RATE <= 0.6, (found - k) / RATE
+    assert not est.urgent

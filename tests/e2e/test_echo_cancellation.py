@@ -41,12 +41,19 @@ from voicebot.capture.aec import aec_available
 
 pytestmark = pytest.mark.skipif(not aec_available(), reason="libspeexdsp1 is not installed")
 
-#: Issue 8 is not resolved: on the shared loaded machine the canceller loses the echo
-#: after a glitch of the rig and the reply interrupts itself in most runs, and the
-#: speaker goes silent 390-550 ms after the onset, not 300 (README, "Echo
-#: cancellation"). The tests say so until it is; they do not fail the suite.
-NOT_YET = pytest.mark.xfail(strict=False, reason="issue 8: echo cancellation in chat is "
-                            "not yet reliable on the loopback rig (README)")
+
+class LatencyGoalMissed(AssertionError):
+    """The speaker went silent, but later than issue 8's 300 ms after the onset."""
+
+
+#: Issue 8's 300 ms is not met yet: with echo cancellation speech starts after 120 ms
+#: of it, and the capture's 60 ms blocks (an 85 ms PipeWire quantum, kept for the idle
+#: cost) and ~75 ms from the decision to silence put the speaker's silence 320-390 ms
+#: after the onset on the rig (README, "Echo cancellation"). Only that last assertion
+#: is expected to fail: any other failure fails the test.
+LATENCY_NOT_YET = pytest.mark.xfail(strict=False, raises=LatencyGoalMissed,
+                                    reason="issue 8: silence 320-390 ms after the onset, "
+                                    "goal 300 ms (README)")
 
 RATE = 16_000
 LOOPBACK_MS = 40
@@ -99,7 +106,6 @@ def _first_silence(x: np.ndarray, start: int, min_len: int) -> int:
     return start + int(loud[gaps[0]]) + 1
 
 
-@NOT_YET
 def test_a_reply_heard_through_the_loopback_plays_to_its_end(audio_devices: None,
                                                              tmp_path) -> None:
     reply, _ = _reply()
@@ -141,7 +147,7 @@ def test_a_reply_heard_through_the_loopback_plays_to_its_end(audio_devices: None
     assert end - start >= len(ref) - RATE // 20, ((end - start) / RATE, len(ref) / RATE)
 
 
-@NOT_YET
+@LATENCY_NOT_YET
 def test_speaking_over_the_reply_silences_it_within_300_ms(audio_devices: None,
                                                           tmp_path) -> None:
     reply, word_starts = _reply()
@@ -219,4 +225,5 @@ def test_speaking_over_the_reply_silences_it_within_300_ms(audio_devices: None,
     assert " ".join(REPLY_WORDS).startswith(text.strip())
 
     # Last, the goal not met yet (see the README): silent within 300 ms of the onset.
-    assert latency_ms <= 300, f"the speaker went silent {latency_ms:.0f} ms after the onset"
+    if latency_ms > 300:
+        raise LatencyGoalMissed(f"the speaker went silent {latency_ms:.0f} ms after the onset")

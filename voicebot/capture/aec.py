@@ -26,6 +26,15 @@ the delay is measured and the echo is ``trust_erle_db`` down, at most
 ``warmup_max_ms``), it outputs silence during reference: for that second the
 microphone is deaf, as it was before echo cancellation, instead of letting the
 assistant hear itself and stop. It keeps what it learnt across replies.
+
+When the echo path moves under the filter (a sound server's loopback that missed
+its deadline and came back later, capture samples lost), the echo comes through
+almost whole until the delay is measured again and the filter re-adapts. The
+guard (:class:`~.aec_guard.EchoGuard`) silences the frames the canceller plainly
+missed unless they are louder than any echo of the recent reference could be (a
+user talking over the reply), and a run of such frames wakes the delay estimator
+at once. Frames of exact silence from the microphone (a dropout) are passed
+through as silence without touching the filter, which keeps what it learnt.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .aec_align import CaptureClock, DelayEstimator, ReferenceTimeline
+from .aec_guard import EchoGuard
 from .aec_speex import SpeexEchoCanceller, SpeexUnavailable, speexdsp_available
 
 __all__ = ["AecConfig", "EchoCanceller", "AEC_MODES", "echo_canceller_for", "aec_available"]
@@ -77,6 +87,22 @@ class AecConfig:
     #: Give up waiting after this much reference (no echo at all: headphones, a
     #: muted speaker; or a user talking through the warm-up) and trust it anyway.
     warmup_max_ms: int = 2000
+    #: The guard (``aec_guard.EchoGuard``): a frame that lost less than
+    #: ``guard_min_erle_db`` through the canceller passes only if it is
+    #: ``guard_talk_margin_db`` louder than the loudest echo the reference of the
+    #: last ``guard_back_ms`` (and next ``guard_ahead_ms``: a delay that shrank)
+    #: could have made; a reference frame below ``guard_min_reference_dbfs`` has no
+    #: echo to fear.
+    guard: bool = True
+    guard_min_erle_db: float = 10.0
+    #: ... and ``guard_young_min_erle_db`` in the first ``guard_young_ms`` of loud
+    #: reference of the canceller's life, while its filter converges.
+    guard_young_min_erle_db: float = 20.0
+    guard_young_ms: int = 3000
+    guard_talk_margin_db: float = 2.0
+    guard_back_ms: int = 200
+    guard_ahead_ms: int = 100
+    guard_min_reference_dbfs: float = -50.0
 
     def __post_init__(self) -> None:
         if self.frame_ms not in (10, 20):
@@ -149,6 +175,21 @@ class EchoCanceller:
         self._margin = cfg.margin_ms * _RATE // 1000
         self._tail = cfg.filter_ms * _RATE // 1000 + self._frame
         self._was_active = False
+        frame = self._frame
+        self._back_frames = -(-(cfg.filter_ms + cfg.guard_back_ms) * _RATE // 1000 // frame)
+        self._ahead_frames = -(-cfg.guard_ahead_ms * _RATE // 1000 // frame)
+        # Powers of the aligned reference frames already processed, newest last.
+        self._ref_history = np.zeros(self._back_frames, np.float32)
+        self._guard = EchoGuard(
+            min_erle_db=cfg.guard_min_erle_db, talk_margin_db=cfg.guard_talk_margin_db,
+            young_min_erle_db=cfg.guard_young_min_erle_db,
+            young_frames=cfg.guard_young_ms // cfg.frame_ms,
+            learn_erle_db=cfg.trust_erle_db,
+            min_reference_power=(10 ** (cfg.guard_min_reference_dbfs / 20) * 32768) ** 2 * frame,
+        ) if cfg.guard else None
+        self.dropout_frames = 0
+        """Microphone frames of exact silence (a stream that missed its deadline): not
+        fed to the canceller, whose filter is kept for when the echo comes back."""
         self._warmup_samples = 0
         self._trust_frames = max(1, cfg.trust_window_ms // cfg.frame_ms)
         self._window_in: list[float] = []
@@ -206,6 +247,7 @@ class EchoCanceller:
             if self._was_active:
                 self._delay.reset_history()
             self._was_active = False
+            self._ref_history[:] = 0
             self._pending = np.zeros(0, np.int16)
             return mic.astype("<i2").tobytes()
         self._was_active = True
@@ -213,21 +255,42 @@ class EchoCanceller:
         if n == 0:
             self._pending = mic.copy()
             return b""
-        ref, ref0 = np.zeros(n, np.int16), np.zeros(n, np.int16)
+        frame = self._frame
+        back, ahead = self._back_frames, self._ahead_frames
+        wide, ref0 = np.zeros(n + ahead * frame, np.int16), np.zeros(n, np.int16)
         with self._lock:
-            self._timeline.read(slot - shift, ref)
+            self._timeline.read(slot - shift, wide)
             self._timeline.read(slot, ref0)
         self._delay.push(mic[:n], ref0)
-        mic_bytes, ref_bytes = mic[:n].tobytes(), ref.tobytes()
-        fb = 2 * self._frame
+        mic_bytes, ref_bytes = mic[:n].tobytes(), wide[:n].tobytes()
+        # Per frame: the loudest reference whose echo can be in it (for the guard),
+        # from the powers of the frames before (kept) and of this block and after.
+        w = wide.astype(np.float32).reshape(-1, frame)
+        powers = np.concatenate([self._ref_history, np.einsum("ij,ij->i", w, w)])
+        ref_loudest = np.lib.stride_tricks.sliding_window_view(
+            powers, back + ahead + 1).max(axis=1)
+        self._ref_history = powers[n // frame:n // frame + back]
+        m = mic[:n].astype(np.float32).reshape(-1, frame)
+        mic_power = np.einsum("ij,ij->i", m, m)
+        fb = 2 * frame
         out = bytearray()
         cancel = self._speex.cancel
-        for i in range(0, 2 * n, fb):
+        guard = self._guard
+        for j, i in enumerate(range(0, 2 * n, fb)):
+            if mic_power[j] == 0.0:
+                # A dropout: exact silence is no echo path; adapting on it would
+                # unlearn the room. The canceller's state waits for the echo.
+                self.dropout_frames += 1
+                out += bytes(fb)
+                continue
             cleaned = cancel(mic_bytes[i:i + fb], ref_bytes[i:i + fb])
-            if self.trusted:
-                out += cleaned
-            else:
-                out += cleaned if self._learnt(mic_bytes[i:i + fb], cleaned) else bytes(fb)
+            admitted = guard is None or guard.admit(float(mic_power[j]), _power(cleaned),
+                                                    float(ref_loudest[j]))
+            if not (self.trusted or self._learnt(mic_bytes[i:i + fb], cleaned)) or not admitted:
+                cleaned = bytes(fb)
+            out += cleaned
+        if guard is not None and guard.lost and not self._delay.urgent:
+            self._delay.wake()  # the delay moved: measure it again now
         self.processed_samples += n
         self._pending = mic[n:].copy()
         return bytes(out)

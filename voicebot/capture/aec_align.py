@@ -169,13 +169,18 @@ class DelayEstimator:
     peak away from it) and the reference had energy; :attr:`delay` then changes
     only when two windows in a row agree on a new value within 1 ms. Once a window
     confirms the accepted delay, the next ``rest_windows`` windows are skipped
-    (the delay of a room rarely moves; this saves three quarters of the work).
+    (the delay of a room rarely moves; this saves three quarters of the work),
+    though the newest window of audio is still kept.
+
+    :meth:`wake` is for when the echo was lost (the delay moved under the
+    canceller): for ``urgent_s`` of audio the estimator estimates every quarter
+    window on the audio it kept, and takes the first confident new delay at once.
     """
 
     def __init__(self, sample_rate: int = 16_000, *, max_delay_s: float = 0.5,
                  window_s: float = 0.5, min_peak_ratio: float = 2.0,
                  decimation: int = 4, min_reference_dbfs: float = -50.0,
-                 rest_windows: int = 3) -> None:
+                 rest_windows: int = 3, urgent_s: float = 2.0) -> None:
         self.sample_rate = sample_rate
         self.decimation = decimation
         self.max_lag = int(max_delay_s * sample_rate) // decimation
@@ -188,6 +193,10 @@ class DelayEstimator:
         self._fft_size = 2 * size
         self.rest_samples = rest_windows * self.window * decimation
         self._resting = 0
+        self.urgent_samples = int(urgent_s * sample_rate)
+        self._urgent = 0  # samples left in which a confident new delay is taken at once
+        self.wakes = 0
+        """Times :meth:`wake` cut a rest or started an urgent search."""
         self.reset_history()
         self.delay: int | None = None
         """Accepted delay in samples at ``sample_rate`` (None until the first)."""
@@ -205,13 +214,22 @@ class DelayEstimator:
         self._ref = np.zeros(self.max_lag, np.float32)
         self._rest_mic = self._rest_ref = np.zeros(0, np.float32)
 
+    @property
+    def urgent(self) -> bool:
+        """Whether a search started by :meth:`wake` is under way."""
+        return self._urgent > 0
+
+    def wake(self) -> None:
+        """The echo was lost: measure again now, from the audio kept, and take the
+        first confident new delay at once (for ``urgent_s`` of audio)."""
+        if self._urgent <= 0:
+            self.wakes += 1
+        self._resting = 0
+        self._urgent = self.urgent_samples
+
     def push(self, mic: np.ndarray, reference: np.ndarray) -> int | None:
         """Add equally long int16 blocks; returns the accepted delay when it changes."""
-        if self._resting > 0:
-            self._resting -= len(mic)
-            if self._resting <= 0:
-                self.reset_history()
-            return None
+        self._urgent = max(0, self._urgent - len(mic))
         d = self.decimation
         m = np.concatenate([self._rest_mic, mic.astype(np.float32)])
         r = np.concatenate([self._rest_ref, reference.astype(np.float32)])
@@ -221,14 +239,34 @@ class DelayEstimator:
         self._ref = np.concatenate([self._ref, r[:whole].reshape(-1, d).mean(1)])
         changed = None
         need = self.window + self.max_lag
+        if self._resting > 0:
+            # Resting: keep the newest window (a wake estimates on it at once).
+            self._resting -= len(mic)
+            if len(self._mic) > need:
+                self._mic, self._ref = self._mic[-need:], self._ref[-need:]
+            return None
         while len(self._mic) >= need:
-            lag = self._estimate(self._mic[self.max_lag:need], self._ref[:need])
-            self._mic, self._ref = self._mic[self.window:], self._ref[self.window:]
+            urgent = self._urgent > 0
+            # An urgent search slides by a quarter window: the window holds more of
+            # the new delay's audio each time.
+            hop = self.window // 4 if urgent else self.window
+            # The newest audio (when more than a window is buffered after a rest).
+            start = len(self._mic) - need if urgent else 0
+            lag = self._estimate(self._mic[start + self.max_lag:start + need],
+                                 self._ref[start:start + need])
+            drop = start + hop
+            self._mic, self._ref = self._mic[drop:], self._ref[drop:]
             if lag is None:
                 continue
             self.estimates += 1
             delay = lag * d
             tol = self.sample_rate // 1000
+            if urgent:
+                if self.delay is not None and abs(delay - self.delay) <= tol:
+                    continue  # still the old delay: the window holds too little new audio
+                self._candidate, self._urgent = delay, 0
+                self.delay, changed = delay, delay
+                continue
             if self.delay is None and self._candidate is None:
                 self._candidate = delay
                 # The first estimate is taken at once: until then the echo goes

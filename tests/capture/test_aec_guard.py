@@ -1,0 +1,92 @@
+"""The echo guard (pure): which frames of the canceller's output may reach the VAD."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voicebot.capture import aec_guard
+from voicebot.capture.aec_guard import EchoGuard
+
+REF = 1e9  # a loud reference frame's power
+ECHO = REF / 10  # its echo, 10 dB down
+
+
+def test_imports_nothing() -> None:
+    tree = ast.parse(inspect.getsource(aec_guard))
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert names <= {"__future__"}, names
+
+
+def _learnt() -> EchoGuard:
+    guard = EchoGuard(min_reference_power=1.0)
+    assert guard.admit(ECHO, ECHO / 1000, REF)  # cancelled 30 dB: learns the echo's level
+    assert guard.erl == pytest.approx(0.1)
+    return guard
+
+
+@pytest.mark.parametrize(("mic", "out", "ref", "admitted"), [
+    (ECHO, ECHO / 1000, REF, True),  # the canceller works
+    (ECHO, ECHO / 2, REF, False),  # echo it missed (3 dB removed)
+    (ECHO, ECHO / 30, REF, False),  # a filter still converging leaks (15 dB removed)
+    (ECHO, ECHO, REF, False),  # the echo is lost altogether
+    (ECHO / 4, ECHO / 4, REF, False),  # a quieter stretch of missed echo
+    (10 * ECHO, 9 * ECHO, REF, True),  # a talker 10 dB louder than any echo
+    (ECHO, ECHO, 0.5, True),  # nothing loud played: nothing to fear
+])
+def test_table(mic: float, out: float, ref: float, admitted: bool) -> None:
+    assert _learnt().admit(mic, out, ref) is admitted
+
+
+def test_nothing_is_silenced_before_the_echo_is_learnt() -> None:
+    guard = EchoGuard(min_reference_power=1.0)  # headphones: the mic never hears the reply
+    assert all(guard.admit(100.0, 100.0, REF) for _ in range(50))
+    assert guard.erl is None and not guard.lost
+
+
+def test_lost_after_frames_in_a_row_and_found_again() -> None:
+    guard = _learnt()
+    for k in range(4):
+        assert not guard.lost
+        assert not guard.admit(ECHO, ECHO, REF)
+    assert guard.lost and guard.silenced_frames == 4
+    assert guard.admit(ECHO, ECHO / 1000, REF)
+    assert not guard.lost
+
+
+def test_leaking_is_silenced_but_not_lost() -> None:
+    guard = _learnt()
+    assert not any(guard.admit(ECHO, ECHO / 30, REF) for _ in range(10))
+    assert not guard.lost  # 15 dB removed: the delay is right, the filter converging
+
+
+def test_the_learnt_level_decays_towards_a_quieter_room() -> None:
+    guard = _learnt()
+    for _ in range(200):
+        guard.admit(ECHO / 100, ECHO / 1e5, REF)  # the speaker turned down 20 dB
+    assert guard.erl is not None and guard.erl < 0.1 * 10 ** (-1.5)
+
+
+@given(st.floats(1.0, 1e12), st.floats(1.0, 1e12), st.lists(st.floats(0.0, 1e12), max_size=30))
+@settings(max_examples=200)
+def test_well_cancelled_frames_always_pass(mic: float, ref: float, history: list[float]) -> None:
+    """Whatever came before, a frame that lost >= 20 dB passes; so does any frame
+    without loud reference."""
+    guard = EchoGuard(min_reference_power=10.0)
+    for p in history:
+        guard.admit(p, p / 3, ref)
+    assert guard.admit(mic, mic / 101, ref)  # (101: clear of rounding at exactly 20 dB)
+    assert guard.admit(mic, mic, 10.0)
+
+
+def test_a_young_filter_must_remove_more() -> None:
+    guard = EchoGuard(min_reference_power=1.0, young_frames=10)
+    guard.admit(ECHO, ECHO / 1000, REF)  # learns; frame 1 of 10
+    assert not any(guard.admit(ECHO, ECHO / 30, REF) for _ in range(9))  # 15 dB: leaking
+    assert guard.admit(ECHO, ECHO / 30, REF)  # grown up: 15 dB is cancelled
+    assert not guard.admit(ECHO, ECHO / 5, REF)  # 7 dB is still not

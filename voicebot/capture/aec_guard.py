@@ -1,0 +1,102 @@
+"""The echo canceller's guard: residual echo must never start an utterance. Pure.
+
+No I/O, no clock: fed one frame's powers at a time, it answers whether the frame
+may pass. Imports nothing beyond the standard library.
+
+An adaptive filter loses the echo whenever the echo path moves under it: a sound
+server's loopback that missed a deadline and came back later, samples lost from
+the capture stream, a speaker moved. Until the delay is measured again and the
+filter has re-adapted (a second or more), almost all of the echo comes through,
+and the VAD hears the assistant as a user. :class:`EchoGuard` reasons the way
+WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels:
+
+- While the canceller works, a frame loses most of its power through it
+  (``min_erle_db``, 10 dB; ``young_min_erle_db``, 20 dB, for the first
+  ``young_frames`` frames of loud reference, while the filter converges): it
+  passes, whatever is in it.
+- The echo return loss (how loud the echo is against the reference, ``erl``) is
+  learnt on such frames, as an upper envelope (it decays by ``erl_decay_db`` per
+  learning frame, so a quieter room is followed).
+- A frame that loses less than ``min_erle_db`` is either double talk (someone is
+  speaking over the reply) or echo the canceller missed. It passes only when the
+  microphone is ``talk_margin_db`` louder than the loudest echo the recent
+  reference could have made (``erl`` times its loudest frame); otherwise it is
+  silenced. A user can still talk over the reply; the reply cannot.
+- Frames silenced in a row (``lost_after_frames``) that lost less than
+  ``lost_erle_db`` mean the echo is lost, not briefly leaking: :attr:`EchoGuard.lost`
+  asks for the delay to be measured again at once.
+
+Until ``erl`` is learnt nothing is silenced (headphones: there is no echo to learn).
+"""
+
+from __future__ import annotations
+
+__all__ = ["EchoGuard"]
+
+
+def _ratio(db: float) -> float:
+    return float(10 ** (db / 10))
+
+
+class EchoGuard:
+    """Decides, frame by frame, whether the canceller's output may reach the VAD.
+
+    Powers are sums of squares of PCM16 samples over one frame (any consistent
+    unit). One thread (the capture thread that owns the canceller).
+    """
+
+    def __init__(self, *, min_erle_db: float = 10.0, young_min_erle_db: float = 20.0,
+                 young_frames: int = 150, learn_erle_db: float = 15.0,
+                 talk_margin_db: float = 2.0, erl_decay_db: float = 0.1,
+                 min_reference_power: float = 0.0, lost_erle_db: float = 6.0,
+                 lost_after_frames: int = 4) -> None:
+        self._min_erle = _ratio(min_erle_db)
+        self._young_min_erle = _ratio(young_min_erle_db)
+        self._young_frames = young_frames
+        self._frames = 0  # frames judged with loud reference
+        self._lost_erle = _ratio(lost_erle_db)
+        self._learn_erle = _ratio(learn_erle_db)
+        self._talk_margin = _ratio(talk_margin_db)
+        self._decay = _ratio(-erl_decay_db)
+        self._min_ref = min_reference_power
+        self._lost_after = lost_after_frames
+        self.erl: float | None = None
+        """Learnt echo power per unit of the loudest recent reference frame's power."""
+        self._missed = 0  # frames silenced in a row
+        self.silenced_frames = 0
+        """Frames silenced so far (for benchmarks and traces)."""
+
+    @property
+    def lost(self) -> bool:
+        """The canceller has missed the echo (less than ``lost_erle_db`` removed) for
+        ``lost_after_frames`` frames in a row."""
+        return self._missed >= self._lost_after
+
+    def admit(self, mic_power: float, out_power: float, reference_power: float) -> bool:
+        """Whether the cleaned frame may pass.
+
+        ``mic_power``: the microphone frame; ``out_power``: the canceller's output
+        for it; ``reference_power``: the loudest reference frame whose echo can be
+        in it (the echo path's span, with slack for a delay that moved).
+        """
+        if reference_power <= self._min_ref:
+            return True  # nothing loud played: no echo to fear
+        self._frames += 1
+        # A young filter (its first ``young_frames`` of loud reference) still leaks
+        # 10-15 dB of echo now and then: it must remove more before a frame passes.
+        young = self._frames <= self._young_frames
+        cancelled = mic_power >= (self._young_min_erle if young else self._min_erle) * out_power
+        if mic_power >= self._learn_erle * out_power:
+            erl = mic_power / reference_power
+            self.erl = erl if self.erl is None else max(erl, self.erl * self._decay)
+        if cancelled or self.erl is None:
+            self._missed = 0
+            return True
+        if mic_power >= self._talk_margin * self.erl * reference_power:
+            self._missed = 0
+            return True  # louder than any echo: someone speaks over the reply
+        # Leaking (a filter still converging) is silenced; lost (the echo came
+        # through almost whole) is also counted towards measuring the delay again.
+        self._missed = self._missed + 1 if mic_power < self._lost_erle * out_power else 0
+        self.silenced_frames += 1
+        return False
