@@ -13,7 +13,14 @@ from typing import Any
 
 from .errors import AudioDeviceError
 
-__all__ = ["sounddevice_module", "list_devices", "can_open", "diagnose"]
+__all__ = ["sounddevice_module", "device_arg", "list_devices", "can_open", "diagnose"]
+
+
+def device_arg(value: str | None) -> int | str | None:
+    """A device setting as PortAudio takes it: an index, a name, or None (default)."""
+    if value is None or value == "":
+        return None
+    return int(value) if value.isdigit() else value
 
 
 def sounddevice_module() -> Any:

@@ -34,7 +34,7 @@ from .capture.vad import UtteranceDetector
 from .capture.vadmodels import make_classifier
 from .config import Settings
 from .console import Console
-from .devices import can_open, diagnose, list_devices
+from .devices import can_open, device_arg, diagnose, list_devices
 from .driver import Driver
 from .errors import AudioDeviceError, ConfigError, InputFileError
 from .playback.jitterpolicy import JitterPolicy
@@ -147,13 +147,6 @@ def make_session(settings: Settings, base_url: str, on_timer: Callable[[Timer], 
 def timer_input(timer: Timer) -> TimerDue:
     """A fired timer as an input of the conversation that set it."""
     return TimerDue(id=str(timer.id), label=timer.label or None, text=timer.announcement)
-
-
-def device_arg(value: str | None) -> int | str | None:
-    """A device setting as PortAudio takes it: an index, a name, or None (default)."""
-    if value is None or value == "":
-        return None
-    return int(value) if value.isdigit() else value
 
 
 # ---------------------------------------------------------------------- commands

@@ -32,7 +32,8 @@ from ..config import Settings
 from ..console import Console
 from ..driver import Driver
 from ..errors import TransportError, VoicebotError
-from ..pipeline import backend, device_arg, make_session, open_speaker, timer_input
+from ..devices import device_arg
+from ..pipeline import backend, make_session, open_speaker, timer_input
 from ..playback.speaker import Speaker
 from ..recovery.devices import AudioDevices
 from ..recovery.mic import ResilientMicrophone

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..audio import API_SAMPLE_RATE, VAD_SAMPLE_RATE
 from ..console import Console
-from ..devices import sounddevice_module
+from ..devices import device_arg, sounddevice_module
 from ..errors import AudioDeviceError
 from .analysis import Findings, Levels, Thresholds, chirp, find_delay, levels, verdict
 
@@ -280,7 +280,7 @@ def report_lines(result: SelftestResult) -> list[str]:
 
 def command(console: Console, input_device: str | None, output_device: str | None) -> int:
     """``voicebot selftest``: exit code 0 pass, 1 fail; the verdict's line says why."""
-    result = selftest(_device(input_device), _device(output_device))
+    result = selftest(device_arg(input_device), device_arg(output_device))
     if console.json_mode:
         record = result.to_dict()
         console.event(record.pop("type"), **record)
@@ -290,9 +290,3 @@ def command(console: Console, input_device: str | None, output_device: str | Non
             print(line)
         (print if result.passed else console.notice)(lines[-1])
     return 0 if result.passed else 1
-
-
-def _device(value: str | None) -> int | str | None:
-    if not value:
-        return None
-    return int(value) if value.isdigit() else value
