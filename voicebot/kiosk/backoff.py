@@ -10,15 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..audio.backoff import Backoff
+
 __all__ = ["UpstreamHealth", "Change", "probe_delays_s"]
 
 _FIRST_DELAY_S = 1.0
 _MAX_DELAY_S = 30.0
 
 
+def _probe_backoff() -> Backoff:
+    return Backoff(initial_s=_FIRST_DELAY_S, max_s=_MAX_DELAY_S)
+
+
 def probe_delays_s(count: int) -> list[float]:
     """The first ``count`` waits between probes."""
-    return [min(_MAX_DELAY_S, _FIRST_DELAY_S * 2 ** i) for i in range(count)]
+    backoff = _probe_backoff()
+    return [backoff.next_delay_s() for _ in range(count)]
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class UpstreamHealth:
     def __init__(self) -> None:
         self.up = True
         self.next_probe_at: float | None = None
-        self._probes = 0
+        self._backoff = _probe_backoff()
         self._reason = ""
 
     def failed(self, reason: str, now: float) -> Change | None:
@@ -45,9 +52,9 @@ class UpstreamHealth:
         if not self.up:
             return None
         self.up = False
-        self._probes = 0
+        self._backoff.reset()
         self._reason = reason
-        self.next_probe_at = now + probe_delays_s(1)[0]
+        self.next_probe_at = now + self._backoff.next_delay_s()
         return Change(False, f"the server cannot be reached ({reason}); retrying")
 
     def probed(self, reachable: bool, now: float) -> Change | None:
@@ -56,8 +63,7 @@ class UpstreamHealth:
             return None
         if reachable:
             return self.succeeded()
-        self._probes += 1
-        self.next_probe_at = now + probe_delays_s(self._probes + 1)[-1]
+        self.next_probe_at = now + self._backoff.next_delay_s()
         return None
 
     def succeeded(self) -> Change | None:
