@@ -149,7 +149,8 @@ def echo_canceller_for(mode: str, *, speaker: bool,
 def _frame_powers(samples: np.ndarray, frame: int) -> np.ndarray:
     """Sum of squares of each whole ``frame`` of int16 ``samples`` (float32)."""
     x = samples[:len(samples) // frame * frame].astype(np.float32).reshape(-1, frame)
-    return np.einsum("ij,ij->i", x, x)
+    powers: np.ndarray = np.einsum("ij,ij->i", x, x)
+    return powers
 
 
 class EchoCanceller:

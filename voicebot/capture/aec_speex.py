@@ -153,7 +153,7 @@ class SpeexEchoCanceller:
         buf[0] = np.frombuffer(mic_frame, "<i2")
         buf[1] = np.frombuffer(reference_frame, "<i2")
         self.cancel_frames(buf[0:1], buf[1:2], buf[2:3])
-        return buf[2].tobytes()
+        return bytes(buf[2].tobytes())
 
     def cancel_frames(self, mic: np.ndarray, reference: np.ndarray, out: np.ndarray,
                       rows: Iterable[int] | None = None) -> None:
