@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
-from .capture.aec import echo_canceller_for, echo_expected
+from .capture.aec import echo_canceller_for
 from .capture.echo import EchoStage, SpeakerReference
 from .capture.mic import (INPUT_BUFFER_S, QUICK_INPUT_BUFFER_S, FileSource, MicrophoneSource,
                           capture_events)
@@ -40,7 +40,7 @@ from .driver import Driver
 from .errors import AudioDeviceError, ConfigError, InputFileError
 from .playback.jitterpolicy import JitterPolicy
 from .playback.sinks import Sink, WavSink
-from .playback.speaker import BARGE_IN_LATENCY_S, Speaker
+from .playback.speaker import Speaker
 from .recovery.devices import AudioDevices
 from .recovery.mic import ResilientMicrophone
 from .recovery.speaker import ResilientSpeaker
@@ -112,15 +112,11 @@ def _display_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def open_speaker(settings: Settings, *, barge_in: bool = False) -> Speaker:
-    """The speaker ``settings`` name. ``barge_in``: the user may interrupt the reply,
-    so a cancel must be heard at once: the shorter output buffer
-    (``speaker.BARGE_IN_LATENCY_S``)."""
+def open_speaker(settings: Settings) -> Speaker:
     device = device_arg(settings.output_device)
     try:
         return Speaker(device, prebuffer_ms=settings.prebuffer_ms,
-                       jitter_policy=JitterPolicy.named(settings.jitter, settings.prebuffer_ms),
-                       latency=BARGE_IN_LATENCY_S if barge_in else "high")
+                       jitter_policy=JitterPolicy.named(settings.jitter, settings.prebuffer_ms))
     except AudioDeviceError as exc:
         raise AudioDeviceError(f"{exc} — list devices with `voicebot devices`, "
                                "or use --no-play") from None
@@ -212,12 +208,7 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
     # Device statuses come before the driver exists (a device lost while the backend
     # starts): the console hears them until the driver takes over.
     publish: Callable[[Event], None] = console.publish
-    # Barge-in as it will be (echo cancellation is set up once the speaker is open):
-    # it asks for the speaker's short output buffer.
-    barge_in_expected = settings.barge_in_for(echo_cancelled=(
-        input_file is None and echo_expected(settings.aec)))
-    devices = (AudioDevices(device_arg(settings.input_device),
-                            lambda: open_speaker(settings, barge_in=barge_in_expected),
+    devices = (AudioDevices(device_arg(settings.input_device), lambda: open_speaker(settings),
                             on_status=lambda event: publish(event))
                if settings.reconnect and (play or not input_file) else None)
     async with contextlib.AsyncExitStack() as stack:
@@ -225,7 +216,7 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         if play and devices is not None:
             speaker = await devices.speaker()
         elif play:
-            speaker = open_speaker(settings, barge_in=barge_in_expected)
+            speaker = open_speaker(settings)
         if speaker is not None:
             stack.callback(speaker.close)
         # Made before the microphone opens, so it is freed after the capture thread ends.

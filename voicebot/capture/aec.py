@@ -49,8 +49,7 @@ from .aec_align import CaptureClock, DelayEstimator, ReferenceTimeline
 from .aec_guard import EchoGuard
 from .aec_speex import SpeexEchoCanceller, SpeexUnavailable, speexdsp_available
 
-__all__ = ["AecConfig", "EchoCanceller", "AEC_MODES", "echo_canceller_for", "echo_expected",
-           "aec_available"]
+__all__ = ["AecConfig", "EchoCanceller", "AEC_MODES", "echo_canceller_for", "aec_available"]
 
 AEC_MODES = ("auto", "on", "off")
 _RATE = 16_000
@@ -119,12 +118,6 @@ class AecConfig:
 def aec_available() -> bool:
     """Whether echo cancellation can run here (libspeexdsp loads)."""
     return speexdsp_available()
-
-
-def echo_expected(mode: str) -> bool:
-    """Whether :func:`echo_canceller_for` with a speaker will give a canceller (``on``
-    gives one or fails)."""
-    return mode == "on" or (mode == "auto" and aec_available())
 
 
 def echo_canceller_for(mode: str, *, speaker: bool,

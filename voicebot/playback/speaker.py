@@ -43,7 +43,7 @@ from .mixer import ClipMixer
 from .position import PlaybackPositions
 from .sinks import NullSink, Pcm16Joiner, Sink, WavSink
 
-__all__ = ["BARGE_IN_LATENCY_S", "Speaker", "Sink", "WavSink", "NullSink"]
+__all__ = ["Speaker", "Sink", "WavSink", "NullSink"]
 
 _ENDED = PlaybackState.ENDED
 _EMPTY = np.zeros(0, np.float32)
@@ -52,14 +52,6 @@ _CLIP_LEAD_IN_S = 0.1
 # device counts as stuck: a healthy stop takes under a millisecond, a drain of the
 # "high" latency buffer ~40 ms.
 _CLOSE_TIMEOUT_S = 1.0
-
-
-#: The output buffer while the user may interrupt a reply (barge-in): a cancel fades
-#: the reply out in the next callback, but what the device buffer already holds
-#: still plays. Measured on the PipeWire rig (a tone cancelled, the speaker's monitor
-#: recorded): the last sound came 60-75 ms after cancel() with "high" (40 ms
-#: reported), 33-37 ms with 20 ms, 26 ms with "low" (10 ms, which gapped).
-BARGE_IN_LATENCY_S = 0.02
 
 
 class Speaker:
@@ -84,9 +76,8 @@ class Speaker:
     rides out late callbacks (the callback needs the GIL, which the loop thread may
     hold for a few ms). "high" by default (PipeWire's ALSA device: 35 ms asked, 40 ms
     reported by the open stream): with "low" (9 ms) a 20 ms gap was heard in 2 of 25
-    runs of the speaker tests, PortAudio reporting an underflow. With barge-in
-    ``BARGE_IN_LATENCY_S`` (20 ms): a cancel is heard ~30 ms sooner. The jitter
-    buffer's prebuffer is for network jitter.
+    runs of the speaker tests, PortAudio reporting an underflow. The jitter buffer's
+    prebuffer is for network jitter.
 
     ``jitter_policy`` decides when a reply starts playing; by default the adaptive
     policy with ``prebuffer_ms`` as the most it waits at the start of a reply
