@@ -28,8 +28,7 @@ from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
 from .capture.aec import echo_canceller_for
 from .capture.echo import EchoStage, SpeakerReference
-from .capture.mic import (INPUT_BUFFER_S, QUICK_INPUT_BUFFER_S, FileSource, MicrophoneSource,
-                          capture_events)
+from .capture.mic import FileSource, MicrophoneSource, capture_events
 from .capture.reference import ReferenceRing
 from .capture.vad import UtteranceDetector
 from .capture.vadmodels import make_classifier
@@ -223,10 +222,6 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         echo = (echo_stage(settings, speaker, stack)
                 if speaker is not None and input_file is None else None)
         config = settings.segmenter_config(echo_cancelled=echo is not None)
-        # The embedded server decodes in this process, holding the GIL for a decode:
-        # the long input buffer rides that out; a remote backend gets prompter blocks.
-        input_buffer_s = (INPUT_BUFFER_S if settings.backend_url() is None
-                          else QUICK_INPUT_BUFFER_S)
         detector = UtteranceDetector(
             config, classify=make_classifier(settings.vad, config.aggressiveness))
         resilient_mic: ResilientMicrophone | None = None
@@ -235,17 +230,13 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
                 input_file, realtime=not fast)
         elif devices is not None:
             resilient_mic = source = devices.microphone(
-                open_source=lambda: MicrophoneSource(
-                    device_arg(settings.input_device), block_ms=settings.capture_block_ms,
-                    input_buffer_s=input_buffer_s),
                 capture=lambda mic, detector, clock: capture_events(
                     mic, detector, clock=clock, processor=echo))
             await source.open()  # fails fast: a wrong device name is the user's to fix
             stack.push_async_callback(source.aclose)
         else:
             mic = MicrophoneSource(device_arg(settings.input_device),
-                                   block_ms=settings.capture_block_ms,
-                                   input_buffer_s=input_buffer_s)
+                                   block_ms=settings.capture_block_ms)
             source = await stack.enter_async_context(mic)  # its errors name the device
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(  # `driver` is bound below, before any timer fires

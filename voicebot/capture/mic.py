@@ -62,21 +62,14 @@ _DEVICES_HINT = "`voicebot devices` lists them"
 _RING_MARGIN_MS = 200
 # The input stream's buffer (PortAudio's suggested latency). A read still returns as
 # soon as a block is there; what this sets is how long the capture thread may be kept
-# from reading before samples are lost, and, on PipeWire, how often its ALSA plugin
-# hands samples over. The capture thread needs the GIL to read, and the embedded
+# from reading before samples are lost. It needs the GIL to read, and the embedded
 # server decoding speech in the same process holds the GIL for the whole decode
 # (pocketsphinx's call does not release it): 0.15-0.35 s on a quiet machine, more on
 # a loaded one, now that a preemptive request is decoded while the user goes on
 # speaking. With the default (low) latency such a stall lost up to 0.7 s of speech
 # (measured on the virtual devices, 2 cores loaded); 2 s lost nothing but made
-# PipeWire deliver every block ~300 ms later. 0.5 s is what such a process uses
-# (``INPUT_BUFFER_S``), but PipeWire then delivers in bursts every ~190 ms (60 ms
-# blocks: samples wait 80-100 ms on average, up to 190 ms, before a read sees them),
-# which alone put a barge-in 60-100 ms later. Without an in-process decoder
-# (``QUICK_INPUT_BUFFER_S``, 0.15 s) it delivers every ~65 ms (waits ~30 ms, at most
-# ~80): measured with 60 ms blocks on the PipeWire rig (README, "Echo cancellation").
-INPUT_BUFFER_S = 0.5
-QUICK_INPUT_BUFFER_S = 0.15
+# PipeWire deliver every block ~300 ms later; 0.5 s delivers as the default does.
+_INPUT_BUFFER_S = 0.5
 
 
 class AudioSource(Protocol):
@@ -111,10 +104,6 @@ class MicrophoneSource:
     on average ~35 ms more than with 40 ms blocks, against a 700 ms end-of-turn
     hang-over.
 
-    ``input_buffer_s``: the stream's buffer (see ``INPUT_BUFFER_S`` above): the 0.5 s
-    default rides out an in-process decoder holding the GIL; a process without one
-    passes ``QUICK_INPUT_BUFFER_S``, which PipeWire delivers three times as often.
-
     Two ways to consume it, one per source:
 
     - :func:`capture_events` (the cheap one): the capture thread itself converts,
@@ -133,11 +122,9 @@ class MicrophoneSource:
 
     def __init__(self, device: int | str | None = None,
                  loop: asyncio.AbstractEventLoop | None = None, *, block_ms: int = 60,
-                 max_queued_ms: int = 2000, stall_timeout_s: float = 2.0,
-                 input_buffer_s: float = INPUT_BUFFER_S) -> None:
+                 max_queued_ms: int = 2000, stall_timeout_s: float = 2.0) -> None:
         self.device = device
         self.block_ms = block_ms
-        self.input_buffer_s = input_buffer_s
         self.stall_timeout_s = stall_timeout_s
         self.sample_rate = 0
         self.channels = 0
@@ -305,7 +292,7 @@ class MicrophoneSource:
                 # power of two (4096 frames at 48 kHz, 85 ms, for 60 ms blocks).
                 stream = sd.InputStream(samplerate=rate, blocksize=block_frames,
                                         device=self.device, channels=channels, dtype="float32",
-                                        latency=self.input_buffer_s)
+                                        latency=_INPUT_BUFFER_S)
                 stream.start()
             except (ValueError, sd.PortAudioError) as exc:
                 last_error = _one_line(exc)
