@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -169,6 +170,57 @@ def test_barge_in_cuts_the_reply_at_what_was_heard() -> None:
     assert [s.turn for s in sim.of(ip.StartTurn)] == [1, 2]
     assert not sim.of(ev.TurnDone) and not sim.of(ev.ErrorEvent)
     assert "UtteranceIgnored" not in _kinds(got)
+
+
+def _start_over_reply(barge_in_ms: int, voiced_lag_s: float) -> Sim:
+    """A reply audible from 3.0 s; then SpeechStarted reported at the end of a capture
+    block (4.0 s) whose last voiced frame ended ``voiced_lag_s`` earlier."""
+    sim = Sim(barge_in=True, barge_in_ms=barge_in_ms)
+    sim.speak(1.0, 2.0)
+    _playing(sim, 1, sound_at=3.0, text="A story about the sea.", audio_s=6.0, until=3.9)
+    t = 4.0
+    voiced = int(round((t - voiced_lag_s) * RATE))
+    sim.feed(ip.Detected(SpeechStarted(int(3.6 * RATE)), int(t * RATE), t, voiced), t)
+    return sim
+
+
+@pytest.mark.parametrize("voiced_lag_s", [
+    0.0,    # the block ends on a voiced frame
+    0.015,  # part of a frame after it
+    0.03,   # a whole unvoiced frame after it
+    0.05,
+])
+def test_barge_in_of_zero_ms_interrupts_on_the_start_report(voiced_lag_s: float) -> None:
+    """With barge_in_ms = 0 (echo cancellation) the report that starts speech
+    interrupts: speech counts from the trigger's last voiced frame, not from the end
+    of the block that carried it (which would wait for the next block)."""
+    sim = _start_over_reply(0, voiced_lag_s)
+    cancel = sim.of(ip.CancelTurn)
+    assert len(cancel) == 1 and cancel[0].turn == 1
+    assert sim.of(ev.Interrupted)[0].played_ms == pytest.approx(1000.0, abs=20)
+
+
+@given(voiced_lag_ms=st.integers(0, 200), barge_in_ms=st.integers(0, 1000),
+       block_ms=st.sampled_from([20, 30, 40, 60]))
+def test_barge_in_counts_from_the_trigger_s_last_voiced_frame(
+        voiced_lag_ms: int, barge_in_ms: int, block_ms: int) -> None:
+    """Property: the reply is cut at the first report whose last voiced frame ends
+    ``barge_in_ms`` or more after the start report's last voiced frame."""
+    sim = _start_over_reply(barge_in_ms, voiced_lag_ms / 1000)
+    since = 4.0 - voiced_lag_ms / 1000
+    assert bool(sim.of(ip.CancelTurn)) == (barge_in_ms == 0)
+    t = 4.0
+    for _ in range(2 + (barge_in_ms + 200) // block_ms):
+        if sim.of(ip.CancelTurn):
+            break
+        t = round(t + block_ms / 1000, 6)
+        sim.feed(ip.Detected(None, int(t * RATE), t, int(round(t * RATE))), t)
+    cancel = sim.of(ip.CancelTurn)
+    assert len(cancel) == 1
+    cut_at = 3.0 + sim.of(ev.Interrupted)[0].played_ms / 1000
+    # Cut at the first report (every block_ms) at least barge_in_ms after `since`.
+    assert cut_at >= min(since + barge_in_ms / 1000, 4.0) - 0.02
+    assert cut_at <= max(since + barge_in_ms / 1000, 4.0) + block_ms / 1000 + 0.02
 
 
 def test_heard_text_while_streaming_is_not_the_text_received() -> None:

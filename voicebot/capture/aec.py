@@ -139,9 +139,11 @@ def echo_canceller_for(mode: str, *, speaker: bool,
         return None
 
 
-def _power(pcm16: bytes) -> float:
-    x = np.frombuffer(pcm16, dtype="<i2").astype(np.float32)
-    return float(np.dot(x, x))
+def _frame_powers(samples: np.ndarray, frame: int) -> np.ndarray:
+    """Sum of squares of each whole ``frame`` of int16 ``samples`` (float32)."""
+    x = samples[:len(samples) // frame * frame].astype(np.float32).reshape(-1, frame)
+    powers: np.ndarray = np.einsum("ij,ij->i", x, x)
+    return powers
 
 
 class EchoCanceller:
@@ -256,47 +258,43 @@ class EchoCanceller:
             self._pending = mic.copy()
             return b""
         frame = self._frame
+        k = n // frame
         back, ahead = self._back_frames, self._ahead_frames
         wide, ref0 = np.zeros(n + ahead * frame, np.int16), np.zeros(n, np.int16)
         with self._lock:
             self._timeline.read(slot - shift, wide)
             self._timeline.read(slot, ref0)
-        self._delay.push(mic[:n], ref0)
-        mic_bytes, ref_bytes = mic[:n].tobytes(), wide[:n].tobytes()
+        near = mic[:n]
+        self._delay.push(near, ref0)
         # Per frame: the loudest reference whose echo can be in it (for the guard),
         # from the powers of the frames before (kept) and of this block and after.
-        w = wide.astype(np.float32).reshape(-1, frame)
-        powers = np.concatenate([self._ref_history, np.einsum("ij,ij->i", w, w)])
-        ref_loudest = np.lib.stride_tricks.sliding_window_view(
-            powers, back + ahead + 1).max(axis=1)
-        self._ref_history = powers[n // frame:n // frame + back]
-        m = mic[:n].astype(np.float32).reshape(-1, frame)
-        mic_power = np.einsum("ij,ij->i", m, m)
-        fb = 2 * frame
-        out = bytearray()
-        cancel = self._speex.cancel
+        powers = np.concatenate([self._ref_history, _frame_powers(wide, frame)])
+        window = back + ahead + 1
+        ref_loudest = [float(powers[j:j + window].max()) for j in range(k)]
+        self._ref_history = powers[k:k + back]
+        mic_frames = np.ascontiguousarray(near).reshape(k, frame)
+        mic_power = _frame_powers(near, frame).tolist()
+        # A dropout (exact silence) is no echo path; adapting on it would unlearn the
+        # room: such frames skip the canceller, whose state waits for the echo.
+        live = [j for j in range(k) if mic_power[j] != 0.0]
+        self.dropout_frames += k - len(live)
+        out = np.zeros((k, frame), np.int16)
+        self._speex.cancel_frames(mic_frames, wide[:n].reshape(k, frame), out, live)
+        out_power = _frame_powers(out.reshape(-1), frame).tolist()
         guard = self._guard
-        for j, i in enumerate(range(0, 2 * n, fb)):
-            if mic_power[j] == 0.0:
-                # A dropout: exact silence is no echo path; adapting on it would
-                # unlearn the room. The canceller's state waits for the echo.
-                self.dropout_frames += 1
-                out += bytes(fb)
-                continue
-            cleaned = cancel(mic_bytes[i:i + fb], ref_bytes[i:i + fb])
-            admitted = guard is None or guard.admit(float(mic_power[j]), _power(cleaned),
-                                                    float(ref_loudest[j]))
-            if not (self.trusted or self._learnt(mic_bytes[i:i + fb], cleaned)) or not admitted:
-                cleaned = bytes(fb)
-            out += cleaned
+        for j in live:
+            admitted = guard is None or guard.admit(mic_power[j], out_power[j], ref_loudest[j])
+            if not (self.trusted or self._learnt(mic_power[j], out_power[j])) or not admitted:
+                out[j] = 0
         if guard is not None and guard.lost and not self._delay.urgent:
             self._delay.wake()  # the delay moved: measure it again now
         self.processed_samples += n
         self._pending = mic[n:].copy()
-        return bytes(out)
+        return out.tobytes()
 
-    def _learnt(self, mic_frame: bytes, cleaned: bytes) -> bool:
-        """Warm-up (first reference only): has the canceller learnt the room yet?"""
+    def _learnt(self, mic_power: float, out_power: float) -> bool:
+        """Warm-up (first reference only): has the canceller learnt the room yet?
+        Fed the powers of a microphone frame and of the canceller's output for it."""
         self._warmup_samples += self._frame
         cfg = self.config
         if self._warmup_samples >= cfg.warmup_max_ms * _RATE // 1000:
@@ -304,8 +302,8 @@ class EchoCanceller:
             return True
         if self._delay.delay is None:
             return False
-        self._window_in.append(_power(mic_frame))
-        self._window_out.append(_power(cleaned))
+        self._window_in.append(mic_power)
+        self._window_out.append(out_power)
         if len(self._window_in) > self._trust_frames:
             del self._window_in[0], self._window_out[0]
         if len(self._window_in) == self._trust_frames:

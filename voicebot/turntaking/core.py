@@ -260,7 +260,10 @@ class TurnTaking:
     def _detected(self, d: Detected, now: float, out: list[Output]) -> None:
         ev = d.event
         if isinstance(ev, SpeechStarted):
-            self._speech_since = d.at
+            # Speech counts from the start trigger: the end of the last voiced frame
+            # of the block that fired it, not the block's end (up to a block later).
+            # With barge_in_ms = 0 the start itself interrupts, not the next report.
+            self._speech_since = d.at if d.voiced_end is None else d.time_of(d.voiced_end)
         elif isinstance(ev, (UtteranceEnded, UtteranceDiscarded)):
             self._speech_since = None
         if d.voiced_end is not None:
