@@ -2,7 +2,8 @@
 pocketsphinx, eSpeak NG speech; in-process recognition of the same audio is the reference.
 
 Worker processes are found from outside, in /proc: children of this process running
-``voicebot.speech.worker``.
+``voicebot.speech.worker``, less those already there when the test began (other tests'
+servers, such as the session's shared one, keep theirs).
 """
 
 from __future__ import annotations
@@ -81,10 +82,20 @@ def in_process() -> PocketsphinxRecognizer:
 
 
 @pytest.fixture
-def workers() -> Iterator[ProcessRecognizer]:
+def others() -> set[int]:
+    """The worker processes of this process that the test did not start."""
+    return set(_worker_children(os.getpid()))
+
+
+def _new_workers(others: set[int]) -> list[int]:
+    return sorted(set(_worker_children(os.getpid())) - others)
+
+
+@pytest.fixture
+def workers(others: set[int]) -> Iterator[ProcessRecognizer]:
     with ProcessRecognizer(SKILL_PHRASES, max_workers=2) as rec:
         yield rec
-    assert _worker_children(os.getpid()) == []
+    assert _new_workers(others) == []
 
 
 def test_same_text_as_in_process_recognition(workers: ProcessRecognizer,
@@ -98,7 +109,8 @@ def test_same_text_as_in_process_recognition(workers: ProcessRecognizer,
 
 
 def test_workers_grow_with_concurrent_callers_up_to_the_limit(
-        workers: ProcessRecognizer, in_process: PocketsphinxRecognizer) -> None:
+        workers: ProcessRecognizer, in_process: PocketsphinxRecognizer,
+        others: set[int]) -> None:
     audio = [synth(text) for text in QUESTIONS]
     expected = [in_process.transcribe(a, 16_000) for a in audio]
     got: dict[int, str] = {}
@@ -113,7 +125,7 @@ def test_workers_grow_with_concurrent_callers_up_to_the_limit(
         t.join()
     assert [got[i] for i in range(6)] == [expected[i % len(audio)] for i in range(6)]
     assert 1 <= len(workers.worker_pids()) <= 2
-    assert len(_worker_children(os.getpid())) == len(workers.worker_pids())
+    assert len(_new_workers(others)) == len(workers.worker_pids())
 
 
 def test_errors_come_back_as_voicebot_errors_and_the_worker_stays(
@@ -128,12 +140,12 @@ def test_errors_come_back_as_voicebot_errors_and_the_worker_stays(
     assert workers.transcribe(synth("hello"), 16_000) == "hello"
 
 
-def test_a_bad_phrase_list_is_a_config_error() -> None:
+def test_a_bad_phrase_list_is_a_config_error(others: set[int]) -> None:
     with ProcessRecognizer(["hello qwzxv"]) as rec:
         with pytest.raises(ConfigError, match="qwzxv"):
             rec.transcribe(synth("hello"), 16_000)
         assert rec.worker_pids() == []
-    assert _worker_children(os.getpid()) == []
+    assert _new_workers(others) == []
 
 
 def test_a_worker_killed_mid_request_fails_that_request_and_the_next_gets_a_new_one(
@@ -177,7 +189,7 @@ def test_a_worker_that_died_while_idle_is_replaced_without_an_error(
     assert new_pid != pid
 
 
-def test_close_stops_every_worker_and_later_calls_fail_clearly() -> None:
+def test_close_stops_every_worker_and_later_calls_fail_clearly(others: set[int]) -> None:
     rec = ProcessRecognizer(SKILL_PHRASES, max_workers=2)
     threads = [threading.Thread(target=rec.transcribe, args=(synth(q), 16_000))
                for q in QUESTIONS[:3]]
@@ -185,13 +197,13 @@ def test_close_stops_every_worker_and_later_calls_fail_clearly() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert _worker_children(os.getpid())
+    assert _new_workers(others)
     rec.close()
-    assert _worker_children(os.getpid()) == []
+    assert _new_workers(others) == []
     with pytest.raises(VoicebotError, match="shut down"):
         rec.transcribe(synth("hello"), 16_000)
     rec.warm_up()  # no-op once closed
-    assert _worker_children(os.getpid()) == []
+    assert _new_workers(others) == []
 
 
 def test_workers_exit_when_their_parent_is_killed() -> None:
@@ -213,23 +225,24 @@ def test_workers_exit_when_their_parent_is_killed() -> None:
     assert _gone(pid)
 
 
-def test_the_embedded_server_recognises_in_a_worker_and_stops_it_with_itself() -> None:
+def test_the_embedded_server_recognises_in_a_worker_and_stops_it_with_itself(
+        others: set[int]) -> None:
     srv = start_embedded()  # warm-up starts the first worker
     try:
         with httpx.Client(base_url=srv.base_url, timeout=60) as c:
             res = collect(sse_events(c, {"messages": [spoken("what is two plus two")]}))
         assert res["content"] == f"2 plus 2 is {2 + 2}."
-        assert len(_worker_children(os.getpid())) == 1
+        assert len(_new_workers(others)) == 1
     finally:
         srv.stop()
-    assert _worker_children(os.getpid()) == []
+    assert _new_workers(others) == []
 
 
-def test_in_process_recognition_is_still_a_choice(in_process: PocketsphinxRecognizer) -> None:
+def test_in_process_recognition_is_still_a_choice(others: set[int]) -> None:
     engines = Engines(recognizer_workers=0)
     with start_embedded(state=ServerState(engines=engines), warm_up=False) as srv, \
             httpx.Client(base_url=srv.base_url, timeout=60) as c:
         res = collect(sse_events(c, {"messages": [spoken("what is two plus two")]}))
         assert res["content"] == f"2 plus 2 is {2 + 2}."
-        assert _worker_children(os.getpid()) == []
+        assert _new_workers(others) == []
     assert isinstance(engines.recognizer(), PocketsphinxRecognizer)
