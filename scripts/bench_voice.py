@@ -37,7 +37,10 @@ STAGES = ("endpoint", "request_sent", "first_byte", "first_audio", "first_sound"
 def _until(events: queue.Queue[dict | None], kind: str, timeout_s: float) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        event = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        try:
+            event = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
         if event is None:
             raise RuntimeError("voicebot exited")
         if event["type"] == kind:
@@ -102,8 +105,11 @@ def main() -> int:
     pre = summary.get("preemptive") or {}
     print(f"preemptive requests: {pre.get('sent', 0)} sent, {pre.get('discarded', 0)} discarded "
           f"(extra upstream requests); settings: {' '.join(args.set) or 'defaults'}")
+    print("  turn  " + " ".join(f"{stage[:11]:>11}" for stage in STAGES) + "  reply")
     for d in done:
-        print("  turn", d["turn"], d["text"][:60])
+        ms = [d["latency_ms"].get(stage) for stage in STAGES]
+        print(f"  {d['turn']:>4}  " + " ".join(f"{'-' if v is None else round(v):>11}"
+                                               for v in ms) + f"  {d['text'][:40]}")
     return 0
 
 

@@ -113,8 +113,8 @@ class Settings:
     #: turn sooner (~half a block on average) and cost more wake-ups while idle.
     capture_block_ms: int = 60
     #: The embedded server's speech recognition (voicebot/speech/worker.py): up to this
-    #: many utterances decode at once, each in a worker process of its own (~50 MB
-    #: each, started when needed), so a decode never stalls the event loop or the
+    #: many utterances decode at once, each in a worker process of its own (~135 MB
+    #: RSS each, started when needed), so a decode never stalls the event loop or the
     #: capture thread; 0 decodes in this process (pocketsphinx then holds the GIL
     #: for 140-310 ms per question).
     speech_workers: int = 2

@@ -27,6 +27,7 @@ threads may call it. The worker process runs :func:`_serve`.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing.connection
 import os
 import socket
@@ -41,6 +42,8 @@ import numpy as np
 from ..errors import ConfigError, InputError, VoicebotError
 
 __all__ = ["ProcessRecognizer", "main"]
+
+log = logging.getLogger("voicebot.speech")
 
 #: A worker asked to stop gets this long to exit before it is killed.
 _STOP_TIMEOUT_S = 2.0
@@ -176,7 +179,8 @@ class ProcessRecognizer:
     """:class:`~voicebot.speech.engines.Recognizer` running pocketsphinx in worker processes.
 
     ``phrases`` as for :class:`~voicebot.speech.recognize.PocketsphinxRecognizer`. Up to
-    ``max_workers`` utterances decode at once, each in its own process (~40 MB each);
+    ``max_workers`` utterances decode at once, each in its own process (~135 MB RSS
+    each, most of it pocketsphinx's models);
     workers start on demand (about a second each: :meth:`warm_up` starts the first one
     ahead) and stay until :meth:`close`. A worker that dies fails the request it was
     serving with a :class:`~voicebot.errors.VoicebotError`; the next request gets a
@@ -231,14 +235,16 @@ class ProcessRecognizer:
             return [w.process.pid for w in self._idle]
 
     def close(self) -> None:
-        """Stop every worker: idle ones now, busy or starting ones when they are done.
-        Later calls to :meth:`transcribe` raise :class:`~voicebot.errors.VoicebotError`."""
+        """Stop every worker: idle ones now, busy ones when their request ends; waits
+        for those still loading (up to ~30 s). Later calls to :meth:`transcribe` raise :class:`~voicebot.errors.VoicebotError`."""
         with self._cond:
             self._closed = True
             idle, self._idle = self._idle, []
             self._cond.notify_all()
         for worker in idle:
             worker.stop()
+        with self._cond:  # a worker still loading stops itself as soon as it has loaded
+            self._cond.wait_for(lambda: self._starting == 0, _STOP_TIMEOUT_S + 30)
 
     def __enter__(self) -> ProcessRecognizer:
         return self
@@ -247,16 +253,21 @@ class ProcessRecognizer:
         self.close()
 
     def _acquire(self) -> _Worker:
-        """An idle worker for this thread. A new one starts only while the callers
-        waiting outnumber the workers starting: a request that comes in while the
-        warm-up loads the first worker waits for it rather than loading a second."""
+        """An idle worker for this thread, the first one free.
+
+        A new worker starts only while the callers waiting outnumber the workers
+        starting (a request that comes in while the warm-up loads the first worker
+        waits for it rather than loading a second). When workers exist but all are
+        busy, the new one loads on a thread of its own and this caller takes whichever
+        is free first: a decode ends in ~0.3 s, a worker takes ~1 s to load.
+        """
         with self._cond:
             self._waiting += 1
         try:
             while True:
                 dead: list[_Worker] = []
                 worker = None
-                start = False
+                start = background = False
                 with self._cond:
                     if self._closed:
                         raise VoicebotError("speech recognition has shut down")
@@ -271,6 +282,7 @@ class ProcessRecognizer:
                         start = (self._started < self._max_workers
                                  and self._starting < self._waiting)
                         if start:
+                            background = self._started > self._starting  # some are busy
                             self._started += 1
                             self._starting += 1
                         else:
@@ -279,15 +291,19 @@ class ProcessRecognizer:
                     candidate.stop()
                 if worker is not None:
                     return worker
-                if start:
-                    self._start()  # into the idle list, for whichever caller comes first
+                if background:
+                    threading.Thread(target=self._start_quietly, daemon=True,
+                                     name="voicebot-recognizer-start").start()
+                elif start:
+                    self._start()  # errors (a bad phrase list) reach this caller
         finally:
             with self._cond:
                 self._waiting -= 1
 
     def _start(self) -> None:
         """Start a worker (counted in ``_started`` and ``_starting`` by the caller) and
-        put it in the idle list; raise if it does not load."""
+        put it in the idle list, for whichever caller comes first; raise if it does not
+        load."""
         try:
             worker = _Worker(self._phrases)
         except BaseException:
@@ -297,12 +313,22 @@ class ProcessRecognizer:
                 self._cond.notify_all()
             raise
         with self._cond:
-            self._starting -= 1
-            if not self._closed:
+            closed = self._closed
+            if not closed:
                 self._idle.append(worker)
-                self._cond.notify_all()
-                return
-        worker.stop()
+        if closed:  # close() came meanwhile, and waits for this
+            worker.stop()
+        with self._cond:
+            self._starting -= 1
+            self._cond.notify_all()
+
+    def _start_quietly(self) -> None:
+        """:meth:`_start` on its own thread: a failure there is logged (the callers
+        waiting use the workers that already run)."""
+        try:
+            self._start()
+        except VoicebotError as exc:
+            log.warning("an extra speech recognition worker did not start: %s", exc)
 
     def _release(self, worker: _Worker, healthy: bool) -> None:
         with self._cond:
