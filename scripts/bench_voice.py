@@ -34,7 +34,9 @@ QUESTIONS: list[list[str | float]] = [
 STAGES = ("endpoint", "request_sent", "first_byte", "first_audio", "first_sound")
 
 
-def _until(events: queue.Queue[dict | None], kind: str, timeout_s: float) -> dict:
+def _until(events: queue.Queue[dict | None], kind: str, timeout_s: float,
+           seen: list[dict] | None = None) -> dict:
+    """The next event of ``kind``; the others on the way are appended to ``seen``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -45,6 +47,8 @@ def _until(events: queue.Queue[dict | None], kind: str, timeout_s: float) -> dic
             raise RuntimeError("voicebot exited")
         if event["type"] == kind:
             return event
+        if seen is not None:
+            seen.append(event)
     raise RuntimeError(f"no {kind} within {timeout_s} s")
 
 
@@ -82,7 +86,13 @@ def main() -> int:
         time.sleep(3.0)  # the embedded server's engines warm up (loading them holds the GIL)
         for turn in range(args.turns):
             play_into_mic(str(wavs[turn % len(wavs)]))
-            done.append(_until(events, "turn.done", 60))
+            seen: list[dict] = []
+            try:
+                done.append(_until(events, "turn.done", 60, seen))
+            except RuntimeError:
+                print(f"turn {turn + 1}: events before the failure: {seen[-12:]}",
+                      file=sys.stderr)
+                raise
             time.sleep(0.5)
         summary = _until(events, "summary", 30)
     except RuntimeError:
