@@ -7,6 +7,9 @@
 - spoken requests (input_audio, recognised by pocketsphinx) per second with N clients
 - the latency of spoken requests while many clients stream spoken replies (do waits for
   the synthesiser hold up recognition?)
+- how late an event loop runs in a process that embeds the server (as ``voicebot chat``
+  does) while it recognises speech in that process or in worker processes
+  (``--only-stall`` runs only this)
 
 The server runs in a separate process (as ``voicebot serve`` would), so the client's
 work does not share its GIL. Usage: ``.venv/bin/python scripts/bench_server.py [--quick]``.
@@ -184,11 +187,51 @@ async def bench_spoken_under_load(base_url: str, streams: int, body: dict[str, o
           f"{statistics.median(times):.0f} ms, max {times[-1]:.0f} ms ({runs} runs)")
 
 
+def bench_loop_stall(body: dict[str, object], runs: int) -> None:
+    """How late an event loop's timer fires in a process that embeds the server (as
+    ``voicebot chat`` does) while it answers spoken requests, recognition in that
+    process (``recognizer_workers=0``) or in worker processes (the default)."""
+    from voicebot.server.completion import Engines, ServerState
+    from voicebot.server.serve import start_embedded
+
+    for workers in (0, 2):
+        state = ServerState(engines=Engines(recognizer_workers=workers))
+        with start_embedded(state=state) as srv:
+            state.engines.warm_up()
+            lateness: list[float] = []
+
+            async def measure() -> None:
+                async with httpx.AsyncClient(base_url=srv.base_url, timeout=60) as c:
+                    async def ask() -> None:
+                        for _ in range(runs):
+                            (await c.post("/chat/completions", json=body)).raise_for_status()
+                    asking = asyncio.create_task(ask())
+                    while not asking.done():
+                        t0 = time.perf_counter()
+                        await asyncio.sleep(0.005)
+                        lateness.append((time.perf_counter() - t0 - 0.005) * 1000)
+                    await asking
+
+            t0 = time.perf_counter()
+            asyncio.run(measure())
+            per_request_ms = (time.perf_counter() - t0) * 1000 / runs
+        lateness.sort()
+        print(f"event loop in the server's process, recognizer_workers={workers}: 5 ms timer "
+              f"late by p50 {statistics.median(lateness):.1f} ms, p99 "
+              f"{lateness[int(0.99 * len(lateness))]:.1f} ms, max {lateness[-1]:.1f} ms "
+              f"({runs} spoken requests, {per_request_ms:.0f} ms each)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs")
+    ap.add_argument("--only-stall", action="store_true",
+                    help="only the event loop's stalls in a process embedding the server")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs")
+    if args.only_stall:
+        bench_loop_stall(spoken_body(), 10)
+        return
     port = free_port()
     proc = start_server(port)
     base_url = f"http://127.0.0.1:{port}"
@@ -201,6 +244,7 @@ def main() -> None:
         for n in (1, 2, 4):
             asyncio.run(bench_spoken(base_url, n, 3 if args.quick else 6, body))
         asyncio.run(bench_spoken_under_load(base_url, 48, body, 3 if args.quick else 6))
+        bench_loop_stall(body, 5 if args.quick else 10)
     finally:
         proc.terminate()
         proc.wait(10)
