@@ -34,6 +34,7 @@ from .chunks import (
     estimate_text_tokens,
 )
 from .encode import encode_reply_audio
+from .heard import HeardCache
 from .conversations import Conversations, conversation_key
 from .model import Reply
 from .plan import Heard, Spoken, build_turns, plan_speech, structured_content
@@ -135,6 +136,8 @@ class ServerState:
     """Per-server state, owned by the event-loop thread (the store, the conversations)."""
     engines: Engines = field(default_factory=Engines)
     store: AudioStore = field(default_factory=AudioStore)
+    #: What earlier requests' input audio said (requests repeat the last turns' audio).
+    heard: HeardCache = field(default_factory=HeardCache)
     #: The assistant's state (timers) per conversation; see :mod:`.conversations`.
     conversations: Conversations = field(default_factory=Conversations)
     #: Wall-clock time in epoch seconds; replaced in tests.
@@ -196,9 +199,14 @@ async def complete(req: ChatRequest, state: ServerState, *,
         for pi, part in enumerate(msg.parts):
             if part.kind == "audio":
                 param = f"{part.param}.input_audio.data"
-                heard[(mi, pi)] = await anyio.to_thread.run_sync(
-                    _decode_and_recognise, state.engines, part.audio_data, part.audio_format,
-                    param)
+                key = state.heard.key(part.audio_data, part.audio_format)
+                known = state.heard.get(key)
+                if known is None:
+                    known = await anyio.to_thread.run_sync(
+                        _decode_and_recognise, state.engines, part.audio_data,
+                        part.audio_format, param)
+                    state.heard.put(key, known)
+                heard[(mi, pi)] = known
     usage = Usage()
     turns = build_turns(req, heard, remembered, usage)
     assistant = state.conversations.assistant(conversation_key(req), now_s)
