@@ -72,7 +72,7 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
     while True:
         try:
             request = conn.recv()
-        except (EOFError, OSError):  # the parent closed the pipe or exited
+        except (EOFError, OSError):  # the parent closed the socket or exited
             return
         try:
             answer: tuple[str, ...] = ("ok", recognizer.transcribe(*request))
@@ -180,9 +180,8 @@ class ProcessRecognizer:
 
     ``phrases`` as for :class:`~voicebot.speech.recognize.PocketsphinxRecognizer`. Up to
     ``max_workers`` utterances decode at once, each in its own process (~135 MB RSS
-    each, most of it pocketsphinx's models);
-    workers start on demand (about a second each: :meth:`warm_up` starts the first one
-    ahead) and stay until :meth:`close`. A worker that dies fails the request it was
+    each, most of it pocketsphinx's models); workers start on demand (about a second
+    each: :meth:`warm_up` starts the first one ahead) and stay until :meth:`close`. A worker that dies fails the request it was
     serving with a :class:`~voicebot.errors.VoicebotError`; the next request gets a
     fresh worker. Thread-safe; methods block (call them from worker threads).
     """
