@@ -18,6 +18,9 @@ plays -60 dBFS white noise into it instead, a quiet room).
   loop is the main thread; ``vb-capture`` is the capture worker; PortAudio's
   threads carry the interpreter's name) and, with ``--profile`` and py-spy
   installed, the Python functions that ran most.
+- ``local``: ``voicebot chat --local``, the embedded server in the chat's process, with
+  ``speech_workers = 0`` (recognition in that process) and 2 (its first recognition
+  worker, started with the server, measured too: CPU and RSS of each process).
 - ``floors``: ``parec`` on the same device (C, PulseAudio protocol), and a bare
   Python loop of blocking PortAudio reads at each block size.
 - ``blocks``: the capture stage alone (``MicrophoneSource`` + ``capture_events``
@@ -165,6 +168,51 @@ def run_chat(args: argparse.Namespace, *, play: bool) -> Usage:
     finally:
         _stop(proc)
         listener.close()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    return " ".join([os.path.basename(argv[0]), *argv[1:3]]).strip()
+
+
+def run_chat_local(args: argparse.Namespace, speech_workers: int
+                   ) -> tuple[Usage, list[tuple[str, Usage]]]:
+    """``voicebot chat --local``: the embedded server in the chat's process, and its
+    recognition worker (started at start-up, ``speech_workers`` > 0) measured too."""
+    config = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+    config.write(f"speech_workers = {speech_workers}\n")
+    config.close()
+    cmd = [sys.executable, "-m", "voicebot", "chat", "--json", "--local", "--config",
+           config.name]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        _wait_for_line(proc, b'"listening"', 60)
+        deadline = time.monotonic() + 30
+        while speech_workers and not _children(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(3.0)  # the worker loads its model
+        pids = [proc.pid, *_children(proc.pid)]
+        t0, c0 = time.monotonic(), [_stat_ticks(f"/proc/{p}/stat") for p in pids]
+        time.sleep(args.warmup + args.seconds)
+        t1, c1 = time.monotonic(), [_stat_ticks(f"/proc/{p}/stat") for p in pids]
+        usages = [Usage(100 * (b - a) * _TICK_S / (t1 - t0), _rss_mb(p), [])
+                  for p, a, b in zip(pids, c0, c1)]
+        return usages[0], [(_command(p), u) for p, u in zip(pids[1:], usages[1:])]
+    finally:
+        _stop(proc)
+        with_suppressed_remove(config.name)
 
 
 def _start_profile(pid: int, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
@@ -542,7 +590,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--only", default="chat,floors,blocks,arith,speaker",
-                    help="comma-separated parts: chat, nospeaker, floors, blocks, wake, wakepaced, arith, "
+                    help="comma-separated parts: chat, local, nospeaker, floors, blocks, wake, wakepaced, arith, "
                          "speaker")
     ap.add_argument("--blocks-ms", default="20,40,60,100")
     ap.add_argument("--noise", action="store_true", help="play -60 dBFS noise into the mic")
@@ -572,6 +620,12 @@ def main() -> None:
             for name, pct in u.threads:
                 if pct >= 0.05:
                     print(f"    thread {name:<40} {pct:6.2f} %")
+        if "local" in parts:
+            for workers in (0, 2):
+                parent, children = run_chat_local(args, workers)
+                _row(f"voicebot chat --local, speech_workers={workers}: chat process", parent)
+                for command, child in children:
+                    _row(f"    its child {command[:44]}", child)
         if "nospeaker" in parts:
             _row("voicebot chat --base-url (loopback) --no-play", run_chat(args, play=False))
         if "floors" in parts:

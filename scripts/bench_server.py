@@ -7,6 +7,9 @@
 - spoken requests (input_audio, recognised by pocketsphinx) per second with N clients
 - the latency of spoken requests while many clients stream spoken replies (do waits for
   the synthesiser hold up recognition?)
+- how late an event loop runs in a process that embeds the server (as ``voicebot chat``
+  does) while it recognises speech in that process or in worker processes
+  (``--only-stall`` runs only this)
 
 The server runs in a separate process (as ``voicebot serve`` would), so the client's
 work does not share its GIL. Usage: ``.venv/bin/python scripts/bench_server.py [--quick]``.
@@ -122,25 +125,40 @@ async def bench_rps(base_url: str, clients: int, seconds: float) -> None:
           f"({done} requests in {took:.1f} s, {audio_bytes / took / 1e6:.1f} MB/s of SSE)")
 
 
-def spoken_body() -> dict[str, object]:
-    """A request carrying "what is two plus two" as speech (the eSpeak NG command), text
-    reply: it exercises recognition, not synthesis."""
+def spoken_bodies(n: int) -> list[dict[str, object]]:
+    """``n`` requests carrying "what is two plus two" as speech (the eSpeak NG command),
+    text reply: they exercise recognition, not synthesis. Each has its own 1-LSB dither,
+    so the server (which recognises the same audio bytes only once) decodes every one."""
     import base64
-    wav = subprocess.run(["espeak-ng", "-v", "en-us", "--stdout", "what is two plus two"],
+    import io
+    import wave
+
+    from voicebot.audio.wav import encode_wav
+
+    out = subprocess.run(["espeak-ng", "-v", "en-us", "--stdout", "what is two plus two"],
                          check=True, capture_output=True).stdout
-    return {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {
-        "data": base64.b64encode(wav).decode(), "format": "wav"}}]}], "stream": False}
+    with wave.open(io.BytesIO(out)) as w:
+        rate, pcm = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    rng = np.random.default_rng(0)
+    bodies: list[dict[str, object]] = []
+    for _ in range(n):
+        dithered = np.clip(pcm + rng.integers(-1, 2, len(pcm)), -32768, 32767).astype("<i2")
+        wav = encode_wav(dithered.tobytes(), rate)
+        bodies.append({"messages": [{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": base64.b64encode(wav).decode(),
+                                                    "format": "wav"}}]}], "stream": False})
+    return bodies
 
 
 async def bench_spoken(base_url: str, clients: int, seconds: float,
-                       body: dict[str, object]) -> None:
+                       bodies: list[dict[str, object]]) -> None:
     done = 0
     stop_at = time.monotonic() + seconds
 
     async def worker(c: httpx.AsyncClient) -> None:
         nonlocal done
         while time.monotonic() < stop_at:
-            r = await c.post("/chat/completions", json=body)
+            r = await c.post("/chat/completions", json=bodies[done % len(bodies)])
             r.raise_for_status()
             done += 1
 
@@ -153,8 +171,8 @@ async def bench_spoken(base_url: str, clients: int, seconds: float,
           f"({done} in {took:.1f} s)")
 
 
-async def bench_spoken_under_load(base_url: str, streams: int, body: dict[str, object],
-                                  runs: int) -> None:
+async def bench_spoken_under_load(base_url: str, streams: int,
+                                  bodies: list[dict[str, object]], runs: int) -> None:
     """Spoken-request latency while ``streams`` clients keep streaming spoken replies."""
     long = {**SHORT, "messages": [{"role": "user", "content": "say " + " ".join(
         f"Sentence number {i} is here." for i in range(8))}]}
@@ -171,9 +189,9 @@ async def bench_spoken_under_load(base_url: str, streams: int, body: dict[str, o
         tasks = [asyncio.create_task(streamer(c)) for _ in range(streams)]
         await asyncio.sleep(1.0)  # let the streams pile up on the synthesiser
         times = []
-        for _ in range(runs):
+        for i in range(runs):
             t0 = time.perf_counter()
-            (await c.post("/chat/completions", json=body)).raise_for_status()
+            (await c.post("/chat/completions", json=bodies[i])).raise_for_status()
             times.append((time.perf_counter() - t0) * 1000)
         stop.set()
         for t in tasks:
@@ -184,11 +202,52 @@ async def bench_spoken_under_load(base_url: str, streams: int, body: dict[str, o
           f"{statistics.median(times):.0f} ms, max {times[-1]:.0f} ms ({runs} runs)")
 
 
+def bench_loop_stall(bodies: list[dict[str, object]], runs: int) -> None:
+    """How late an event loop's timer fires in a process that embeds the server (as
+    ``voicebot chat`` does) while it answers spoken requests, recognition in that
+    process (``recognizer_workers=0``) or in worker processes (the default)."""
+    from voicebot.server.completion import Engines, ServerState
+    from voicebot.server.serve import start_embedded
+
+    for workers in (0, 2):
+        state = ServerState(engines=Engines(recognizer_workers=workers))
+        with start_embedded(state=state) as srv:
+            state.engines.warm_up()
+            lateness: list[float] = []
+
+            async def measure() -> None:
+                async with httpx.AsyncClient(base_url=srv.base_url, timeout=60) as c:
+                    async def ask() -> None:
+                        for i in range(runs):
+                            (await c.post("/chat/completions",
+                                          json=bodies[i])).raise_for_status()
+                    asking = asyncio.create_task(ask())
+                    while not asking.done():
+                        t0 = time.perf_counter()
+                        await asyncio.sleep(0.005)
+                        lateness.append((time.perf_counter() - t0 - 0.005) * 1000)
+                    await asking
+
+            t0 = time.perf_counter()
+            asyncio.run(measure())
+            per_request_ms = (time.perf_counter() - t0) * 1000 / runs
+        lateness.sort()
+        print(f"event loop in the server's process, recognizer_workers={workers}: 5 ms timer "
+              f"late by p50 {statistics.median(lateness):.1f} ms, p99 "
+              f"{lateness[int(0.99 * len(lateness))]:.1f} ms, max {lateness[-1]:.1f} ms "
+              f"({runs} spoken requests, {per_request_ms:.0f} ms each)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs")
+    ap.add_argument("--only-stall", action="store_true",
+                    help="only the event loop's stalls in a process embedding the server")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs")
+    if args.only_stall:
+        bench_loop_stall(spoken_bodies(10), 10)
+        return
     port = free_port()
     proc = start_server(port)
     base_url = f"http://127.0.0.1:{port}"
@@ -197,10 +256,11 @@ def main() -> None:
         bench_rtf()
         for n in (1, 4, 16):
             asyncio.run(bench_rps(base_url, n, 2 if args.quick else 5))
-        body = spoken_body()
+        bodies = spoken_bodies(200)  # more than any part sends
         for n in (1, 2, 4):
-            asyncio.run(bench_spoken(base_url, n, 3 if args.quick else 6, body))
-        asyncio.run(bench_spoken_under_load(base_url, 48, body, 3 if args.quick else 6))
+            asyncio.run(bench_spoken(base_url, n, 3 if args.quick else 6, bodies))
+        asyncio.run(bench_spoken_under_load(base_url, 48, bodies, 3 if args.quick else 6))
+        bench_loop_stall(bodies, 5 if args.quick else 10)
     finally:
         proc.terminate()
         proc.wait(10)

@@ -34,14 +34,21 @@ QUESTIONS: list[list[str | float]] = [
 STAGES = ("endpoint", "request_sent", "first_byte", "first_audio", "first_sound")
 
 
-def _until(events: queue.Queue[dict | None], kind: str, timeout_s: float) -> dict:
+def _until(events: queue.Queue[dict | None], kind: str, timeout_s: float,
+           seen: list[dict] | None = None) -> dict:
+    """The next event of ``kind``; the others on the way are appended to ``seen``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        event = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        try:
+            event = events.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
         if event is None:
             raise RuntimeError("voicebot exited")
         if event["type"] == kind:
             return event
+        if seen is not None:
+            seen.append(event)
     raise RuntimeError(f"no {kind} within {timeout_s} s")
 
 
@@ -79,7 +86,13 @@ def main() -> int:
         time.sleep(3.0)  # the embedded server's engines warm up (loading them holds the GIL)
         for turn in range(args.turns):
             play_into_mic(str(wavs[turn % len(wavs)]))
-            done.append(_until(events, "turn.done", 60))
+            seen: list[dict] = []
+            try:
+                done.append(_until(events, "turn.done", 60, seen))
+            except RuntimeError:
+                print(f"turn {turn + 1}: events before the failure: {seen[-12:]}",
+                      file=sys.stderr)
+                raise
             time.sleep(0.5)
         summary = _until(events, "summary", 30)
     except RuntimeError:
@@ -102,8 +115,11 @@ def main() -> int:
     pre = summary.get("preemptive") or {}
     print(f"preemptive requests: {pre.get('sent', 0)} sent, {pre.get('discarded', 0)} discarded "
           f"(extra upstream requests); settings: {' '.join(args.set) or 'defaults'}")
+    print("  turn  " + " ".join(f"{stage[:11]:>11}" for stage in STAGES) + "  reply")
     for d in done:
-        print("  turn", d["turn"], d["text"][:60])
+        ms = [d["latency_ms"].get(stage) for stage in STAGES]
+        print(f"  {d['turn']:>4}  " + " ".join(f"{'-' if v is None else round(v):>11}"
+                                               for v in ms) + f"  {d['text'][:40]}")
     return 0
 
 

@@ -92,7 +92,8 @@ def test_preemptive_turns_by_backend(kw: dict, on: bool) -> None:
 
 
 @pytest.mark.parametrize("flags", [{"preemptive": "maybe"}, {"preemptive_ms": 0},
-                                   {"capture_block_ms": 5}])
+                                   {"capture_block_ms": 5}, {"speech_workers": -1},
+                                   {"speech_workers": 17}])
 def test_bad_preemptive_or_block_settings(flags: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError):
         resolve(flags, env={"HOME": str(tmp_path)})

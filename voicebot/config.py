@@ -112,6 +112,12 @@ class Settings:
     #: The microphone's read size (capture/mic.py): shorter blocks tell the end of a
     #: turn sooner (~half a block on average) and cost more wake-ups while idle.
     capture_block_ms: int = 60
+    #: The embedded server's speech recognition (voicebot/speech/worker.py): up to this
+    #: many utterances decode at once, each in a worker process of its own (~135 MB
+    #: RSS each, started when needed), so a decode never stalls the event loop or the
+    #: capture thread; 0 decodes in this process (pocketsphinx then holds the GIL
+    #: for 140-310 ms per question).
+    speech_workers: int = 2
     # The kiosk (``voicebot kiosk``, voicebot/kiosk/): every setting can live in the
     # config file, so its service needs no flags.
     #: Wake word: a built-in model's name ("hey_jarvis", "okay_nabu", …) or a .tflite
@@ -319,6 +325,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("preemptive_ms must be > 0")
     if not 10 <= s.capture_block_ms <= 200:
         raise ConfigError("capture_block_ms must be 10-200")
+    if not 0 <= s.speech_workers <= 16:
+        raise ConfigError("speech_workers must be 0-16")
     if s.follow_up_ms < 0:
         raise ConfigError("follow_up_ms must be >= 0")
     if not 0.0 <= s.earcon_volume <= 1.0:

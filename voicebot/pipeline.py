@@ -76,6 +76,7 @@ async def backend(settings: Settings, console: Console) -> AsyncIterator[str]:
         return
     if watched and not console.json_mode:
         console.notice("using the embedded local server (offline)")
+    from .server.completion import Engines, ServerState
     from .server.serve import start_embedded
 
     # A failure inside the embedded server reaches the user as the HTTP error's one
@@ -84,7 +85,8 @@ async def backend(settings: Settings, console: Console) -> AsyncIterator[str]:
     for name in quiet:
         logging.getLogger(name).setLevel(logging.CRITICAL)
     started = time.monotonic()
-    server = await asyncio.to_thread(start_embedded)
+    state = ServerState(engines=Engines(recognizer_workers=settings.speech_workers))
+    server = await asyncio.to_thread(start_embedded, state=state)
     for name in quiet:  # again: creating the uvicorn server reconfigured its loggers
         logging.getLogger(name).setLevel(logging.CRITICAL)
     console.publish(Backend(kind="embedded", base_url=server.base_url,

@@ -156,3 +156,23 @@ def test_recognitions_of_different_requests_overlap():
         for t in threads:
             t.join()
     assert rec.met == 2, "the server serialised recognition"
+
+
+def test_audio_sent_again_is_not_recognised_again():
+    """A conversation's requests repeat the last turns' audio (and a tool call's
+    follow-up repeats the question): the server recognises each audio file once."""
+    first, second = synth("what is two plus two"), synth("what time is it")
+    wavs = [encode_wav((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes(), 16_000)
+            for x in (first, second)]
+    rec = RecordingRecognizer("what is two plus two")
+    with start_embedded(state=ServerState(engines=Engines(recognizer=rec)), warm_up=False) as srv, \
+            httpx.Client(base_url=srv.base_url, timeout=30) as c:
+        sse_events(c, {"messages": audio_message(wavs[0], "wav")})
+        assert len(rec.calls) == 1
+        history = [*audio_message(wavs[0], "wav"), {"role": "assistant", "content": "4"},
+                   *audio_message(wavs[1], "wav")]
+        res = collect(sse_events(c, {"messages": history}))
+        assert len(rec.calls) == 2 and len(rec.calls[-1][0]) == len(second)
+        assert res["content"] == f"2 plus 2 is {2 + 2}."
+        sse_events(c, {"messages": history})
+        assert len(rec.calls) == 2

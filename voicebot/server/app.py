@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -141,7 +142,11 @@ def create_app(*, api_key: str | None = None, state: ServerState | None = None,
         if warm_up:
             threading.Thread(target=_warm, args=(st,), name="voicebot-warm-up",
                              daemon=True).start()
-        yield
+        try:
+            yield
+        finally:
+            # The recogniser's worker processes end with the server that started them.
+            await anyio.to_thread.run_sync(st.engines.close)
 
     routes = [Route("/healthz", healthz, methods=["GET"]),
               Route("/openapi.yaml", openapi, methods=["GET"])]

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import numpy as np
@@ -34,11 +34,15 @@ from .chunks import (
     estimate_text_tokens,
 )
 from .encode import encode_reply_audio
+from .heard import HeardCache
 from .conversations import Conversations, conversation_key
 from .model import Reply
 from .plan import Heard, Spoken, build_turns, plan_speech, structured_content
 from .store import AudioStore
 from .validate import ChatRequest
+
+if TYPE_CHECKING:
+    from ..speech.worker import ProcessRecognizer
 
 __all__ = ["Engines", "ServerState", "complete", "AUDIO_DELTA_MS", "MAX_INPUT_AUDIO_S"]
 
@@ -55,29 +59,47 @@ class Engines:
 
     Pass your own ``recognizer`` (anything with ``transcribe(samples, sample_rate)``) or
     ``synthesizer`` to replace the defaults (pocketsphinx biased to the assistant's
-    phrases; eSpeak NG). Getters block while loading: call them from worker threads.
+    phrases; eSpeak NG); their owner closes them. Getters block while loading: call them
+    from worker threads.
+
+    The default recogniser decodes in up to ``recognizer_workers`` worker processes
+    (:class:`~voicebot.speech.worker.ProcessRecognizer`): pocketsphinx holds the GIL for
+    a whole decode, and the server often shares its process with ``voicebot chat``'s
+    event loop and capture thread. ``recognizer_workers=0`` decodes in this process
+    instead (:class:`~voicebot.speech.recognize.PocketsphinxRecognizer`, two decoders).
+    :meth:`close` stops the workers (the server does at shutdown).
 
     Engines are thread-safe (see :mod:`voicebot.speech.engines`) and called without a
-    lock here: the recogniser decodes up to its pool's size at once (one decoder per
-    core), and eSpeak NG, whose state is process-global, serialises itself per sentence
+    lock here. eSpeak NG, whose state is process-global, serialises itself per sentence
     — at 350-1000× real time on one core it is not what limits many conversations
-    (``scripts/bench_server.py``).
+    (``scripts/bench_server.py``), and it releases the GIL while it runs.
     """
 
     def __init__(self, recognizer: Recognizer | None = None,
-                 synthesizer: SpeechSynthesizer | None = None) -> None:
+                 synthesizer: SpeechSynthesizer | None = None, *,
+                 recognizer_workers: int = 2) -> None:
         self._recognizer = recognizer
         self._synthesizer = synthesizer
+        self._recognizer_workers = recognizer_workers
+        self._owned: ProcessRecognizer | None = None
+        self._closed = False
         self._load_lock = threading.Lock()
 
     def recognizer(self) -> Recognizer:
         with self._load_lock:
-            if self._recognizer is None:
-                try:
-                    from ..speech.recognize import PocketsphinxRecognizer
-                except ImportError as exc:
-                    raise VoicebotError(f"speech recognition is not available: {exc}") from None
-                self._recognizer = PocketsphinxRecognizer(phrases=SKILL_PHRASES)
+            if self._recognizer is not None:
+                return self._recognizer
+            if self._owned is None and self._recognizer_workers > 0:
+                from ..speech.worker import ProcessRecognizer
+                self._owned = ProcessRecognizer(SKILL_PHRASES,
+                                                max_workers=self._recognizer_workers)
+            if self._owned is not None:
+                return self._owned
+            try:
+                from ..speech.recognize import PocketsphinxRecognizer
+            except ImportError as exc:
+                raise VoicebotError(f"speech recognition is not available: {exc}") from None
+            self._recognizer = PocketsphinxRecognizer(phrases=SKILL_PHRASES)
             return self._recognizer
 
     def synthesizer(self) -> SpeechSynthesizer:
@@ -89,8 +111,24 @@ class Engines:
 
     def warm_up(self) -> None:
         """Load both engines now (worker thread), so the first request is fast."""
+        with self._load_lock:
+            if self._closed:  # the server stopped before its warm-up thread ran
+                return
         self.synthesizer()
         self.recognizer()
+        with self._load_lock:
+            owned = self._owned
+        if owned is not None:
+            owned.warm_up()  # a no-op if close() came meanwhile
+
+    def close(self) -> None:
+        """Stop the recogniser's worker processes (any thread; blocks up to ~2 s). A later
+        request starts new ones; a later :meth:`warm_up` does nothing."""
+        with self._load_lock:
+            self._closed = True
+            owned, self._owned = self._owned, None
+        if owned is not None:
+            owned.close()
 
 
 @dataclass
@@ -98,6 +136,8 @@ class ServerState:
     """Per-server state, owned by the event-loop thread (the store, the conversations)."""
     engines: Engines = field(default_factory=Engines)
     store: AudioStore = field(default_factory=AudioStore)
+    #: What earlier requests' input audio said (requests repeat the last turns' audio).
+    heard: HeardCache = field(default_factory=HeardCache)
     #: The assistant's state (timers) per conversation; see :mod:`.conversations`.
     conversations: Conversations = field(default_factory=Conversations)
     #: Wall-clock time in epoch seconds; replaced in tests.
@@ -159,9 +199,14 @@ async def complete(req: ChatRequest, state: ServerState, *,
         for pi, part in enumerate(msg.parts):
             if part.kind == "audio":
                 param = f"{part.param}.input_audio.data"
-                heard[(mi, pi)] = await anyio.to_thread.run_sync(
-                    _decode_and_recognise, state.engines, part.audio_data, part.audio_format,
-                    param)
+                key = state.heard.key(part.audio_data, part.audio_format)
+                known = state.heard.get(key)
+                if known is None:
+                    known = await anyio.to_thread.run_sync(
+                        _decode_and_recognise, state.engines, part.audio_data,
+                        part.audio_format, param)
+                    state.heard.put(key, known)
+                heard[(mi, pi)] = known
     usage = Usage()
     turns = build_turns(req, heard, remembered, usage)
     assistant = state.conversations.assistant(conversation_key(req), now_s)
