@@ -25,7 +25,10 @@ While it has not yet learnt the room (the first reference of its life, until
 the delay is measured and the echo is ``trust_erle_db`` down, at most
 ``warmup_max_ms``), it outputs silence during reference: for that second the
 microphone is deaf, as it was before echo cancellation, instead of letting the
-assistant hear itself and stop. It keeps what it learnt across replies.
+assistant hear itself and stop. It keeps what it learnt across replies. A caller
+that mutes capture itself while the canceller learns (the kiosk: see
+:attr:`EchoCanceller.trusted`) turns that off with ``warmup_silence=False``, so a
+user who speaks over a short sound of its own (the kiosk's wake earcon) is heard.
 
 When the echo path moves under the filter (a sound server's loopback that missed
 its deadline and came back later, capture samples lost), the echo comes through
@@ -87,6 +90,9 @@ class AecConfig:
     #: Give up waiting after this much reference (no echo at all: headphones, a
     #: muted speaker; or a user talking through the warm-up) and trust it anyway.
     warmup_max_ms: int = 2000
+    #: Output silence during reference until trusted (False: the canceller's output,
+    #: for a caller that is deaf by other means while it learns).
+    warmup_silence: bool = True
     #: The guard (``aec_guard.EchoGuard``): a frame that lost less than
     #: ``guard_min_erle_db`` through the canceller passes only if it is
     #: ``guard_talk_margin_db`` louder than the loudest echo the reference of the
@@ -195,7 +201,8 @@ class EchoCanceller:
         self._window_in: list[float] = []
         self._window_out: list[float] = []
         self.trusted = False
-        """True once the canceller has learnt the room (see the module docstring)."""
+        """True once the canceller has learnt the room (see the module docstring).
+        Written by the capture thread; any thread may read it."""
         self.processed_samples = 0
         """Microphone samples that went through the canceller (not passed through)."""
 
@@ -276,6 +283,7 @@ class EchoCanceller:
         out = bytearray()
         cancel = self._speex.cancel
         guard = self._guard
+        warmup_silence = self.config.warmup_silence
         for j, i in enumerate(range(0, 2 * n, fb)):
             if mic_power[j] == 0.0:
                 # A dropout: exact silence is no echo path; adapting on it would
@@ -286,7 +294,8 @@ class EchoCanceller:
             cleaned = cancel(mic_bytes[i:i + fb], ref_bytes[i:i + fb])
             admitted = guard is None or guard.admit(float(mic_power[j]), _power(cleaned),
                                                     float(ref_loudest[j]))
-            if not (self.trusted or self._learnt(mic_bytes[i:i + fb], cleaned)) or not admitted:
+            learnt = self.trusted or self._learnt(mic_bytes[i:i + fb], cleaned)
+            if not admitted or (not learnt and warmup_silence):
                 cleaned = bytes(fb)
             out += cleaned
         if guard is not None and guard.lost and not self._delay.urgent:

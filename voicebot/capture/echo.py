@@ -99,6 +99,12 @@ class EchoStage:
         self._references = tuple(references)
         self._times = SteadyCaptureTimes(VAD_SAMPLE_RATE)
 
+    @property
+    def learnt(self) -> bool:
+        """Whether the canceller has learnt the room (its first reference's warm-up is
+        over: :attr:`EchoCanceller.trusted`). Any thread: a flag the capture thread sets."""
+        return self.canceller.trusted
+
     def process(self, pcm16_16k: bytes, at: float) -> bytes:
         push = self.canceller.push_reference
         for reference in self._references:
