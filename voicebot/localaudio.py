@@ -73,10 +73,11 @@ async def open_output(settings: Settings, stack: contextlib.AsyncExitStack,
 
 def echo_stage(settings: Settings, speaker: Speaker | ResilientSpeaker,
                stack: contextlib.AsyncExitStack, *,
-               config: AecConfig | None = None) -> EchoStage | None:
+               config: AecConfig | None = None,
+               guard_vad_only: bool = False) -> EchoStage | None:
     """Echo cancellation for the microphone, its reference tapped from ``speaker``
-    (``aec = auto | on | off``; ``config``: the canceller's, None for its defaults);
-    None when it does not run. Everything the speaker plays is the reference:
+    (``aec = auto | on | off``; ``config``: the canceller's, None for its defaults;
+    ``guard_vad_only``: see :class:`EchoStage`); None when it does not run. Everything the speaker plays is the reference:
     replies and the clips mixed over them (earcons, local speech), since the tap
     copies the callback's output. The tap is removed and the canceller freed when
     ``stack`` closes: make it before the microphone opens."""
@@ -84,7 +85,7 @@ def echo_stage(settings: Settings, speaker: Speaker | ResilientSpeaker,
     if canceller is None:
         return None
     ring = ReferenceRing(speaker.sample_rate)
-    stage = EchoStage(canceller, [SpeakerReference(ring)])
+    stage = EchoStage(canceller, [SpeakerReference(ring)], guard_vad_only=guard_vad_only)
     speaker.tap_reference(ring)
     stack.callback(stage.close)
     stack.callback(speaker.tap_reference, None)

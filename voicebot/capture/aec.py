@@ -205,6 +205,12 @@ class EchoCanceller:
         Written by the capture thread; any thread may read it."""
         self.processed_samples = 0
         """Microphone samples that went through the canceller (not passed through)."""
+        self.unguarded = b""
+        """What the last :meth:`process` returned as the filter made it, before the
+        guard (and the warm-up) silenced any frame: the same length, the same
+        positions. For a listener that needs whole words over the reply (the kiosk's
+        wake word), where the guard would leave holes in a talker's quieter sounds;
+        residual echo is in it when the filter misses. Capture thread."""
 
     # ------------------------------------------------------------ reference side
 
@@ -256,11 +262,13 @@ class EchoCanceller:
             self._was_active = False
             self._ref_history[:] = 0
             self._pending = np.zeros(0, np.int16)
-            return mic.astype("<i2").tobytes()
+            self.unguarded = mic.astype("<i2").tobytes()
+            return self.unguarded
         self._was_active = True
         n = len(mic) // self._frame * self._frame
         if n == 0:
             self._pending = mic.copy()
+            self.unguarded = b""
             return b""
         frame = self._frame
         back, ahead = self._back_frames, self._ahead_frames
@@ -284,25 +292,34 @@ class EchoCanceller:
         cancel = self._speex.cancel
         guard = self._guard
         warmup_silence = self.config.warmup_silence
+        unguarded: bytearray | None = None  # made once a frame is silenced
         for j, i in enumerate(range(0, 2 * n, fb)):
             if mic_power[j] == 0.0:
                 # A dropout: exact silence is no echo path; adapting on it would
                 # unlearn the room. The canceller's state waits for the echo.
                 self.dropout_frames += 1
                 out += bytes(fb)
+                if unguarded is not None:
+                    unguarded += bytes(fb)
                 continue
             cleaned = cancel(mic_bytes[i:i + fb], ref_bytes[i:i + fb])
             admitted = guard is None or guard.admit(float(mic_power[j]), _power(cleaned),
                                                     float(ref_loudest[j]))
             learnt = self.trusted or self._learnt(mic_bytes[i:i + fb], cleaned)
+            if unguarded is not None:
+                unguarded += cleaned
             if not admitted or (not learnt and warmup_silence):
+                if unguarded is None:
+                    unguarded = out + cleaned
                 cleaned = bytes(fb)
             out += cleaned
         if guard is not None and guard.lost and not self._delay.urgent:
             self._delay.wake()  # the delay moved: measure it again now
         self.processed_samples += n
         self._pending = mic[n:].copy()
-        return bytes(out)
+        result = bytes(out)
+        self.unguarded = result if unguarded is None else bytes(unguarded)
+        return result
 
     def _learnt(self, mic_frame: bytes, cleaned: bytes) -> bool:
         """Warm-up (first reference only): has the canceller learnt the room yet?"""

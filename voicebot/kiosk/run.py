@@ -156,7 +156,10 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
         # the wake word. Made before the microphone opens.
         # Until it has learnt the room the kiosk is half-duplex (below), so its
         # warm-up need not be deaf: "hey jarvis, [wake earcon] what time is it" is heard.
-        echo = echo_stage(settings, speaker, stack, config=AecConfig(warmup_silence=False))
+        # The guard keeps residual echo from the VAD only: the question said over a
+        # reply or an earcon, and the wake word over a reply, are heard whole.
+        echo = echo_stage(settings, speaker, stack, config=AecConfig(warmup_silence=False),
+                          guard_vad_only=True)
         # The microphone hears the speaker: without echo cancellation (or with
         # barge_in = false) it is muted while a reply plays (mute_while_replying).
         policy = settings.kiosk_policy(echo_cancelled=echo is not None,
