@@ -8,6 +8,8 @@ the one wiring of ``voicebot chat`` and ``voicebot kiosk``.
     microphone (plain or recovering)                                ▼  it plays)
         capture thread: convert ─▶ EchoStage.process ─▶ VAD / segmenter
                                                      └─▶ tap (the kiosk's wake word)
+                      (the kiosk: the VAD classifies the guarded output, utterances and
+                       the tap take the filter's: EchoStage.heard)
 
 Loop thread. What these functions open is closed by the caller's
 :class:`~contextlib.AsyncExitStack`, in an order that is safe: the echo stage is
@@ -37,8 +39,8 @@ from .recovery.mic import ResilientMicrophone
 from .recovery.speaker import ResilientSpeaker
 from .turntaking.events import Event
 
-__all__ = ["open_speaker", "audio_devices", "open_output", "echo_stage", "open_microphone", "capture_reports",
-           "mute_switch"]
+__all__ = ["open_speaker", "audio_devices", "open_output", "echo_stage", "open_microphone",
+           "capture_reports", "mute_switch"]
 
 Microphone = MicrophoneSource | ResilientMicrophone
 
@@ -77,10 +79,11 @@ def echo_stage(settings: Settings, speaker: Speaker | ResilientSpeaker,
                guard_vad_only: bool = False) -> EchoStage | None:
     """Echo cancellation for the microphone, its reference tapped from ``speaker``
     (``aec = auto | on | off``; ``config``: the canceller's, None for its defaults;
-    ``guard_vad_only``: see :class:`EchoStage`); None when it does not run. Everything the speaker plays is the reference:
-    replies and the clips mixed over them (earcons, local speech), since the tap
-    copies the callback's output. The tap is removed and the canceller freed when
-    ``stack`` closes: make it before the microphone opens."""
+    ``guard_vad_only``: see :class:`EchoStage`); None when it does not run.
+    Everything the speaker plays is the reference: replies and the clips mixed over
+    them (earcons, local speech), since the tap copies the callback's output. The tap
+    is removed and the canceller freed when ``stack`` closes: make it before the
+    microphone opens."""
     canceller = echo_canceller_for(settings.aec, speaker=True, config=config)
     if canceller is None:
         return None

@@ -2,14 +2,15 @@
 
 ::
 
-    mic ──capture thread (echo cancellation, VAD, wake word)──▶ reports ──▶ Driver ──▶ TurnTaking core
+    mic ──capture thread (echo canceller, VAD, wake word)──▶ reports ──▶ Driver ──▶ TurnTaking core
     terminal keys / screen ──▶ Controls ──▶ PushToTalk, mute     │ (wake-word or
     timers ──▶ TimerDue ─────────────────────────────────────────┘  push-to-talk policy)
         core's commands: earcon ──▶ speaker's clip mixer · say ──▶ Announcer
         events ──▶ console (--json), systemd STATUS, the screen
 
-The same pieces as ``chat`` (``pipeline.py``'s speaker, echo stage, backend and
-session, the one :class:`~voicebot.driver.Driver`); what is the kiosk's own is here: the gate
+The same pieces as ``chat`` (``localaudio.py``'s speaker, echo stage and microphone,
+``pipeline.py``'s backend and session, the one :class:`~voicebot.driver.Driver`);
+what is the kiosk's own is here: the gate
 (wake word or talk button), earcons, mute, proactive speech, an unreachable
 server announced once and probed with back-off, and systemd's notify protocol and
 watchdog. Everything runs on the event loop's thread, except the capture thread
