@@ -329,8 +329,12 @@ def test_wake_word_stops_a_reply_heard_through_the_speaker(audio_devices: None,
     ref = soxr.resample(story, API_SAMPLE_RATE, 16_000).astype(np.float32)
     # Where it starts, from its second second (the thinking earcon may overlap its
     # first; a whole-reply match would suffer from an underrun on a loaded machine).
+    # The second reply is the same story: the first of the matches is this one.
     at, score = best_lag(x, ref[16_000:32_000])
     assert score > 0.9, score
+    earlier, score = best_lag(x[:at], ref[16_000:32_000])
+    if score > 0.9:
+        at = earlier
     at -= 16_000
     loud = np.flatnonzero(np.abs(x[at:at + len(ref) + 8000]) > 0.01)
     assert (loud[-1] - loud[0]) / 16_000 > story_s - 0.3, ((loud[-1] - loud[0]) / 16_000,
@@ -348,9 +352,13 @@ def test_wake_word_stops_a_reply_heard_through_the_speaker(audio_devices: None,
     assert "audio" not in said and " ".join(STORY).startswith(text.strip()), said
     heard_words = sum(1 for w in truth if w.start_s < cut["played_ms"] / 1000)
     assert abs(len(text.split()) - heard_words) <= 3, (text, heard_words)
+    # The audio after the wake word (where it ends is estimated: the question's end,
+    # said once the reply had stopped, is the part that must be there).
     sent = _sent_audio(server.requests[2])
-    _, score = best_lag(sent, question)
-    assert score > 0.5 and len(sent) < len(question) + 16_000, (score, len(sent) / 16_000)
+    spoken = np.flatnonzero(np.abs(question) > 0.02)
+    end_of_question = question[(spoken[0] + spoken[-1]) // 2:spoken[-1]]
+    _, score = best_lag(sent, end_of_question)
+    assert score > 0.6 and len(sent) < len(question) + 16_000, (score, len(sent) / 16_000)
     assert [e["turn"] for e in kiosk.seen if e["type"] == "turn.done"] == [1, 3]
 
 

@@ -175,7 +175,11 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
             if not listening.muted:  # muted since the capture thread heard it: not now
                 driver.feed(WakeWord(name, position, at))
 
-        tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake, voiced=voiced.take)
+        # With echo cancellation the wake word hears the filter's output, and the VAD
+        # that gates it classifies that too (the detector's is on the guarded audio).
+        tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake, voiced=voiced.take,
+                       classify=(make_classifier(settings.vad, vad.aggressiveness)
+                                 if echo is not None else None))
                if wake_detector is not None else None)
         # Fails fast at start: systemd restarts the service.
         mic = await open_microphone(settings, stack, devices, echo=echo, tap=tap)
