@@ -31,6 +31,11 @@ plays -60 dBFS white noise into it instead, a quiet room).
   event loop, no speaker; the wake word VAD-gated (the default), on every chunk, and
   microWakeWord; in the room chosen (silence, ``--noise``) and with speech played
   into the microphone (eSpeak sentences, ``--speech`` adds the rows).
+- ``kiosk``: the whole ``voicebot kiosk --json`` (wake word "hey jarvis", its
+  speaker open, ``--base-url`` a loopback listener as for ``chat``), with echo
+  cancellation (``--aec on``) and without (``--aec off``), in the room chosen and
+  with speech played into the microphone (``--speech``: nobody says the wake word,
+  so nothing plays and the canceller rests: it runs only while a reference plays).
 - ``wakepaced``: the same chain with no device at all (the audio of a silent room,
   -60 dBFS noise or talk handed out at real time from memory): what the kiosk's
   own work costs, without PortAudio and PipeWire (the ``floors`` give those).
@@ -213,6 +218,22 @@ def run_chat_local(args: argparse.Namespace, speech_workers: int
     finally:
         _stop(proc)
         with_suppressed_remove(config.name)
+
+
+def run_kiosk(args: argparse.Namespace, *, aec: str) -> Usage:
+    """``voicebot kiosk`` against a loopback listener; no wake word is said."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    cmd = [sys.executable, "-m", "voicebot", "kiosk", "--json", "--aec", aec,
+           "--base-url", f"http://127.0.0.1:{port}/v1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        _wait_for_line(proc, b'"sleeping"', 60)
+        return measure(proc.pid, args.warmup, args.seconds)
+    finally:
+        _stop(proc)
+        listener.close()
 
 
 def _start_profile(pid: int, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
@@ -590,12 +611,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--only", default="chat,floors,blocks,arith,speaker",
-                    help="comma-separated parts: chat, local, nospeaker, floors, blocks, wake, wakepaced, arith, "
+                    help="comma-separated parts: chat, local, nospeaker, floors, blocks, wake, kiosk, "
+                         "wakepaced, arith, "
                          "speaker")
     ap.add_argument("--blocks-ms", default="20,40,60,100")
     ap.add_argument("--noise", action="store_true", help="play -60 dBFS noise into the mic")
     ap.add_argument("--speech", action="store_true",
-                    help="wake: also measure with speech played into the mic")
+                    help="wake, kiosk: also measure with speech played into the mic")
     ap.add_argument("--profile", action="store_true", help="py-spy the chat process")
     ap.add_argument("--replies", type=int, default=8, help="speaker: replies to play")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -640,6 +662,17 @@ def main() -> None:
                      run_child(args, "capture", str(b)))
         if "wake" in parts:
             run_wake(args, room)
+        if "kiosk" in parts:
+            rooms = [(room, None)] + ([("speech played in", _speech_into_mic)]
+                                      if args.speech else [])
+            for room_label, start in rooms:
+                for aec in ("on", "off"):
+                    player = start(3 * (args.seconds + args.warmup) + 60) if start else None
+                    try:
+                        _row(f"voicebot kiosk --aec {aec}, {room_label}", run_kiosk(args, aec=aec))
+                    finally:
+                        if player is not None:
+                            _stop(player)
         if "wakepaced" in parts:
             run_wake_paced(args)
         if "arith" in parts:

@@ -79,9 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--barge-in", action=argparse.BooleanOptionalAction, default=None,
                       help="keep listening while a reply plays and stop it when you speak "
                       "over it (default: on with echo cancellation; else needs headphones)")
-    chat.add_argument("--aec", choices=["auto", "on", "off"], default=None,
-                      help="acoustic echo cancellation (default auto: on when a speaker "
-                      "plays and libspeexdsp is installed)")
+    _aec_flag(chat)
     chat.add_argument("--json", action="store_true", help="one JSON object per line per event")
     _shared(chat)
 
@@ -97,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start muted (the mute key, default m, or the screen unmutes)")
     kiosk.add_argument("--no-earcons", dest="earcons", action="store_false", default=None,
                        help="no sounds on wake word, thinking, done, error, timer")
+    _aec_flag(kiosk, "; with it, the wake word stops a reply")
     kiosk.add_argument("--screen", action="store_true", help="serve the status screen")
     kiosk.add_argument("--port", type=int, default=8766, help="the status screen's port "
                        "(default 8766)")
@@ -153,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-v", "--verbose", action="count", default=None,
                        help="log one line per request (-vv: debug)")
     return parser
+
+
+def _aec_flag(parser: argparse.ArgumentParser, more: str = "") -> None:
+    parser.add_argument("--aec", choices=["auto", "on", "off"], default=None,
+                        help="acoustic echo cancellation (default auto: on when libspeexdsp "
+                        f"is installed and a speaker plays){more}")
 
 
 _SETTING_FLAGS = ("base_url", "local", "api_key", "model", "voice", "ssml", "system", "stall_timeout_s",

@@ -195,6 +195,22 @@ class Settings:
             vad_tail_ms=vad.tail_ms, preemptive=vad.pause_ms > 0, wake_word=wake_word,
             follow_up_ms=self.follow_up_ms, push_to_talk=push_to_talk, earcons=earcons)
 
+    def kiosk_policy(self, *, echo_cancelled: bool, wake_word: bool,
+                     push_to_talk: bool) -> Policy:
+        """The kiosk's turn-taking policy (``voicebot kiosk``).
+
+        Its microphone hears its speaker. It keeps listening while a reply plays when
+        :meth:`barge_in_for` says so (by default: with echo cancellation); then the
+        wake word (or the talk button) stops the reply, and with neither gate speech
+        over the reply does, as in chat. Otherwise capture is muted while a reply
+        plays (half-duplex: ``mute_while_replying``), and nothing said stops it.
+        """
+        listening = self.barge_in_for(echo_cancelled=echo_cancelled)
+        return self.turn_policy(
+            barge_in=listening and not wake_word and not push_to_talk,
+            echo_cancelled=echo_cancelled, mute_while_replying=not listening,
+            wake_word=wake_word, push_to_talk=push_to_talk, earcons=self.earcons)
+
     def backend_url(self) -> str | None:
         """The API base URL to use; None: the embedded local server.
 

@@ -26,23 +26,18 @@ from typing import TYPE_CHECKING, Any
 from .audio.convert import float_to_pcm16
 from .audio.files import decode_audio_file, read_input_file
 from .audio.wav import encode_wav
-from .capture.aec import echo_canceller_for
-from .capture.echo import EchoStage, SpeakerReference
-from .capture.mic import FileSource, MicrophoneSource, capture_events
-from .capture.reference import ReferenceRing
+from .capture.mic import FileSource, MicrophoneSource
 from .capture.vad import UtteranceDetector
 from .capture.vadmodels import make_classifier
 from .config import Settings
 from .console import Console
-from .devices import can_open, device_arg, diagnose, list_devices
+from .devices import can_open, diagnose, list_devices
 from .driver import Driver
-from .errors import AudioDeviceError, ConfigError, InputFileError
-from .playback.jitterpolicy import JitterPolicy
+from .errors import ConfigError, InputFileError
+from .localaudio import (audio_devices, capture_reports, echo_stage, mute_switch,
+                         open_microphone, open_output, open_speaker)
 from .playback.sinks import Sink, WavSink
-from .playback.speaker import Speaker
-from .recovery.devices import AudioDevices
 from .recovery.mic import ResilientMicrophone
-from .recovery.speaker import ResilientSpeaker
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
 from .protocol.ssml import validate_ssml
 from .session.builtin_tools import Timer, Timers, register_builtins
@@ -111,16 +106,6 @@ def _display_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def open_speaker(settings: Settings) -> Speaker:
-    device = device_arg(settings.output_device)
-    try:
-        return Speaker(device, prebuffer_ms=settings.prebuffer_ms,
-                       jitter_policy=JitterPolicy.named(settings.jitter, settings.prebuffer_ms))
-    except AudioDeviceError as exc:
-        raise AudioDeviceError(f"{exc} — list devices with `voicebot devices`, "
-                               "or use --no-play") from None
 
 
 def make_session(settings: Settings, base_url: str, on_timer: Callable[[Timer], None], *,
@@ -209,37 +194,18 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
     # Device statuses come before the driver exists (a device lost while the backend
     # starts): the console hears them until the driver takes over.
     publish: Callable[[Event], None] = console.publish
-    devices = (AudioDevices(device_arg(settings.input_device), lambda: open_speaker(settings),
-                            on_status=lambda event: publish(event))
+    devices = (audio_devices(settings, on_status=lambda event: publish(event))
                if settings.reconnect and (play or not input_file) else None)
     async with contextlib.AsyncExitStack() as stack:
-        speaker: Speaker | ResilientSpeaker | None = None
-        if play and devices is not None:
-            speaker = await devices.speaker()
-        elif play:
-            speaker = open_speaker(settings)
-        if speaker is not None:
-            stack.callback(speaker.close)
-        # Made before the microphone opens, so it is freed after the capture thread ends.
-        echo = (echo_stage(settings, speaker, stack)
+        speaker = await open_output(settings, stack, devices) if play else None
+        echo = (echo_stage(settings, speaker, stack)  # before the microphone opens
                 if speaker is not None and input_file is None else None)
         config = settings.segmenter_config(echo_cancelled=echo is not None)
         detector = UtteranceDetector(
             config, classify=make_classifier(settings.vad, config.aggressiveness))
-        resilient_mic: ResilientMicrophone | None = None
-        if input_file:
-            source: FileSource | MicrophoneSource | ResilientMicrophone = FileSource(
-                input_file, realtime=not fast)
-        elif devices is not None:
-            resilient_mic = source = devices.microphone(
-                capture=lambda mic, detector, clock: capture_events(
-                    mic, detector, clock=clock, processor=echo))
-            await source.open()  # fails fast: a wrong device name is the user's to fix
-            stack.push_async_callback(source.aclose)
-        else:
-            mic = MicrophoneSource(device_arg(settings.input_device),
-                                   block_ms=settings.capture_block_ms)
-            source = await stack.enter_async_context(mic)  # its errors name the device
+        source: FileSource | MicrophoneSource | ResilientMicrophone = (
+            FileSource(input_file, realtime=not fast) if input_file else
+            await open_microphone(settings, stack, devices, echo=echo))
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(  # `driver` is bound below, before any timer fires
             settings, base_url, lambda timer: driver.feed(timer_input(timer)))
@@ -262,15 +228,9 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
                                       mute_while_replying=half_duplex,
                                       pace_transcript=speaker is not None, max_turns=max_turns)
 
-        def mute(muted: bool) -> None:
-            if resilient_mic is not None:
-                resilient_mic.set_muted(muted)  # it also mutes while the mic is elsewhere
-            else:
-                detector.muted = muted
-
         subscribers = [console.publish] + ([replies.on_event] if replies is not None else [])
         driver = Driver(TurnTaking(policy), session, sinks=sinks, subscribers=subscribers,
-                        mute=mute)
+                        mute=mute_switch(source, detector))
         publish = driver.publish
         where = f"file {input_file}" if input_file else getattr(source, "device_name", "microphone")
         console.publish(Listening(source=where))
@@ -278,25 +238,8 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
         # free for the one line a failure prints.
         if not console.json_mode and (input_file is None or console.verbose):
             console.notice(f"listening on {where}" + ("" if input_file else " — Ctrl-C to stop"))
-        await driver.run(source.reports(detector) if isinstance(source, ResilientMicrophone)
-                         else capture_events(source, detector, processor=echo))
+        await driver.run(capture_reports(source, detector, echo=echo))
     return driver.exit_code
-
-
-def echo_stage(settings: Settings, speaker: Speaker | ResilientSpeaker,
-               stack: contextlib.AsyncExitStack) -> EchoStage | None:
-    """Echo cancellation for the microphone, its reference tapped from ``speaker``
-    (``aec = auto | on | off``); None when it does not run. The tap is removed and
-    the canceller freed when ``stack`` closes (after capture has stopped)."""
-    canceller = echo_canceller_for(settings.aec, speaker=True)
-    if canceller is None:
-        return None
-    ring = ReferenceRing(speaker.sample_rate)
-    stage = EchoStage(canceller, [SpeakerReference(ring)])
-    speaker.tap_reference(ring)
-    stack.callback(stage.close)
-    stack.callback(speaker.tap_reference, None)
-    return stage
 
 
 class _ReplyWav(WavSink):

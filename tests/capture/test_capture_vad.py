@@ -113,6 +113,34 @@ def test_detector_any_chunking_gives_the_same_events(flags: list[bool], data: st
                                                                      classify=_classify)
 
 
+@settings(max_examples=60, deadline=None)
+@given(flags=st.lists(st.booleans(), max_size=120), data=st.data())
+def test_detector_classifies_the_vad_stream_and_records_the_other(
+        flags: list[bool], data: st.DataObject) -> None:
+    """``feed(pcm, vad_pcm16)``: the verdicts are the VAD stream's, the utterances'
+    audio the first stream's, at any chunking, the VAD stream given from any chunk on
+    (before it, the first stream is classified)."""
+    vad = _marked_frames(flags, SMALL)
+    pcm = bytes(b ^ 0x40 for b in vad)  # the same span, never speech to _classify
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(pcm)), max_size=20)))
+    first = data.draw(st.integers(0, len(cuts)))  # chunks fed before the VAD stream
+    det = UtteranceDetector(SMALL, classify=_classify)
+    events, prev = [], 0
+    for k, cut in enumerate([*cuts, len(pcm)]):
+        events += det.feed(pcm[prev:cut], vad[prev:cut] if k >= first else None)
+        prev = cut
+    events += det.end()
+    switch = ([0, *cuts])[first]
+    # The same verdicts as one stream that is the first one up to the switch.
+    expected = _events(pcm[:switch] + vad[switch:], [], SMALL, classify=_classify)
+    assert [type(e) for e in events] == [type(e) for e in expected]
+    for got, want in zip(events, expected):
+        if isinstance(want, UtteranceEnded):
+            assert isinstance(got, UtteranceEnded)
+            assert (got.start_sample, got.end_sample) == (want.start_sample, want.end_sample)
+            assert got.pcm == pcm[2 * got.start_sample:2 * got.end_sample]
+
+
 def test_webrtcvad_detector_bytewise_equals_whole() -> None:
     x, _ = compose([0.3, "what time is it", 0.8])
     pcm = float_to_pcm16(x)

@@ -93,12 +93,14 @@ class Kiosk:
             self.proc.wait(timeout=10)
 
 
-def say_into_mic(tmp_path: Path, name: str, parts: list[str | float], **kw: Any) -> None:
-    """Speak ``parts`` (tests/speech.compose) into the virtual microphone, in real time."""
+def say_into_mic(tmp_path: Path, name: str, parts: list[str | float], *, wait: bool = True,
+                 **kw: Any) -> None:
+    """Speak ``parts`` (tests/speech.compose) into the virtual microphone, in real time
+    (``wait``: return once it has been said)."""
     x, _ = compose(parts, 16_000, **kw)
     path = str(tmp_path / f"{name}.wav")
     write_wav(path, x, 16_000)
-    play_into_mic(path)
+    play_into_mic(path, wait=wait)
 
 
 def _bands(x: np.ndarray, name: str, rate: int) -> np.ndarray:

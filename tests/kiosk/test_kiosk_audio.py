@@ -11,6 +11,7 @@ read from a socket standing in for ``NOTIFY_SOCKET``.
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
 import subprocess
@@ -20,14 +21,22 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soxr
 
+from e2e.replyserver import ReplyServer
 from kioskproc import Kiosk, find_earcon, rms, say_into_mic
 from procs import child_env
-from vdev import RECORD_RATE, SpeakerRecorder
+from signals import best_lag
+from speech import compose
+from vdev import RECORD_RATE, SpeakerRecorder, speaker_loopback
+from voicebot.audio import API_SAMPLE_RATE, decode_wav, float_to_pcm16
+from voicebot.capture.aec import aec_available
 from voicebot.kiosk.earcons import duration_ms
 
 QUESTION = [0.3, "what time is it", 0.9]
+WOKEN = [1.0, "hey jarvis,", 0.05, "what time is it?", 1.0]
 
 
 def _tells_the_time(text: str) -> bool:
@@ -198,8 +207,7 @@ def test_wake_word_gates_the_question(audio_devices: None, server: str, tmp_path
         say_into_mic(tmp_path, "alone", QUESTION, voice=voice)
         ignored = kiosk.wait_for(30, "utterance.ignored")
         assert ignored["reason"] == "no_wake_word"
-        say_into_mic(tmp_path, "woken", [1.0, "hey jarvis,", 0.05, "what time is it?", 1.0],
-                     voice=voice)
+        say_into_mic(tmp_path, "woken", WOKEN, voice=voice)
         done = kiosk.wait_for(60, "turn.done")
         kiosk.drain(1.0)
         assert kiosk.stop() == 130, kiosk.stderr
@@ -255,7 +263,7 @@ def test_microphone_unplugged_and_plugged_back(audio_devices: None, server: str,
             load_sink(MIC_SINK)
             kiosk.wait_for(60, "device", kind="input", state="back")
             time.sleep(0.5)
-            say_into_mic(tmp_path, "woken", [1.0, "hey jarvis,", 0.05, "what time is it?", 1.0])
+            say_into_mic(tmp_path, "woken", WOKEN)
             done = kiosk.wait_for(60, "turn.done")
             pid = kiosk.proc.pid
             assert kiosk.proc.poll() is None  # the same process, never restarted
@@ -265,3 +273,99 @@ def test_microphone_unplugged_and_plugged_back(audio_devices: None, server: str,
             load_sink(MIC_SINK)
     assert pid and lost["message"]
     assert _tells_the_time(done["text"]), done
+
+
+#: The scripted reply (every word synthesised alone, so where each begins is known).
+STORY = ("once upon a time a keeper lived in a lighthouse far out at sea and every night "
+         "he climbed the stairs").split()
+
+
+@pytest.mark.skipif(not aec_available(), reason="libspeexdsp1 is not installed")
+def test_wake_word_stops_a_reply_heard_through_the_speaker(audio_devices: None,
+                                                          tmp_path: Path) -> None:
+    """Echo cancellation (``--aec on``), the speaker's monitor looped into the
+    microphone (40 ms, -10 dB: a desk speaker's microphone), a scripted server: the
+    kiosk listens while it speaks.
+
+    1. A 7 s reply with nobody speaking plays to its end: the kiosk's own voice and
+       earcons wake nothing and start no utterance, during the reply or after it
+       (when the follow-up window would make one a turn).
+    2. "Hey jarvis, what time is it" said over the next reply stops it: the stream is
+       hung up, the history keeps what was heard, and the question (the audio after
+       the wake word) is sent and answered.
+    """
+    parts: list[str | float] = []
+    for word in STORY:
+        parts += [word, 0.03]
+    story, truth = compose(parts, API_SAMPLE_RATE, wpm=200)
+    story = 0.5 * story / np.abs(story).max()
+    story_s = len(story) / API_SAMPLE_RATE
+    answer, _ = compose([0.05, "it is noon", 0.05], API_SAMPLE_RATE)
+    question, _ = compose(["what time is it?"], 16_000)
+    with ReplyServer(float_to_pcm16(story), " ".join(STORY), piece_delay_s=0.08) as server, \
+            speaker_loopback(40, -10.0), SpeakerRecorder() as rec, \
+            Kiosk(["--wake-word", "hey_jarvis", "--aec", "on",
+                   "--base-url", server.base_url]) as kiosk:
+        kiosk.wait_for(90, "state", state="sleeping")
+        say_into_mic(tmp_path, "ask", [1.0, "hey jarvis,", 0.05, "tell me a story", 1.0])
+        first = kiosk.wait_for(60, "turn.done")
+        kiosk.drain(2.0)  # the echo's tail, the done earcon, the hang-over after them
+        alone = list(kiosk.seen)
+        say_into_mic(tmp_path, "again", [1.0, "hey jarvis,", 0.05, "another one", 1.0])
+        kiosk.wait_for(60, "state", state="speaking")
+        time.sleep(1.0)
+        say_into_mic(tmp_path, "over", WOKEN, wait=False)
+        cut = kiosk.wait_for(20, "interrupted")
+        server.reply_pcm, server.transcript = float_to_pcm16(answer), "It is noon."
+        done = kiosk.wait_for(60, "turn.done")
+        assert kiosk.stop() == 130, kiosk.stderr
+
+    # 1. The whole reply, heard by nobody but the listener.
+    kinds = [e["type"] for e in alone]
+    assert first["turn"] == 1 and "interrupted" not in kinds, alone
+    assert kinds.count("utterance") == 1 and "utterance.ignored" not in kinds, kinds
+    assert server.hung_up_at[0] is None
+    x = soxr.resample(rec.samples, RECORD_RATE, 16_000).astype(np.float32)
+    ref = soxr.resample(story, API_SAMPLE_RATE, 16_000).astype(np.float32)
+    # Where it starts, from its second second (the thinking earcon may overlap its
+    # first; a whole-reply match would suffer from an underrun on a loaded machine).
+    # The second reply is the same story: the first of the matches is this one.
+    at, score = best_lag(x, ref[16_000:32_000])
+    assert score > 0.9, score
+    earlier, score = best_lag(x[:at], ref[16_000:32_000])
+    if score > 0.9:
+        at = earlier
+    at -= 16_000
+    loud = np.flatnonzero(np.abs(x[at:at + len(ref) + 8000]) > 0.01)
+    assert (loud[-1] - loud[0]) / 16_000 > story_s - 0.3, ((loud[-1] - loud[0]) / 16_000,
+                                                          story_s)
+
+    # 2. Cut by the wake word, the history keeping what was heard; the question answered.
+    assert (cut["turn"], cut["reason"]) == (2, "wake_word"), cut
+    assert 0 < cut["played_ms"] < 1000 * story_s - 1000, (cut, story_s)
+    assert server.hung_up_at[1] is not None, "the cut reply's stream was not hung up"
+    assert len(server.requests) == 3 and done["turn"] == 3, (done, len(server.requests))
+    history = server.requests[2]["messages"]
+    said = [m for m in history if m["role"] == "assistant"][-1]
+    text = said["content"] if isinstance(said["content"], str) else "".join(
+        p.get("text", "") for p in said["content"])
+    assert "audio" not in said and " ".join(STORY).startswith(text.strip()), said
+    heard_words = sum(1 for w in truth if w.start_s < cut["played_ms"] / 1000)
+    assert abs(len(text.split()) - heard_words) <= 3, (text, heard_words)
+    # The audio after the wake word (where it ends is estimated: the question's end,
+    # said once the reply had stopped, is the part that must be there).
+    sent = _sent_audio(server.requests[2])
+    spoken = np.flatnonzero(np.abs(question) > 0.02)
+    end_of_question = question[(spoken[0] + spoken[-1]) // 2:spoken[-1]]
+    _, score = best_lag(sent, end_of_question)
+    assert score > 0.6 and len(sent) < len(question) + 16_000, (score, len(sent) / 16_000)
+    assert [e["turn"] for e in kiosk.seen if e["type"] == "turn.done"] == [1, 3]
+
+
+def _sent_audio(request: dict) -> np.ndarray:
+    """The user's audio of a chat-completions request, float32 16 kHz."""
+    part = next(p for p in request["messages"][-1]["content"] if p["type"] == "input_audio")
+    samples, info = decode_wav(base64.b64decode(part["input_audio"]["data"]))
+    mono = samples[:, 0]
+    return (soxr.resample(mono, info.sample_rate, 16_000) if info.sample_rate != 16_000
+            else mono).astype(np.float32)

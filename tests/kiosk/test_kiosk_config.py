@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.config import resolve
+from voicebot.config import ECHO_BARGE_IN_MS, Settings, resolve
 from voicebot.errors import ConfigError
 from voicebot.kiosk.run import wake_word_name
 
@@ -37,3 +37,29 @@ def test_bad_kiosk_settings(tmp_path: Path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         resolve({}, config_path=str(path), env={})
+
+
+@pytest.mark.parametrize("echo, barge_in, wake, ptt, muted, speech_barge_in", [
+    # Echo cancellation: listening while the reply plays; only the gate stops it.
+    (True, None, True, False, False, False),
+    (True, None, False, True, False, False),
+    (True, None, False, False, False, True),  # no gate: speech stops it, as in chat
+    # No echo cancellation: half-duplex, as before.
+    (False, None, True, False, True, False),
+    (False, None, False, False, True, False),
+    # barge_in = false: half-duplex even with echo cancellation (nothing said stops it).
+    (True, False, True, False, True, False),
+    # barge_in = true without echo cancellation: headphones.
+    (False, True, True, False, False, False),
+    (False, True, False, False, False, True),
+])
+def test_kiosk_policy_listens_over_the_reply_with_echo_cancellation(
+        echo: bool, barge_in: bool | None, wake: bool, ptt: bool, muted: bool,
+        speech_barge_in: bool) -> None:
+    s = Settings(barge_in=barge_in)
+    policy = s.kiosk_policy(echo_cancelled=echo, wake_word=wake, push_to_talk=ptt)
+    assert policy.mute_while_replying is muted
+    assert policy.barge_in is speech_barge_in
+    assert (policy.wake_word, policy.push_to_talk, policy.earcons) == (wake, ptt, True)
+    if speech_barge_in:
+        assert policy.barge_in_ms == (ECHO_BARGE_IN_MS if echo else s.turn_policy().barge_in_ms)

@@ -322,6 +322,38 @@ def test_wake_word_gates_and_trims_and_follow_up_window() -> None:
     assert sim.of(ev.UtteranceIgnored)[-1].reason == "no_wake_word"
 
 
+def test_wake_word_over_a_reply_stops_it_and_its_question_is_the_next_turn() -> None:
+    """The kiosk with echo cancellation: listening while the reply plays, no speech
+    barge-in. Speech over the reply without the wake word changes nothing; the wake
+    word cuts the reply to what was heard, and the question after it is answered."""
+    sim = Sim(wake_word=True, earcons=True)
+    sim.feed(ip.WakeWord("hey_jarvis", int(1.0 * RATE), 1.0), 1.0)
+    sim.speak(0.8, 2.0, progress=False)
+    story = "Once upon a time a keeper lived in a lighthouse far out at sea."
+    sim.reply(1, story, 6.0, 3.0, end=False)
+    sim.feed(ip.PlaybackProgress(1, 0, 3.1), 3.1)
+    sim.feed(ip.PlaybackProgress(1, REPLY_RATE, 4.1), 4.1)
+    assert sim.core.state == "speaking"
+    got = sim.speak(4.5, 5.5)  # someone talks in the room: no wake word
+    assert [o.reason for o in got if isinstance(o, ev.UtteranceIgnored)] == ["no_wake_word"]
+    assert not sim.of(ip.CancelTurn)
+    # "hey jarvis, what time is it": the wake word ends at 7.0 s, 3.9 s into the reply.
+    got = sim.feed(ip.WakeWord("hey_jarvis", int(7.0 * RATE), 7.0), 7.0)
+    [cancel] = [o for o in got if isinstance(o, ip.CancelTurn)]
+    [cut] = [o for o in got if isinstance(o, ev.Interrupted)]
+    assert cut.reason == "wake_word" and cut.played_ms == 3900.0
+    assert cancel.heard_text == cut.text and cancel.heard_text
+    assert story.startswith(cancel.heard_text) and len(cancel.heard_text) < len(story)
+    assert ip.PlayEarcon("wake") in got
+    sim.speak(6.2, 8.5, progress=False)
+    assert len(sim.of(ip.StartTurn)) == 1  # the cut turn's task has not ended yet
+    sim.feed(ip.TurnCancelled(1), 9.3)
+    assert [s.turn for s in sim.of(ip.StartTurn)] == [1, 2]
+    sim.feed(ip.TurnFinished(2, ip.TurnReport()), 10.0)
+    user = sim.of(ev.UserSaid)[-1]  # only what follows the wake word was sent
+    assert user.turn == 2 and user.audio_s == round(8.5 + TAIL_S - 7.0, 3)
+
+
 def test_push_to_talk_only_while_held() -> None:
     sim = Sim(push_to_talk=True)
     assert sim.core.state == "sleeping"

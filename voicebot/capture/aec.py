@@ -25,7 +25,10 @@ While it has not yet learnt the room (the first reference of its life, until
 the delay is measured and the echo is ``trust_erle_db`` down, at most
 ``warmup_max_ms``), it outputs silence during reference: for that second the
 microphone is deaf, as it was before echo cancellation, instead of letting the
-assistant hear itself and stop. It keeps what it learnt across replies.
+assistant hear itself and stop. It keeps what it learnt across replies. A caller
+that mutes capture itself while the canceller learns (the kiosk: see
+:attr:`EchoCanceller.trusted`) turns that off with ``warmup_silence=False``, so a
+user who speaks over a short sound of its own (the kiosk's wake earcon) is heard.
 
 When the echo path moves under the filter (a sound server's loopback that missed
 its deadline and came back later, capture samples lost), the echo comes through
@@ -87,6 +90,9 @@ class AecConfig:
     #: Give up waiting after this much reference (no echo at all: headphones, a
     #: muted speaker; or a user talking through the warm-up) and trust it anyway.
     warmup_max_ms: int = 2000
+    #: Output silence during reference until trusted (False: the canceller's output,
+    #: for a caller that is deaf by other means while it learns).
+    warmup_silence: bool = True
     #: The guard (``aec_guard.EchoGuard``): a frame that lost less than
     #: ``guard_min_erle_db`` through the canceller passes only if it is
     #: ``guard_talk_margin_db`` louder than the loudest echo the reference of the
@@ -197,9 +203,16 @@ class EchoCanceller:
         self._window_in: list[float] = []
         self._window_out: list[float] = []
         self.trusted = False
-        """True once the canceller has learnt the room (see the module docstring)."""
+        """True once the canceller has learnt the room (see the module docstring).
+        Written by the capture thread; any thread may read it."""
         self.processed_samples = 0
         """Microphone samples that went through the canceller (not passed through)."""
+        self.unguarded = b""
+        """What the last :meth:`process` returned as the filter made it, before the
+        guard (and the warm-up) silenced any frame: the same length, the same
+        positions. For a listener that needs whole words over the reply (the kiosk's
+        wake word), where the guard would leave holes in a talker's quieter sounds;
+        residual echo is in it when the filter misses. Capture thread."""
 
     # ------------------------------------------------------------ reference side
 
@@ -251,11 +264,13 @@ class EchoCanceller:
             self._was_active = False
             self._ref_history[:] = 0
             self._pending = np.zeros(0, np.int16)
-            return mic.astype("<i2").tobytes()
+            self.unguarded = mic.astype("<i2").tobytes()
+            return self.unguarded
         self._was_active = True
         n = len(mic) // self._frame * self._frame
         if n == 0:
             self._pending = mic.copy()
+            self.unguarded = b""
             return b""
         frame = self._frame
         k = n // frame
@@ -282,15 +297,22 @@ class EchoCanceller:
         self._speex.cancel_frames(mic_frames, wide[:n].reshape(k, frame), out, live)
         out_power = _frame_powers(out.reshape(-1), frame).tolist()
         guard = self._guard
+        warmup_silence = self.config.warmup_silence
+        unguarded: np.ndarray | None = None  # the canceller's output, once a frame is silenced
         for j in live:
             admitted = guard is None or guard.admit(mic_power[j], out_power[j], ref_loudest[j])
-            if not (self.trusted or self._learnt(mic_power[j], out_power[j])) or not admitted:
+            learnt = self.trusted or self._learnt(mic_power[j], out_power[j])
+            if not admitted or (not learnt and warmup_silence):
+                if unguarded is None:
+                    unguarded = out.copy()
                 out[j] = 0
         if guard is not None and guard.lost and not self._delay.urgent:
             self._delay.wake()  # the delay moved: measure it again now
         self.processed_samples += n
         self._pending = mic[n:].copy()
-        return out.tobytes()
+        result = out.tobytes()
+        self.unguarded = result if unguarded is None else unguarded.tobytes()
+        return result
 
     def _learnt(self, mic_power: float, out_power: float) -> bool:
         """Warm-up (first reference only): has the canceller learnt the room yet?

@@ -86,7 +86,8 @@ class EchoStage:
     """A capture-stage processor: reference in, echo-free 16 kHz PCM16 out.
 
     :meth:`process` is the capture hook (``worker.CaptureProcessor``): it drains
-    ``references`` into ``canceller``, then cancels the echo in the block. ``at``
+    ``references`` into ``canceller``, then cancels the echo in the block (and
+    :meth:`heard` says what is recorded of it: ``guard_vad_only``). ``at``
     is the capture time the caller estimated for the block's first sample; it is
     steadied here (:class:`SteadyCaptureTimes`) because the canceller places the
     block on the reference's clock to a few samples. Capture thread; the output
@@ -94,10 +95,18 @@ class EchoStage:
     """
 
     def __init__(self, canceller: EchoCanceller,
-                 references: Sequence[ReferenceSource] = ()) -> None:
+                 references: Sequence[ReferenceSource] = (), *,
+                 guard_vad_only: bool = False) -> None:
         self.canceller = canceller
+        self.guard_vad_only = guard_vad_only
         self._references = tuple(references)
         self._times = SteadyCaptureTimes(VAD_SAMPLE_RATE)
+
+    @property
+    def learnt(self) -> bool:
+        """Whether the canceller has learnt the room (its first reference's warm-up is
+        over: :attr:`EchoCanceller.trusted`). Any thread: a flag the capture thread sets."""
+        return self.canceller.trusted
 
     def process(self, pcm16_16k: bytes, at: float) -> bytes:
         push = self.canceller.push_reference
@@ -105,6 +114,19 @@ class EchoStage:
             reference.drain(push)
         steady = self._times.place(len(pcm16_16k) // 2, at)
         return self.canceller.process(pcm16_16k, steady)
+
+    def heard(self, processed: bytes) -> bytes:
+        """What utterances record and the tap hears of ``processed``, the block
+        :meth:`process` has just returned (``worker.CaptureProcessor``): that block,
+        or with ``guard_vad_only`` the same span as the filter made it, before the
+        canceller's guard silenced any frame (:attr:`EchoCanceller.unguarded`). The
+        guard is made to keep residual echo from the VAD; a talker over the reply
+        then loses their quieter sounds to it, which a speech recogniser and a wake
+        word model hear as holes. Capture thread, right after :meth:`process`."""
+        if not self.guard_vad_only:
+            return processed
+        before = self.canceller.unguarded
+        return before if len(before) == len(processed) else processed
 
     def close(self) -> None:
         """Free the canceller; any thread once capture has stopped."""

@@ -130,6 +130,13 @@ class VadFramer:
         """Bytes held back until the next frame is complete (less than one frame)."""
         return len(self._rest)
 
+    def copy(self) -> VadFramer:
+        """A framer in the same state: it cuts a parallel stream at the same places."""
+        twin = VadFramer.__new__(VadFramer)
+        twin.frame_bytes = self.frame_bytes
+        twin._rest = bytearray(self._rest)
+        return twin
+
 
 class Vad:
     """webrtcvad for one stream: ``is_speech(frame)`` on exact 10/20/30 ms frames.
@@ -171,6 +178,9 @@ class UtteranceDetector:
                  classify: Callable[[bytes], bool] | None = None) -> None:
         self.config = config or SegmenterConfig()
         self._framer = VadFramer(self.config.frame_ms)
+        # Frames of the audio the VAD classifies instead (feed's vad_pcm16), made on
+        # first use and kept in step with _framer from then on.
+        self._vad_framer: VadFramer | None = None
         self._classify = classify or Vad(self.config.aggressiveness).is_speech
         self._segmenter = Segmenter(self.config)
 
@@ -198,14 +208,25 @@ class UtteranceDetector:
         """End of the last speech frame of the current utterance (see the segmenter)."""
         return self._segmenter.voiced_end
 
-    def feed(self, pcm16_16k: bytes) -> list[Event]:
-        """Add captured audio; return the events it completes (often none)."""
+    def feed(self, pcm16_16k: bytes, vad_pcm16: bytes | None = None) -> list[Event]:
+        """Add captured audio; return the events it completes (often none).
+
+        ``vad_pcm16``: what the VAD classifies in its place, the same span sample for
+        sample (echo cancellation: the guarded audio, while utterances keep
+        ``pcm16_16k`` whole; see ``echo.EchoStage.heard``). None: ``pcm16_16k``.
+        """
         events: list[Event] = []
         muted = self._segmenter.muted
-        for frame in self._framer.push(pcm16_16k):
+        if vad_pcm16 is not None and self._vad_framer is None:
+            self._vad_framer = self._framer.copy()
+        frames = self._framer.push(pcm16_16k)
+        verdicts = frames
+        if self._vad_framer is not None:
+            verdicts = self._vad_framer.push(pcm16_16k if vad_pcm16 is None else vad_pcm16)
+        for frame, heard in zip(frames, verdicts):
             # Muted frames are not classified: webrtcvad's noise model should not
             # learn from the assistant's own voice.
-            events += self._segmenter.feed(frame, False if muted else self._classify(frame))
+            events += self._segmenter.feed(frame, False if muted else self._classify(heard))
         return events
 
     def end(self) -> list[Event]:

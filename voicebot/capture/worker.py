@@ -76,8 +76,11 @@ class CaptureProcessor(Protocol):
     """A stage between conversion and the detector (echo cancellation: ``echo.EchoStage``).
 
     Capture thread. ``at``: the estimated capture time of the block's first sample.
-    Returns the processed PCM16 16 kHz mono, sample for sample the input in order
-    (it may hold back a few samples for the next call, or release held ones).
+    :meth:`process` returns the processed PCM16 16 kHz mono, sample for sample the
+    input in order (it may hold back a few samples for the next call, or release
+    held ones): what the VAD classifies, and what utterances record and the tap
+    hears unless the processor also has ``heard(processed) -> bytes`` (optional):
+    then that, for the block ``process`` has just returned (the same span).
     """
 
     def process(self, pcm16_16k: bytes, at: float) -> bytes: ...
@@ -103,6 +106,7 @@ class DetectorFeed:
                  processor: CaptureProcessor | None = None, tap: Tap | None = None) -> None:
         self.detector = detector
         self.processor = processor
+        self._heard: Callable[[bytes], bytes] | None = getattr(processor, "heard", None)
         self._tap = tap
         self.sample_rate = sample_rate
         self._clock = clock
@@ -127,10 +131,15 @@ class DetectorFeed:
                      / self.sample_rate) if self.processor is not None else 0.0
         for block in blocks:
             pcm = self._converter.feed(block)
+            vad_pcm: bytes | None = None
             if self.processor is not None:
-                pcm = self._process(pcm, origin_at)
+                pcm = vad_pcm = self._process(pcm, origin_at)
+                if self._heard is not None:
+                    pcm = self._heard(vad_pcm)
+                if pcm is vad_pcm:
+                    vad_pcm = None  # the same audio: classified as it is
             start = detector.position
-            events = detector.feed(pcm)
+            events = detector.feed(pcm, vad_pcm)
             if self._tap is not None and not detector.muted:
                 self._tap(pcm, start, detector.in_speech)
             self._frames_in += len(block)

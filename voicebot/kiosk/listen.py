@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..audio import VAD_SAMPLE_RATE
+from ..capture.vad import VadFramer
 from .wakeword import WakeWordDetector
 
 __all__ = ["WakeTap"]
@@ -29,8 +30,15 @@ class WakeTap:
     def __init__(self, detector: WakeWordDetector, loop: asyncio.AbstractEventLoop,
                  on_wake: Callable[[str, int, float], None],
                  clock: Callable[[], float] = time.monotonic,
-                 voiced: Callable[[], bool] | None = None) -> None:
+                 voiced: Callable[[], bool] | None = None,
+                 classify: Callable[[bytes], bool] | None = None) -> None:
         self.detector = detector
+        # A VAD of its own on the audio the tap hears (30 ms frames), when that is not
+        # what the detector classifies (echo cancellation: the detector's verdicts are
+        # on guarded audio, where a talker over the reply starts late, after the wake
+        # word's warm-up window has passed it).
+        self._classify = classify
+        self._framer = VadFramer(30)
         # The VAD's verdict on the block (capture.vadmodels.VoicedTap.take): what the
         # detector was measured with; else the segmenter's "inside speech".
         self._voiced = voiced
@@ -44,6 +52,8 @@ class WakeTap:
         samples = np.frombuffer(pcm16, dtype="<i2")
         if self._voiced is not None:
             voiced = self._voiced()
+        if self._classify is not None:
+            voiced = any([self._classify(frame) for frame in self._framer.push(pcm16)])
         found = self.detector.feed(samples, position, voiced)
         if not found:
             return

@@ -2,14 +2,15 @@
 
 ::
 
-    mic ──capture thread (VAD, wake word)──▶ reports ──▶ Driver ──▶ TurnTaking core
+    mic ──capture thread (echo canceller, VAD, wake word)──▶ reports ──▶ Driver ──▶ TurnTaking core
     terminal keys / screen ──▶ Controls ──▶ PushToTalk, mute     │ (wake-word or
     timers ──▶ TimerDue ─────────────────────────────────────────┘  push-to-talk policy)
         core's commands: earcon ──▶ speaker's clip mixer · say ──▶ Announcer
         events ──▶ console (--json), systemd STATUS, the screen
 
-The same pieces as ``chat`` (``pipeline.py``'s speaker, backend and session, the
-one :class:`~voicebot.driver.Driver`); what is the kiosk's own is here: the gate
+The same pieces as ``chat`` (``localaudio.py``'s speaker, echo stage and microphone,
+``pipeline.py``'s backend and session, the one :class:`~voicebot.driver.Driver`);
+what is the kiosk's own is here: the gate
 (wake word or talk button), earcons, mute, proactive speech, an unreachable
 server announced once and probed with back-off, and systemd's notify protocol and
 watchdog. Everything runs on the event loop's thread, except the capture thread
@@ -25,22 +26,23 @@ from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 
-from ..capture.mic import MicrophoneSource, capture_events
+from ..capture.aec import AecConfig
+from ..capture.mic import MicrophoneSource
 from ..capture.vad import UtteranceDetector
 from ..capture.vadmodels import VoicedTap, make_classifier
 from ..config import Settings
 from ..console import Console
 from ..driver import Driver
 from ..errors import TransportError, VoicebotError
-from ..devices import device_arg
-from ..pipeline import backend, make_session, open_speaker, timer_input
+from ..localaudio import (audio_devices, capture_reports, echo_stage, mute_switch,
+                          open_microphone, open_output)
+from ..pipeline import backend, make_session, timer_input
 from ..playback.speaker import Speaker
-from ..recovery.devices import AudioDevices
 from ..recovery.mic import ResilientMicrophone
 from ..recovery.speaker import ResilientSpeaker
 from ..turntaking import TurnTaking
 from ..turntaking.events import (DeviceStatus, ErrorEvent, Event, Listening, MuteChanged,
-                                 Notice, TurnDone)
+                                 Notice, StateChanged, TurnDone)
 from ..turntaking.inputs import WakeWord
 from .announce import Announcer, LocalVoice
 from .controls import Controls, TerminalKeys, key_char
@@ -70,18 +72,28 @@ def wake_word_name(settings: Settings) -> str | None:
 
 class _Listening:
     """Whether the microphone is listened to: not while the user muted it, not while
-    the core mutes it (half-duplex: a reply plays), not while an earcon plays on a
-    speaker it hears. Applies the result with ``apply`` (the detector's flag, or the
-    recovering microphone's mute, which the capture thread reads from its next
-    frame). Loop thread."""
+    the core mutes it (half-duplex: a reply plays), and, while the microphone hears
+    the speaker (``hears_speaker()``: half-duplex, or an echo canceller still
+    learning the room), not while a turn runs nor while an earcon plays. Applies the
+    result with ``apply`` (the detector's flag, or the recovering microphone's mute,
+    which the capture thread reads from its next frame). Loop thread."""
 
-    def __init__(self, apply: Callable[[bool], None], *, user_muted: bool) -> None:
+    def __init__(self, apply: Callable[[bool], None], *, user_muted: bool,
+                 hears_speaker: Callable[[], bool]) -> None:
         self._set = apply
+        self.hears_speaker = hears_speaker
         self.user_muted = user_muted
         self.muted = user_muted
         self._core_muted = False
+        self._replying = False
         self._guard_until = 0.0
         self._apply()
+
+    def on_event(self, event: Event) -> None:
+        """A driver subscriber: a turn (thinking, speaking) may play on the speaker."""
+        if isinstance(event, StateChanged):
+            self._replying = event.state in ("thinking", "speaking")
+            self._apply()
 
     def set_user_muted(self, muted: bool) -> None:
         self.user_muted = muted
@@ -99,7 +111,8 @@ class _Listening:
 
     def _apply(self) -> None:
         guarded = self._guard_until > asyncio.get_running_loop().time()
-        self.muted = self.user_muted or self._core_muted or guarded
+        echo = self._replying and self.hears_speaker()
+        self.muted = self.user_muted or self._core_muted or guarded or echo
         self._set(self.muted)
 
 
@@ -124,43 +137,52 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
     wake = wake_word_name(settings)
     talk_key, mute_key = key_char(settings.push_to_talk), key_char(settings.mute_key)
     push_to_talk = bool(talk_key) and wake is None
-    vad = settings.segmenter_config()
-    # The VAD's verdicts also tell the wake word which blocks held speech.
-    voiced = VoicedTap(make_classifier(settings.vad, vad.aggressiveness))
-    detector = UtteranceDetector(vad, classify=voiced)
     # The model loads here (tens of ms), before anything opens: a bad name fails fast.
     wake_detector = (WakeWordDetector(WakeWordConfig(model=wake)) if wake is not None
                      else None)
     notifier = Notifier()
-    # A microphone that hears the speaker: stop listening while a reply plays, unless
-    # the settings say it cannot hear it (headphones, echo cancellation: barge_in).
-    half_duplex = not settings.barge_in
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(notifier.close)
         if wake_detector is not None:
             stack.callback(wake_detector.close)  # after the capture thread has ended
         # Device statuses come before the driver exists: the console hears them first.
         publish: Callable[[Event], None] = console.publish
-        tap: WakeTap | None = None  # made below, before capture starts
-        speaker: Speaker | ResilientSpeaker
-        mic: MicrophoneSource | ResilientMicrophone
-        if settings.reconnect:
-            # A microphone or speaker that goes away (unplugged, busy, the sound server
-            # restarted) is waited for and taken back, with no restart (voicebot.recovery).
-            devices = AudioDevices(device_arg(settings.input_device),
-                                   lambda: open_speaker(settings),
-                                   on_status=lambda event: publish(event))
-            speaker = await devices.speaker()
-            stack.callback(speaker.close)
-            mic = devices.microphone(capture=lambda source, detector, clock: capture_events(
-                source, detector, clock=clock, tap=tap))
-            await mic.open()  # fails fast at start: systemd restarts the service
-            stack.push_async_callback(mic.aclose)
-        else:
-            speaker = open_speaker(settings)
-            stack.callback(speaker.close)
-            mic = await stack.enter_async_context(
-                MicrophoneSource(device_arg(settings.input_device)))
+        # A microphone or speaker that goes away (unplugged, busy, the sound server
+        # restarted) is waited for and taken back, with no restart (voicebot.recovery).
+        devices = (audio_devices(settings, on_status=lambda event: publish(event))
+                   if settings.reconnect else None)
+        speaker = await open_output(settings, stack, devices)
+        # Echo cancellation, wired as in chat: everything the speaker plays (replies,
+        # earcons, local speech) is the reference; the cleaned audio feeds the VAD and
+        # the wake word. Made before the microphone opens.
+        # Until it has learnt the room the kiosk is half-duplex (below), so its
+        # warm-up need not be deaf: "hey jarvis, [wake earcon] what time is it" is heard.
+        # The guard keeps residual echo from the VAD only: the question said over a
+        # reply or an earcon, and the wake word over a reply, are heard whole.
+        echo = echo_stage(settings, speaker, stack, config=AecConfig(warmup_silence=False),
+                          guard_vad_only=True)
+        # The microphone hears the speaker: without echo cancellation (or with
+        # barge_in = false) it is muted while a reply plays (mute_while_replying).
+        policy = settings.kiosk_policy(echo_cancelled=echo is not None,
+                                       wake_word=wake is not None, push_to_talk=push_to_talk)
+        half_duplex = policy.mute_while_replying
+        vad = settings.segmenter_config(echo_cancelled=echo is not None)
+        # The VAD's verdicts also tell the wake word which blocks held speech.
+        voiced = VoicedTap(make_classifier(settings.vad, vad.aggressiveness))
+        detector = UtteranceDetector(vad, classify=voiced)
+
+        def on_wake(name: str, position: int, at: float) -> None:
+            if not listening.muted:  # muted since the capture thread heard it: not now
+                driver.feed(WakeWord(name, position, at))
+
+        # With echo cancellation the wake word hears the filter's output, and the VAD
+        # that gates it classifies that too (the detector's is on the guarded audio).
+        tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake, voiced=voiced.take,
+                       classify=(make_classifier(settings.vad, vad.aggressiveness)
+                                 if echo is not None else None))
+               if wake_detector is not None else None)
+        # Fails fast at start: systemd restarts the service.
+        mic = await open_microphone(settings, stack, devices, echo=echo, tap=tap)
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(  # `driver` is bound below, before any timer fires
             settings, base_url, lambda timer: driver.feed(timer_input(timer)),
@@ -168,20 +190,18 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
         stack.callback(timers.cancel_all)
         await stack.enter_async_context(session.client)
 
-        def apply_mute(muted: bool) -> None:
-            if isinstance(mic, ResilientMicrophone):
-                mic.set_muted(muted)  # it also mutes while the stream is elsewhere
-            else:
-                detector.muted = muted
+        def hears_speaker() -> bool:
+            return half_duplex or (echo is not None and not echo.learnt)
 
-        listening = _Listening(apply_mute, user_muted=settings.muted)
+        listening = _Listening(mute_switch(mic, detector), user_muted=settings.muted,
+                               hears_speaker=hears_speaker)
         earcons = _Earcons(speaker, settings.earcon_volume)
         local = LocalVoice(speaker.play_clip, speaker.sample_rate, voice=settings.voice)
         stack.push_async_callback(local.aclose)
 
         def play_earcon(name: str) -> None:
             seconds = earcons.play(name)
-            if half_duplex and name != "wake":  # "wake" plays while the user speaks on
+            if name != "wake" and listening.hears_speaker():  # "wake": the user speaks on
                 listening.guard(seconds + speaker.output_latency_s + _EARCON_GUARD_S)
 
         def upstream_changed(change: Change) -> None:
@@ -208,9 +228,6 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
             if isinstance(event, TurnDone):
                 monitor.succeeded()
 
-        policy = settings.turn_policy(barge_in=False, mute_while_replying=half_duplex,
-                                      wake_word=wake is not None, push_to_talk=push_to_talk,
-                                      earcons=settings.earcons)
         driver = Driver(TurnTaking(policy), session, sinks=[speaker],
                         subscribers=[console.publish, notifier.on_event, turn_done],
                         mute=listening.set_core_muted, say=lambda text: announcer.say(text),
@@ -225,10 +242,6 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
                 notifier.set_status("muted")
             else:
                 notifier.show_state()
-
-        def on_wake(name: str, position: int, at: float) -> None:
-            if not listening.muted:  # muted since the capture thread heard it: not now
-                driver.feed(WakeWord(name, position, at))
 
         def talk_as_wake() -> None:
             # The button is no echo: it counts while a reply plays (and stops it), only
@@ -249,11 +262,9 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
             notifier.show_state()
 
         publish = device_status
-        tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake, voiced=voiced.take)
-               if wake_detector is not None else None)
         controls = Controls(driver, set_user_muted, muted=settings.muted,
                             wake=talk_as_wake if wake is not None else None)
-        driver.subscribers += [announcer.on_event, controls.on_event]
+        driver.subscribers += [announcer.on_event, controls.on_event, listening.on_event]
         if screen:
             await stack.enter_async_context(_screen(port, driver, controls.command))
 
@@ -269,8 +280,7 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
                        if watchdog is not None else None)
             try:
                 notifier.ready("muted" if settings.muted else "starting")
-                await driver.run(mic.reports(detector) if isinstance(mic, ResilientMicrophone)
-                                 else capture_events(mic, detector, tap=tap))
+                await driver.run(capture_reports(mic, detector, echo=echo, tap=tap))
             finally:
                 notifier.stopping()
                 if pinging is not None:
