@@ -107,7 +107,8 @@ async def open_microphone(settings: Settings, stack: contextlib.AsyncExitStack,
             MicrophoneSource(device_arg(settings.input_device),
                              block_ms=settings.capture_block_ms))
     mic = devices.microphone(capture=lambda source, detector, clock: capture_events(
-        source, detector, clock=clock, processor=echo, tap=tap))
+        source, detector, clock=clock, processor=echo, tap=tap),
+        on_elsewhere=echo.set_elsewhere if echo is not None else None)
     await mic.open()
     stack.push_async_callback(mic.aclose)
     return mic

@@ -158,3 +158,44 @@ def test_a_talker_is_still_detected_while_the_echo_is_lost() -> None:
     assert len(starts) == len(talk), (starts, [s.start_s for s in talk])
     for spoken, t in zip(talk, starts):
         assert spoken.start_s <= t <= spoken.start_s + 0.4, (spoken.text, spoken.start_s, t)
+
+
+def test_a_stage_moved_to_another_source_passes_through_then_starts_afresh() -> None:
+    """While the sound server has the stream on another source (the speaker's own
+    monitor, say), the canceller must learn nothing there; back home it starts over."""
+    from voicebot.capture.echo import EchoStage
+
+    ref = reply(6.0)
+    m, r = to_pcm16(scene(ref).mic), to_pcm16(ref)
+    drained: list[int] = []
+
+    class Played:
+        def __init__(self) -> None:
+            self.i = 0
+
+        def drain(self, push) -> None:  # type: ignore[no-untyped-def]
+            chunk = r[self.i:self.i + 2 * BLOCK]
+            drained.append(len(chunk))
+            push(chunk, T0 + self.i / 2 / RATE)
+            self.i += 2 * BLOCK
+
+    first = EchoCanceller()
+    stage = EchoStage(first, [Played()])
+    half = len(m) // 2 // (2 * BLOCK) * (2 * BLOCK)
+    for i in range(0, half, 2 * BLOCK):
+        stage.process(m[i:i + 2 * BLOCK], T0 + i / 2 / RATE)
+    learnt_samples = first.processed_samples
+    assert learnt_samples > 0
+    stage.set_elsewhere(True)
+    monitor = r[half:half + 20 * 2 * BLOCK]  # what the monitor hears: the reference itself
+    for i in range(0, len(monitor), 2 * BLOCK):
+        block = monitor[i:i + 2 * BLOCK]
+        assert stage.process(block, T0 + (half + i) / 2 / RATE) == block  # untouched
+        assert stage.heard(block) == block
+    assert first.processed_samples == learnt_samples  # nothing learnt there
+    assert len(drained) == half // (2 * BLOCK) + 20  # but what played was drained
+    stage.set_elsewhere(False)
+    stage.process(m[:2 * BLOCK], T0 + 10.0)
+    assert stage.canceller is not first and not stage.canceller.trusted
+    assert stage.canceller.processed_samples <= 2 * BLOCK
+    stage.close()

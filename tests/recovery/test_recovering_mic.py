@@ -80,7 +80,8 @@ def scripted(steps: list[str]) -> tuple[Callable[[], FakeSource], Callable[..., 
     return open_source, capture, log  # type: ignore[return-value]
 
 
-def run(steps: list[str], *, muted: bool = False) -> tuple[list[CaptureReport], list[DeviceStatus], list[str], Host, UtteranceDetector]:
+def run(steps: list[str], *, muted: bool = False, elsewhere: list[bool] | None = None
+        ) -> tuple[list[CaptureReport], list[DeviceStatus], list[str], Host, UtteranceDetector]:
     statuses: list[DeviceStatus] = []
     open_source, capture, log = scripted(steps)
     host = Host()
@@ -90,7 +91,8 @@ def run(steps: list[str], *, muted: bool = False) -> tuple[list[CaptureReport], 
         mic = ResilientMicrophone(None, host=host, on_status=statuses.append,
                                   backoff=Backoff(initial_s=0.001, max_s=0.004),
                                   open_source=open_source,  # type: ignore[arg-type]
-                                  capture=capture)  # type: ignore[arg-type]
+                                  capture=capture,  # type: ignore[arg-type]
+                                  on_elsewhere=None if elsewhere is None else elsewhere.append)
         await mic.open()
         mic.set_muted(muted)
         got = [r async for r in mic.reports(detector)]
@@ -110,8 +112,12 @@ def test_a_stream_that_fails_reopens_at_once_quietly() -> None:
 
 
 def test_a_device_that_stays_away_is_reported_with_back_off_then_back() -> None:
+    elsewhere: list[bool] = []
     reports, statuses, log, host, _ = run(
-        ["report-then-fail", "fail-open", "fail-open", "fail-open", "report-then-end"])
+        ["report-then-fail", "fail-open", "fail-open", "fail-open", "report-then-end"],
+        elsewhere=elsewhere)
+    # An echo canceller hears of it: the device it learnt went away, a new one came.
+    assert elsewhere[0] is True and elsewhere[-1] is False and set(elsewhere[:-1]) == {True}
     assert [s.state for s in statuses] == ["lost", "lost", "lost", "back"]
     assert [s.retry_in_s for s in statuses] == [0.001, 0.002, 0.004, None]
     assert "stopped unexpectedly" in statuses[0].message  # the loss, not the retry's error

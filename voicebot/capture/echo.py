@@ -101,6 +101,21 @@ class EchoStage:
         self.guard_vad_only = guard_vad_only
         self._references = tuple(references)
         self._times = SteadyCaptureTimes(VAD_SAMPLE_RATE)
+        self._elsewhere = False  # written by the loop thread, read by the capture thread
+        self._stale = False  # the canceller heard another source: start afresh
+        self._bypassed = False  # the last block passed through untouched (capture thread)
+
+    def set_elsewhere(self, elsewhere: bool) -> None:
+        """The microphone's stream is (True) or is no longer (False) on a source other
+        than the one it was opened on: the sound server moved it (often to the
+        speaker's own monitor, whose "echo" is the reference itself) or the device was
+        lost. While it is, blocks pass through untouched and what was played is
+        drained and dropped; after, the canceller starts afresh (what it learnt there
+        is not this room's echo: kept, it subtracts an echo that is not there and eats
+        the user's words). Any thread: flags the capture thread reads at its next block."""
+        if elsewhere:
+            self._stale = True
+        self._elsewhere = elsewhere
 
     @property
     def learnt(self) -> bool:
@@ -109,6 +124,16 @@ class EchoStage:
         return self.canceller.trusted
 
     def process(self, pcm16_16k: bytes, at: float) -> bytes:
+        self._bypassed = self._elsewhere
+        if self._bypassed:
+            for reference in self._references:
+                reference.drain(_drop)
+            return pcm16_16k
+        if self._stale:
+            self._stale = False
+            stale, self.canceller = self.canceller, EchoCanceller(self.canceller.config)
+            stale.close()
+            self._times = SteadyCaptureTimes(VAD_SAMPLE_RATE)
         push = self.canceller.push_reference
         for reference in self._references:
             reference.drain(push)
@@ -123,7 +148,7 @@ class EchoStage:
         guard is made to keep residual echo from the VAD; a talker over the reply
         then loses their quieter sounds to it, which a speech recogniser and a wake
         word model hear as holes. Capture thread, right after :meth:`process`."""
-        if not self.guard_vad_only:
+        if not self.guard_vad_only or self._bypassed:
             return processed
         before = self.canceller.unguarded
         return before if len(before) == len(processed) else processed
@@ -131,3 +156,7 @@ class EchoStage:
     def close(self) -> None:
         """Free the canceller; any thread once capture has stopped."""
         self.canceller.close()
+
+
+def _drop(pcm16_16k: bytes, at: float) -> None:
+    """A reference push that keeps nothing (the stage is bypassed)."""

@@ -44,12 +44,14 @@ class AudioDevices:
         self._wait = wait_for_device
 
     def microphone(self, *, open_source: Callable[[], MicrophoneSource] | None = None,
-                   capture: Capture | None = None) -> ResilientMicrophone:
-        """The microphone (not open: ``await mic.open()``); ``open_source`` and
-        ``capture``: see :class:`ResilientMicrophone`."""
+                   capture: Capture | None = None,
+                   on_elsewhere: Callable[[bool], None] | None = None) -> ResilientMicrophone:
+        """The microphone (not open: ``await mic.open()``); ``open_source``,
+        ``capture`` and ``on_elsewhere``: see :class:`ResilientMicrophone`."""
         return ResilientMicrophone(self.input_device, host=self.host, on_status=self._status,
                                    server=self.server, wait_for_device=self._wait,
-                                   open_source=open_source, capture=capture)
+                                   open_source=open_source, capture=capture,
+                                   on_elsewhere=on_elsewhere)
 
     async def speaker(self) -> ResilientSpeaker:
         """The speaker, opened (raises ``AudioDeviceError`` unless ``wait_for_device``)."""

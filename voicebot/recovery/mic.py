@@ -65,6 +65,10 @@ class ResilientMicrophone:
     ``open_source`` builds each stream's :class:`MicrophoneSource` (default: ``device``
     with ``block_ms``, ``stall_timeout_s``); ``capture`` runs one stream (default
     :func:`capture_events`): both for the kiosk's own capture chain.
+    ``on_elsewhere(True)`` is called (loop thread) when the stream is no longer on the
+    source it was opened on (moved by the sound server, or lost), ``on_elsewhere(False)``
+    when it is back or a new stream is open: an echo canceller must not learn the
+    echo path of another source, nor keep one learnt on a device that went away.
     Mute with :meth:`set_muted`, not on the detector: the supervisor also mutes it
     while the stream is on the wrong device.
     """
@@ -75,7 +79,8 @@ class ResilientMicrophone:
                  block_ms: int = 60, stall_timeout_s: float = 2.0,
                  clock: Callable[[], float] = time.monotonic,
                  open_source: Callable[[], MicrophoneSource] | None = None,
-                 capture: Capture | None = None) -> None:
+                 capture: Capture | None = None,
+                 on_elsewhere: Callable[[bool], None] | None = None) -> None:
         self.device = device
         self.device_name = ("default input device" if device is None
                             else f"input device {device!r}")
@@ -89,6 +94,7 @@ class ResilientMicrophone:
         self._clock = clock
         self._make_source = open_source
         self._capture: Capture = capture if capture is not None else _capture_events
+        self._on_elsewhere = on_elsewhere
         self._mic: MicrophoneSource | None = None
         self._stuck: list[MicrophoneSource] = []  # closed, but a read still blocks
         self._detector: UtteranceDetector | None = None
@@ -206,6 +212,7 @@ class ResilientMicrophone:
                 self._backoff.reset()
                 if self._lost:
                     self._lost = False
+                    self._elsewhere(False)
                     self._status("back", f"microphone back: {self.device_name}")
                 return
             if not self._lost and first_reason:
@@ -217,6 +224,7 @@ class ResilientMicrophone:
                 self._status("lost", f"microphone lost ({reason}); retrying in {delay_s:g} s",
                              retry_in_s=delay_s)
             self._lost = True
+            self._elsewhere(True)
             await asyncio.sleep(delay_s)
 
     async def _drop_stream(self) -> None:
@@ -264,6 +272,7 @@ class ResilientMicrophone:
         if now_on != home and self._moved_to is None:
             self._moved_to = now_on
             self._apply_mute()
+            self._elsewhere(True)
             self._status("lost", f"microphone lost ({home} is gone; the sound server moved "
                                  f"capture to {now_on}, not listening there)")
         if now_on != home and await asyncio.to_thread(server.device_exists, "input", home):
@@ -272,9 +281,14 @@ class ResilientMicrophone:
         if now_on == home and self._moved_to is not None:
             self._moved_to = None
             self._apply_mute()
+            self._elsewhere(False)
             self._status("back", f"microphone back: {home}")
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _elsewhere(self, elsewhere: bool) -> None:
+        if self._on_elsewhere is not None:
+            self._on_elsewhere(elsewhere)
 
     def _apply_mute(self) -> None:
         if self._detector is not None:
