@@ -139,7 +139,8 @@ class DetectorFeed:
                 if pcm is vad_pcm:
                     vad_pcm = None  # the same audio: classified as it is
             start = detector.position
-            events = detector.feed(pcm, vad_pcm)
+            # Two streams only when they differ: a plain detector takes one argument.
+            events = detector.feed(pcm) if vad_pcm is None else detector.feed(pcm, vad_pcm)
             if self._tap is not None and not detector.muted:
                 self._tap(pcm, start, detector.in_speech)
             self._frames_in += len(block)
