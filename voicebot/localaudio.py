@@ -76,16 +76,15 @@ async def open_output(settings: Settings, stack: contextlib.AsyncExitStack,
 def echo_stage(settings: Settings, speaker: Speaker | ResilientSpeaker,
                stack: contextlib.AsyncExitStack, *,
                config: AecConfig | None = None,
-               guard_vad_only: bool = False, mode: str | None = None) -> EchoStage | None:
+               guard_vad_only: bool = False) -> EchoStage | None:
     """Echo cancellation for the microphone, its reference tapped from ``speaker``
     (``aec = auto | on | off``; ``config``: the canceller's, None for its defaults;
-    ``guard_vad_only``: see :class:`EchoStage`; ``mode``: instead of the setting's);
-    None when it does not run.
+    ``guard_vad_only``: see :class:`EchoStage`); None when it does not run.
     Everything the speaker plays is the reference: replies and the clips mixed over
     them (earcons, local speech), since the tap copies the callback's output. The tap
     is removed and the canceller freed when ``stack`` closes: make it before the
     microphone opens."""
-    canceller = echo_canceller_for(mode or settings.aec, speaker=True, config=config)
+    canceller = echo_canceller_for(settings.aec, speaker=True, config=config)
     if canceller is None:
         return None
     ring = ReferenceRing(speaker.sample_rate)

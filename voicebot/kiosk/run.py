@@ -159,13 +159,8 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
         # warm-up need not be deaf: "hey jarvis, [wake earcon] what time is it" is heard.
         # The guard keeps residual echo from the VAD only: the question said over a
         # reply or an earcon, and the wake word over a reply, are heard whole.
-        # In the kiosk, "auto" is off for now: with it on, a question said over the wake
-        # earcon just after the microphone came back (unplugged and plugged in again)
-        # was garbled in 1 of 3 rig runs, cause not found (README, "Echo cancellation
-        # in the kiosk"). `aec = on` turns it on.
         echo = echo_stage(settings, speaker, stack, config=AecConfig(warmup_silence=False),
-                          guard_vad_only=True,
-                          mode="off" if settings.aec == "auto" else settings.aec)
+                          guard_vad_only=True)
         # The microphone hears the speaker: without echo cancellation (or with
         # barge_in = false) it is muted while a reply plays (mute_while_replying).
         policy = settings.kiosk_policy(echo_cancelled=echo is not None,
