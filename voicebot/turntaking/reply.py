@@ -109,8 +109,14 @@ class ReplyTrack:
         return self._pacer.flush()
 
     def heard_text(self, heard_samples: int) -> str:
-        """The transcript up to ``heard_samples``: what the listener has heard."""
-        return self._pacer.text[:self._pacer.due_chars(heard_samples)]
+        """The transcript up to ``heard_samples``: what the listener has heard, in whole
+        words (a cut inside a word keeps the words before it: the history should not
+        end in half a word, and a listener cut off mid-word did not hear it said)."""
+        text = self._pacer.text
+        n = self._pacer.due_chars(heard_samples)
+        if 0 < n < len(text) and not text[n].isspace() and not text[n - 1].isspace():
+            n = max((i for i in range(n) if text[i].isspace()), default=0)
+        return text[:n]
 
     @property
     def text(self) -> str:
