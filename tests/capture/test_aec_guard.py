@@ -90,3 +90,24 @@ def test_a_young_filter_must_remove_more() -> None:
     assert not any(guard.admit(ECHO, ECHO / 30, REF) for _ in range(9))  # 15 dB: leaking
     assert guard.admit(ECHO, ECHO / 30, REF)  # grown up: 15 dB is cancelled
     assert not guard.admit(ECHO, ECHO / 5, REF)  # 7 dB is still not
+
+
+def test_refresh_makes_the_next_frames_young_again() -> None:
+    guard = EchoGuard(min_reference_power=1.0, young_frames=4)
+    for _ in range(6):
+        guard.admit(ECHO, ECHO / 1000, REF)  # learns, grows up
+    assert guard.admit(ECHO, ECHO / 30, REF)  # 15 dB: cancelled enough when grown up
+    guard.refresh(3)  # a new reply: the filter re-converges
+    assert not any(guard.admit(ECHO, ECHO / 30, REF) for _ in range(3))
+    assert guard.admit(ECHO, ECHO / 30, REF)
+    assert guard.admit(ECHO * 10, ECHO * 10, REF)  # a talker louder than any echo: always
+    guard.refresh(0)
+    assert guard.admit(ECHO, ECHO / 30, REF)
+
+
+def test_refresh_never_prolongs_youth() -> None:
+    guard = EchoGuard(min_reference_power=1.0, young_frames=10)
+    guard.admit(ECHO, ECHO / 1000, REF)  # frame 1 of 10
+    guard.refresh(3)
+    assert not any(guard.admit(ECHO, ECHO / 30, REF) for _ in range(9))  # still 2..10
+    assert guard.admit(ECHO, ECHO / 30, REF)

@@ -139,6 +139,29 @@ def test_speaker_reference_resamples_each_run_to_16k_with_its_dac_time() -> None
     assert np.max(np.abs(got[:n].astype(int) - whole[:n])) <= 2
 
 
+@pytest.mark.parametrize("off_grid", [0.0, 0.2, 0.4, 0.5, 0.7, 0.9])
+def test_a_run_lands_on_the_16k_grid_where_it_was_played(off_grid: float) -> None:
+    """The canceller places a push at its time rounded to a whole 16 kHz sample. A
+    click played at a known DAC time must be found there, within 20 us, wherever
+    between two 16 kHz samples the run began (rounded alone, up to 31 us off: a
+    filter that learnt one reply's placement then loses 10-20 dB on the next)."""
+    ring = ReferenceRing(RATE)
+    reader = SpeakerReference(ring)
+    x = np.zeros(4800, np.float32)
+    x[2400] = 0.9
+    start = 3.0 + off_grid / 16_000
+    ring.record(x, start)
+    ring.record(np.zeros(4800, np.float32), start + len(x) / RATE)  # the resampler's tail
+    pushed: list[tuple[bytes, float]] = []
+    reader.drain(lambda pcm, at: pushed.append((pcm, at)))
+    pcm, at = pushed[0]
+    y = np.frombuffer(pcm, "<i2").astype(float)
+    k = int(np.argmax(y))
+    frac = 0.5 * (y[k - 1] - y[k + 1]) / (y[k - 1] - 2 * y[k] + y[k + 1])  # parabola's top
+    placed = (round(at * 16_000) + k + frac) / 16_000
+    assert abs(placed - (start + 2400 / RATE)) < 20e-6
+
+
 def test_a_silent_ring_pushes_nothing() -> None:
     ring = ReferenceRing(RATE)
     reader = SpeakerReference(ring)

@@ -30,6 +30,7 @@ from speech import synth
 from vdev import SPEAKER_SINK, SpeakerRecorder
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
+from voicebot.capture.reference import ReferenceRing
 from voicebot.playback import Speaker
 from voicebot.playback.jittersim import bench_traces
 
@@ -288,3 +289,55 @@ def test_heard_frames_matches_the_recording(audio_devices: None) -> None:
     print(f"recorder read the first marker {lag * 1000:+.1f} ms after first_sound_at; "
           f"stall gap {reported['after stall'] - reported['before stall'] - 0.7:.3f} s")
     assert abs(lag) <= TOLERANCE_S, lag
+
+
+@pytest.mark.audio
+def test_the_reference_tap_times_replies_to_a_sample_across_stream_restarts(
+        audio_devices: None) -> None:
+    """An echo canceller places each reply's reference by the DAC time the tap
+    recorded for it, and one that learnt the echo path on one reply loses 20-30 dB
+    of echo on the next if it is placed a sample off (a reply after a barge-in
+    interrupted itself that way). Three replies, each in a stream of its own (the
+    speaker stops between them): where each marker is in a continuous recording of
+    the speaker's monitor, less where the tap says it reached the DAC, must be the
+    same for all three within a 16 kHz sample (62.5 us). PortAudio's DAC times gave
+    17-39 us here; the callback's own clock reading, which the tap once used, is
+    100-190 us late on a stream's first block and 18-83 us apart between streams."""
+    reply = np.concatenate([np.zeros(API_SAMPLE_RATE // 20, np.float32), marker(),
+                            np.zeros(API_SAMPLE_RATE // 20, np.float32)])
+
+    async def play() -> tuple[int, list[float]]:
+        loop = asyncio.get_running_loop()
+        speaker = Speaker(None, prebuffer_ms=40, linger_ms=0, loop=loop)
+        ring = ReferenceRing(speaker.sample_rate)
+        speaker.tap_reference(ring)
+        template = soxr.resample(marker(), API_SAMPLE_RATE, speaker.sample_rate)
+        at: list[float] = []
+        try:
+            for _ in range(3):
+                speaker.push_pcm16(float_to_pcm16(reply))
+                speaker.end_of_stream()
+                await speaker.drained()
+                await asyncio.sleep(0.3)  # the stream stops: the next reply restarts it
+                assert not speaker.running
+                runs = ring.read_new()
+                assert runs and not runs[0].continues
+                played = np.concatenate([r.samples for r in runs])
+                i = int(np.argmax(_normalised_correlation(played, template)))
+                at.append(runs[0].dac_time + i / speaker.sample_rate)
+        finally:
+            speaker.close()
+        return speaker.sample_rate, at
+
+    with SpeakerRecorder() as rec:
+        rate, dac_times = asyncio.run(play())
+    template = soxr.resample(marker(), API_SAMPLE_RATE, rec.rate)
+    recorded, lo = [], 0
+    for _ in dac_times:
+        pos = find_first(rec.samples, template, lo)
+        assert pos is not None, "a marker is missing from the recording"
+        recorded.append(pos / rec.rate)
+        lo = pos + len(template)
+    offsets = np.array(recorded) - np.array(dac_times)
+    spread_us = (offsets.max() - offsets.min()) * 1e6
+    assert spread_us < 62.5, f"recording - DAC time per reply (us): {np.round(offsets * 1e6)}"

@@ -105,6 +105,11 @@ class AecConfig:
     #: reference of the canceller's life, while its filter converges.
     guard_young_min_erle_db: float = 20.0
     guard_young_ms: int = 3000
+    #: ... and in the first ``guard_fresh_ms`` of loud reference after each pause in
+    #: it (a new reply): the filter re-converges when a reply lands a sample off where
+    #: the last one did (DAC times jitter; 1 sample costs it 20 dB of echo for a
+    #: second or more), or when it adapted to a talker over the last reply.
+    guard_fresh_ms: int = 1000
     guard_talk_margin_db: float = 2.0
     guard_back_ms: int = 200
     guard_ahead_ms: int = 100
@@ -266,6 +271,8 @@ class EchoCanceller:
             self._pending = np.zeros(0, np.int16)
             self.unguarded = mic.astype("<i2").tobytes()
             return self.unguarded
+        if not self._was_active and self._guard is not None:
+            self._guard.refresh(self.config.guard_fresh_ms // self.config.frame_ms)
         self._was_active = True
         n = len(mic) // self._frame * self._frame
         if n == 0:
