@@ -111,3 +111,15 @@ def test_echo_cancellation_starts_speech_sooner() -> None:
     assert off.backchannel_ms - on.backchannel_ms == (
         (plain.start_window_frames - echo.start_window_frames) * plain.frame_ms
         + off.barge_in_ms - on.barge_in_ms)
+
+
+@pytest.mark.parametrize("kw, buffer_ms", [
+    ({}, 150),  # the embedded server decodes speech in worker processes
+    ({"speech_workers": 0}, 500),  # ... or in this one, holding the GIL for the decode
+    ({"base_url": "http://127.0.0.1:9/v1"}, 150),
+    ({"base_url": "http://127.0.0.1:9/v1", "speech_workers": 0}, 150),  # decodes nothing here
+    ({"base_url": "http://127.0.0.1:9/v1", "speech_workers": 0, "local": True}, 500),
+])
+def test_chat_capture_buffer_by_where_speech_is_decoded(kw: dict, buffer_ms: int) -> None:
+    from voicebot.localaudio import capture_buffer_ms
+    assert capture_buffer_ms(Settings(**kw)) == buffer_ms

@@ -24,7 +24,7 @@ from collections.abc import AsyncGenerator, Callable
 
 from .capture.aec import AecConfig, echo_canceller_for
 from .capture.echo import EchoStage, SpeakerReference
-from .capture.mic import FileSource, MicrophoneSource, capture_events
+from .capture.mic import CAPTURE_QUICK_BUFFER_MS, FileSource, MicrophoneSource, capture_events
 from .capture.reference import ReferenceRing
 from .capture.report import CaptureReport
 from .capture.vad import UtteranceDetector
@@ -40,7 +40,7 @@ from .recovery.speaker import ResilientSpeaker
 from .turntaking.events import Event
 
 __all__ = ["open_speaker", "audio_devices", "open_output", "echo_stage", "open_microphone",
-           "capture_reports", "mute_switch"]
+           "capture_buffer_ms", "capture_reports", "mute_switch"]
 
 Microphone = MicrophoneSource | ResilientMicrophone
 
@@ -97,21 +97,33 @@ def echo_stage(settings: Settings, speaker: Speaker | ResilientSpeaker,
 
 async def open_microphone(settings: Settings, stack: contextlib.AsyncExitStack,
                           devices: AudioDevices | None, *, echo: EchoStage | None,
-                          tap: Tap | None = None) -> Microphone:
+                          tap: Tap | None = None, input_buffer_ms: int = 500) -> Microphone:
     """The microphone, open (it fails fast: a wrong device name is the user's to fix):
     the recovering one of ``devices``, else a plain one. Its capture thread runs
-    ``echo`` on every block before the detector, and ``tap`` beside it. Closed by
-    ``stack``; read it with :func:`capture_reports`."""
+    ``echo`` on every block before the detector, and ``tap`` beside it;
+    ``input_buffer_ms``: see :class:`MicrophoneSource` (and :func:`quick_capture`).
+    Closed by ``stack``; read it with :func:`capture_reports`."""
     if devices is None:
         return await stack.enter_async_context(  # its errors name the device
             MicrophoneSource(device_arg(settings.input_device),
-                             block_ms=settings.capture_block_ms))
+                             block_ms=settings.capture_block_ms,
+                             input_buffer_ms=input_buffer_ms))
     mic = devices.microphone(capture=lambda source, detector, clock: capture_events(
         source, detector, clock=clock, processor=echo, tap=tap),
-        on_elsewhere=echo.set_elsewhere if echo is not None else None)
+        on_elsewhere=echo.set_elsewhere if echo is not None else None,
+        input_buffer_ms=input_buffer_ms)
     await mic.open()
     stack.push_async_callback(mic.aclose)
     return mic
+
+
+def capture_buffer_ms(settings: Settings) -> int:
+    """The microphone's input buffer for ``chat``: the quick one
+    (:data:`~voicebot.capture.mic.CAPTURE_QUICK_BUFFER_MS`, a user is heard ~70 ms
+    sooner) unless speech is decoded in this process (the embedded server with
+    ``speech_workers = 0``), whose decode holds the GIL long enough to lose samples."""
+    in_process = settings.backend_url() is None and settings.speech_workers == 0
+    return 500 if in_process else CAPTURE_QUICK_BUFFER_MS
 
 
 def capture_reports(source: Microphone | FileSource, detector: UtteranceDetector, *,

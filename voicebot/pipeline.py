@@ -34,8 +34,8 @@ from .console import Console
 from .devices import can_open, diagnose, list_devices
 from .driver import Driver
 from .errors import ConfigError, InputFileError
-from .localaudio import (audio_devices, capture_reports, echo_stage, mute_switch,
-                         open_microphone, open_output, open_speaker)
+from .localaudio import (audio_devices, capture_buffer_ms, capture_reports, echo_stage,
+                         mute_switch, open_microphone, open_output, open_speaker)
 from .playback.sinks import Sink, WavSink
 from .recovery.mic import ResilientMicrophone
 from .protocol.request import image_data_url, image_part, input_audio_part, text_part
@@ -205,7 +205,8 @@ async def chat(settings: Settings, console: Console, *, input_file: str | None, 
             config, classify=make_classifier(settings.vad, config.aggressiveness))
         source: FileSource | MicrophoneSource | ResilientMicrophone = (
             FileSource(input_file, realtime=not fast) if input_file else
-            await open_microphone(settings, stack, devices, echo=echo))
+            await open_microphone(settings, stack, devices, echo=echo,
+                                  input_buffer_ms=capture_buffer_ms(settings)))
         base_url = await stack.enter_async_context(backend(settings, console))
         session, timers = make_session(  # `driver` is bound below, before any timer fires
             settings, base_url, lambda timer: driver.feed(timer_input(timer)))

@@ -60,16 +60,22 @@ _DEVICES_HINT = "`voicebot devices` lists them"
 # Ring slots beyond the queue's capacity: how long the loop may stall (not run the
 # capture thread's deliveries) before a queued block is overwritten and dropped.
 _RING_MARGIN_MS = 200
-# The input stream's buffer (PortAudio's suggested latency). A read still returns as
-# soon as a block is there; what this sets is how long the capture thread may be kept
-# from reading before samples are lost. It needs the GIL to read, and the embedded
-# server decoding speech in the same process holds the GIL for the whole decode
-# (pocketsphinx's call does not release it): 0.15-0.35 s on a quiet machine, more on
-# a loaded one, now that a preemptive request is decoded while the user goes on
-# speaking. With the default (low) latency such a stall lost up to 0.7 s of speech
-# (measured on the virtual devices, 2 cores loaded); 2 s lost nothing but made
-# PipeWire deliver every block ~300 ms later; 0.5 s delivers as the default does.
-_INPUT_BUFFER_S = 0.5
+# The input stream's buffer (PortAudio's suggested latency), the default of
+# MicrophoneSource's ``input_buffer_ms``. What it sets is how long the capture thread
+# may be kept from reading before samples are lost, and how PipeWire delivers them.
+# The thread needs the GIL to read, and speech decoded in the same process holds the
+# GIL for the whole decode (pocketsphinx's call does not release it): 0.15-0.35 s on
+# a quiet machine, more on a loaded one. With the default (low) latency such a stall
+# lost up to 0.7 s of speech (measured on the virtual devices, 2 cores loaded); 2 s
+# lost nothing but made PipeWire deliver every block ~300 ms later. But 0.5 s also
+# makes PipeWire's ALSA plugin deliver in bursts every ~190 ms (samples wait 80-100 ms
+# on average before a read sees them), against every ~65 ms with 0.15 s: where
+# nothing holds the GIL that long, 0.15 s hears a user ~70 ms sooner
+# (``CAPTURE_QUICK_BUFFER_MS``; README, "Barge-in latency and CPU").
+_INPUT_BUFFER_MS = 500
+#: The input buffer for a process where nothing holds the GIL for long (no speech
+#: decoded in it, no model run on the capture thread).
+CAPTURE_QUICK_BUFFER_MS = 150
 
 
 class AudioSource(Protocol):
@@ -115,6 +121,10 @@ class MicrophoneSource:
       :attr:`dropped_blocks`). Blocks captured before :func:`capture_events`
       starts wait there too, and it analyses them first.
 
+    ``input_buffer_ms``: the stream's buffer, 500 by default (a process that decodes
+    speech holds the GIL long enough to lose samples with less);
+    :data:`CAPTURE_QUICK_BUFFER_MS` where nothing does: samples reach the reader sooner.
+
     If no block arrives for ``stall_timeout_s``, either raises ``AudioDeviceError``;
     so does a device that fails. :meth:`close` (``__aexit__``) stops the capture
     thread and waits for it.
@@ -122,9 +132,11 @@ class MicrophoneSource:
 
     def __init__(self, device: int | str | None = None,
                  loop: asyncio.AbstractEventLoop | None = None, *, block_ms: int = 60,
-                 max_queued_ms: int = 2000, stall_timeout_s: float = 2.0) -> None:
+                 max_queued_ms: int = 2000, stall_timeout_s: float = 2.0,
+                 input_buffer_ms: int = _INPUT_BUFFER_MS) -> None:
         self.device = device
         self.block_ms = block_ms
+        self.input_buffer_ms = input_buffer_ms
         self.stall_timeout_s = stall_timeout_s
         self.sample_rate = 0
         self.channels = 0
@@ -292,7 +304,7 @@ class MicrophoneSource:
                 # power of two (4096 frames at 48 kHz, 85 ms, for 60 ms blocks).
                 stream = sd.InputStream(samplerate=rate, blocksize=block_frames,
                                         device=self.device, channels=channels, dtype="float32",
-                                        latency=_INPUT_BUFFER_S)
+                                        latency=self.input_buffer_ms / 1000)
                 stream.start()
             except (ValueError, sd.PortAudioError) as exc:
                 last_error = _one_line(exc)

@@ -45,13 +45,15 @@ class AudioDevices:
 
     def microphone(self, *, open_source: Callable[[], MicrophoneSource] | None = None,
                    capture: Capture | None = None,
-                   on_elsewhere: Callable[[bool], None] | None = None) -> ResilientMicrophone:
+                   on_elsewhere: Callable[[bool], None] | None = None,
+                   input_buffer_ms: int = 500) -> ResilientMicrophone:
         """The microphone (not open: ``await mic.open()``); ``open_source``,
-        ``capture`` and ``on_elsewhere``: see :class:`ResilientMicrophone`."""
+        ``capture``, ``on_elsewhere`` and ``input_buffer_ms``: see
+        :class:`ResilientMicrophone`."""
         return ResilientMicrophone(self.input_device, host=self.host, on_status=self._status,
                                    server=self.server, wait_for_device=self._wait,
                                    open_source=open_source, capture=capture,
-                                   on_elsewhere=on_elsewhere)
+                                   on_elsewhere=on_elsewhere, input_buffer_ms=input_buffer_ms)
 
     async def speaker(self) -> ResilientSpeaker:
         """The speaker, opened (raises ``AudioDeviceError`` unless ``wait_for_device``)."""

@@ -63,7 +63,7 @@ class ResilientMicrophone:
     ``await aclose()``. ``on_status`` receives the :class:`DeviceStatus` records.
     ``server``: the sound-server edge for the moved-stream case (None: not watched).
     ``open_source`` builds each stream's :class:`MicrophoneSource` (default: ``device``
-    with ``block_ms``, ``stall_timeout_s``); ``capture`` runs one stream (default
+    with ``block_ms``, ``stall_timeout_s``, ``input_buffer_ms``); ``capture`` runs one stream (default
     :func:`capture_events`): both for the kiosk's own capture chain.
     ``on_elsewhere(True)`` is called (loop thread) when the stream is no longer on the
     source it was opened on (moved by the sound server, or lost), ``on_elsewhere(False)``
@@ -77,6 +77,7 @@ class ResilientMicrophone:
                  on_status: StatusCallback, server: SoundServer | None = None,
                  backoff: Backoff | None = None, wait_for_device: bool = False,
                  block_ms: int = 60, stall_timeout_s: float = 2.0,
+                 input_buffer_ms: int = 500,
                  clock: Callable[[], float] = time.monotonic,
                  open_source: Callable[[], MicrophoneSource] | None = None,
                  capture: Capture | None = None,
@@ -91,6 +92,7 @@ class ResilientMicrophone:
         self._wait_for_device = wait_for_device
         self._block_ms = block_ms
         self._stall_timeout_s = stall_timeout_s
+        self._input_buffer_ms = input_buffer_ms
         self._clock = clock
         self._make_source = open_source
         self._capture: Capture = capture if capture is not None else _capture_events
@@ -182,7 +184,8 @@ class ResilientMicrophone:
     async def _open_once(self) -> None:
         mic = (self._make_source() if self._make_source is not None else
                MicrophoneSource(self.device, asyncio.get_running_loop(),
-                                block_ms=self._block_ms, stall_timeout_s=self._stall_timeout_s))
+                                block_ms=self._block_ms, stall_timeout_s=self._stall_timeout_s,
+                                input_buffer_ms=self._input_buffer_ms))
         await mic.__aenter__()  # raises AudioDeviceError naming the device
         self._host.opened()
         self._mic = mic
