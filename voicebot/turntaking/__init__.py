@@ -4,6 +4,7 @@
 - :mod:`.inputs`: what drivers feed it, and the commands it answers.
 - :mod:`.events`: the event records (``--json``, the bridge, the kiosk screen).
 - :mod:`.policy`: half-duplex, barge-in, backchannels, wake word, push-to-talk as data.
+- :mod:`.latency`: each turn's latency by stage, and the conversation's summary.
 
 Importing this package loads no I/O library (asyncio, httpx, sounddevice, soxr,
 webrtcvad, starlette, uvicorn, websockets); ``tests/test_imports.py`` checks it.

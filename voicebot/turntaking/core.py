@@ -45,7 +45,6 @@ from ..capture.segmenter import (
 from ..protocol.events import AudioDelta, InputTranscript, ToolCallDelta, UsageReport
 from ..protocol.request import input_audio_part, text_part
 from .events import (
-    LATENCY_STAGES,
     AudioReceived,
     ErrorEvent,
     Event,
@@ -88,6 +87,7 @@ from .inputs import (
     UserParts,
     WakeWord,
 )
+from .latency import LatencyLog
 from .policy import Policy
 from .reply import REPLY_SAMPLE_RATE, ReplyTrack
 from ..audio.wav import encode_wav
@@ -135,15 +135,6 @@ def _ignored(ev: UtteranceEnded, reason: str) -> UtteranceIgnored:
                             end_s=round(ev.end_sample / CAPTURE_RATE, 3), reason=reason)
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in 0..100) of ``values``; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
-
-
 class TurnTaking:
     """The state of one conversation's turn-taking. Use from one thread.
 
@@ -168,8 +159,7 @@ class TurnTaking:
         self._follow_up_until: float | None = None
         self._ptt_down_at: float | None = None
         self._ptt_last: tuple[float, float] | None = None
-        self._latency: dict[str, list[float]] = {stage: [] for stage in LATENCY_STAGES}
-        self._done_turns = 0
+        self._latency = LatencyLog()
         # Preemptive turns: the one on its way, the number of a discarded one whose
         # task has not ended yet (nothing starts until it has), and counts.
         self._preemptive: _Preemptive | None = None
@@ -198,16 +188,10 @@ class TurnTaking:
 
     def summary(self) -> Summary:
         """p50/p95 of each latency stage over the finished turns (ms)."""
-        stats: dict[str, dict[str, float | int | None]] = {}
-        for stage, values in self._latency.items():
-            p50, p95 = _percentile(values, 50), _percentile(values, 95)
-            stats[stage] = {"p50": None if p50 is None else round(p50, 1),
-                            "p95": None if p95 is None else round(p95, 1), "n": len(values)}
-        return Summary(turns=self._done_turns, latency_ms=stats,
-                       preemptive={"sent": self._preemptive_sent,
-                                   "discarded": self._preemptive_discarded})
+        return self._latency.summary({"sent": self._preemptive_sent,
+                                      "discarded": self._preemptive_discarded})
 
-    # ------------------------------------------------------------------ the one entry
+        # ------------------------------------------------------------------ the one entry
 
     def feed(self, event: Input, now: float) -> list[Output]:
         """Take one input that happened by ``now`` (monotonic seconds); return outputs."""
@@ -509,32 +493,11 @@ class TurnTaking:
         self._maybe_next(now, out)
 
     def _turn_done(self, turn: _Turn, r: TurnReport) -> TurnDone:
-        def ms(a: float | None, b: float | None) -> float | None:
-            return None if a is None or b is None else round((b - a) * 1000, 1)
-
-        self._done_turns += 1
-        # From the end of speech; a typed turn has none: from when it was submitted.
-        spoken = turn.request.speech_end_at
-        origin = spoken if spoken is not None else turn.request.submitted_at
-        first_sound = r.first_sound if r.first_sound is not None else turn.reply.first_sound_at
-        latency = {
-            "endpoint": ms(spoken, turn.request.submitted_at),
-            "request_sent": ms(origin, r.request_sent),
-            "first_byte": ms(origin, r.first_byte),
-            "first_audio": ms(origin, r.first_audio),
-            "first_sound": ms(origin, first_sound),
-        }
-        for stage, value in latency.items():
-            if value is not None:
-                self._latency[stage].append(value)
-        return TurnDone(turn=turn.number, text=r.text or turn.reply.text,
-                        audio_bytes=r.audio_bytes, audio_id=r.audio_id,
-                        finish_reason=r.finish_reason, usage=dict(r.usage), requests=r.requests,
-                        timings_ms={"first_byte": ms(r.request_sent, r.first_byte),
-                                    "first_audio": ms(r.request_sent, r.first_audio),
-                                    "first_sound": ms(r.request_sent, first_sound),
-                                    "done": ms(r.request_sent, r.done)},
-                        latency_ms=latency, underruns=r.underruns)
+        request = turn.request
+        return self._latency.turn_done(turn.number, r, speech_end_at=request.speech_end_at,
+                                       submitted_at=request.submitted_at,
+                                       first_sound_at=turn.reply.first_sound_at,
+                                       text=turn.reply.text)
 
     # ------------------------------------------------------------------ state
 
