@@ -60,13 +60,14 @@ def per_take_max(g: np.ndarray, wins: list[slice]) -> np.ndarray:
 # -- the cascade ----------------------------------------------------------------------
 
 def cascade_chunks(t: Any, first_threshold: float | None, preroll: int, hangover: int,
-                   onset_window: int | None = None) -> tuple[np.ndarray, int]:
+                   onset_window: int | None = None, run_limit: int | None = None
+                   ) -> tuple[np.ndarray, int]:
     """openWakeWord's chunks a SpeechGate hands over (scored ones: score, others NaN) when
     its "voiced" input is microWakeWord's score >= ``first_threshold`` in the block (None:
     the VAD, as today); and how many chunks it ran."""
     gate = SpeechGate(GateConfig(chunk_samples=OWW_CHUNK, preroll_samples=preroll,
                                  hangover_samples=hangover, warmup_samples=OWW_WARMUP,
-                                 catchup_chunks=4))
+                                 catchup_chunks=4, run_limit_samples=run_limit))
     zeros = np.zeros(BLOCK, np.int16)
     n_mww = len(t.mww)
     mww = np.nan_to_num(t.mww, nan=0.0)
@@ -129,6 +130,21 @@ def part_cascade(pos: Any, ends: list[int], negs: dict[str, Any]) -> None:
     print("  first stage               ran on: positives  noise h  speech h   hits at 0.5 "
           "(lost vs alone)   negatives' highest oww")
     rows: list[tuple[str, float | None, int, int]] = [("VAD (today)", None, 32_000, 16_000)]
+    # the VAD gate with the onset window (1.8 s) and the gate stopping once it is over
+    o_w, _ = grids(pos, OWW_CHUNK, cascade_chunks(pos, None, 32_000, 16_000, 28_800)[0])
+    base_w = per_take_max(o_w, wins) >= 0.5
+    p_s, p_ran = cascade_chunks(pos, None, 32_000, 16_000, 28_800, 28_800)
+    hits_w = per_take_max(grids(pos, OWW_CHUNK, p_s)[0], wins) >= 0.5
+    shares = [p_ran * OWW_CHUNK / pos.samples]
+    negmax = []
+    for name in ("noise", "speech"):
+        s_, ran = cascade_chunks(negs[name], None, 32_000, 16_000, 28_800, 28_800)
+        shares.append(ran * OWW_CHUNK / negs[name].samples)
+        negmax.append(float(np.nanmax(s_)) if np.any(~np.isnan(s_)) else 0.0)
+    print(f"  {'VAD, onset window 1.8 s, gate stops after it':<26} {100 * shares[0]:6.1f} %  "
+          f"{100 * shares[1]:6.2f} %  {100 * shares[2]:6.1f} %   {hits_w.sum():3d}/{len(ends)} "
+          f"({(base_w & ~hits_w).sum()} lost, {(hits_w & ~base_w).sum()} gained against the "
+          f"onset window alone)   noise {negmax[0]:.3f}, speech {negmax[1]:.3f}", flush=True)
     for t1 in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3):
         for pre, hang in ((32_000, 16_000), (48_000, 16_000)):
             rows.append((f"mww >= {t1:g}, pre {pre // RATE} s", t1, pre, hang))

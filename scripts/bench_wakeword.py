@@ -268,8 +268,9 @@ def listen(clip: np.ndarray, detector: WakeWordDetector | None, chain: Chain,
     return Heard(found, starts, vad_cpu, wake_cpu, len(clip) / RATE, wake_max)
 
 
-def _detector(model: str, engine: str, gate: str) -> WakeWordDetector:
-    return WakeWordDetector(WakeWordConfig(model=model, engine=engine, gate=gate))
+def _detector(model: str, engine: str, gate: str, **options: object) -> WakeWordDetector:
+    return WakeWordDetector(WakeWordConfig(model=model, engine=engine, gate=gate,
+                                           **options))  # type: ignore[arg-type]
 
 
 def _stream_through(detector: WakeWordDetector, clips: list[np.ndarray], chain: Chain,
@@ -419,13 +420,17 @@ def part_detect(clips: list[Clip], models: list[str], negatives: list[list[np.nd
 def part_cpu(noise: list[np.ndarray], speech: list[np.ndarray], minutes: int) -> None:
     print(f"  CPU per second of audio, % of one core ({minutes} min of each; VAD + segmenter "
           "shown apart, it runs anyway)")
-    configs = (("openWakeWord, every chunk", "openwakeword", "always"),
-               ("openWakeWord, VAD-gated", "openwakeword", "vad"),
-               ("microWakeWord, every chunk", "microwakeword", "always"))
-    for label, engine, gate in configs:
+    configs: tuple[tuple[str, str, str, dict[str, object]], ...] = (
+        ("openWakeWord, every chunk", "openwakeword", "always", {}),
+        ("openWakeWord, VAD-gated", "openwakeword", "vad", {}),
+        ("openWakeWord, VAD, onset 1.8 s", "openwakeword", "vad", {"onset_window_ms": 1800}),
+        ("openWakeWord + microWakeWord", "openwakeword", "vad",
+         {"second_engine": "microwakeword", "second_threshold": 0.8}),
+        ("microWakeWord, every chunk", "microwakeword", "always", {}))
+    for label, engine, gate, options in configs:
         row, worst = [], []
         for clips in (noise[:minutes], speech[:minutes]):
-            detector = _detector("hey_jarvis", engine, gate)
+            detector = _detector("hey_jarvis", engine, gate, **options)
             _, _, vad_cpu, wake_cpu, seconds = _stream_through(detector, clips, Chain(), worst)
             chunk_samples = 1280 if engine == "openwakeword" else 480
             row.append((100 * wake_cpu / seconds, 100 * vad_cpu / seconds,
