@@ -110,17 +110,6 @@ def onset_masked_mww(t: Any, window: int) -> np.ndarray:
     return np.where(late, np.nan, t.mww)
 
 
-def onset_coverage(t: Any, window: int, preroll: int) -> float:
-    """Share of the audio within [onset - preroll, onset + window] of some speech onset:
-    what a gate that closes once the onset window is over would still run."""
-    on = np.unique(onsets(t))
-    on = on[on >= 0]
-    covered = np.zeros(t.samples // STEP + 1, bool)
-    for o in on:
-        covered[max(0, (o - preroll) // STEP):(o + window) // STEP] = True
-    return float(covered.mean())
-
-
 def part_cascade(pos: Any, ends: list[int], negs: dict[str, Any]) -> None:
     wins = take_windows(ends)
     o_all, _ = grids(pos, OWW_CHUNK)
@@ -297,8 +286,4 @@ def analyse(pos: Any, ends: list[int], names: list[str], negs: dict[str, Any]) -
     part_fusion(pos, ends, names, negs, RATE)
     part_fusion(pos, ends, names, negs, RATE, onset_window=1800 * 16)
     part_fusion(pos, ends, names, negs, RATE, onset_window=1800 * 16, mww_onset=True)
-    print("\nshare of the audio within 2 s before … 1.8 s after a speech onset (what a gate "
-          "closing after the onset window would run): " + ", ".join(
-              f"{k} {100 * onset_coverage(t, 1800 * 16, 32_000):.1f} %"
-              for k, t in (("positives", pos), *negs.items())))
     part_cascade(pos, ends, negs)

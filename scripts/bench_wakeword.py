@@ -28,8 +28,9 @@ Parts:
   costs minutes), a detection-by-threshold curve, and the error of the detection's
   end position against the truth.
 - ``cpu``: CPU per second of audio (``time.process_time`` of the detector's feeds,
-  this process only, one thread) for openWakeWord on every chunk, VAD-gated, and
-  microWakeWord, in noise and in speech (``--cpu-minutes`` of each).
+  this process only, one thread) for openWakeWord on every chunk, VAD-gated (also
+  with the onset window, and with microWakeWord beside it), and microWakeWord, in
+  noise and in speech (``--cpu-minutes`` of each).
 - ``vad``: the VAD options (webrtc, silero, micro, with and without WebRTC noise
   suppression/auto gain): CPU per audio second, utterance starts on speechless
   noise (false starts), and hey_jarvis detection at 0.5 gated by that VAD.
