@@ -110,6 +110,23 @@ def onset_masked_mww(t: Any, window: int) -> np.ndarray:
     return np.where(late, np.nan, t.mww)
 
 
+def gate_row(pos: Any, negs: dict[str, Any], wins: list[slice], first_threshold: float | None,
+             preroll: int, hangover: int, onset_window: int | None = None,
+             run_limit: int | None = None) -> tuple[np.ndarray, list[float], list[float]]:
+    """One gate on the positives and both negative hours: the takes openWakeWord finds at
+    0.5 behind it, the share of each stream it ran on, and each hour's highest score."""
+    scores, ran = cascade_chunks(pos, first_threshold, preroll, hangover, onset_window,
+                                 run_limit)
+    hits = per_take_max(grids(pos, OWW_CHUNK, scores)[0], wins) >= 0.5
+    shares, negmax = [ran * OWW_CHUNK / pos.samples], []
+    for name in ("noise", "speech"):
+        s, ran = cascade_chunks(negs[name], first_threshold, preroll, hangover, onset_window,
+                                run_limit)
+        shares.append(ran * OWW_CHUNK / negs[name].samples)
+        negmax.append(float(np.nanmax(s)) if np.any(~np.isnan(s)) else 0.0)
+    return hits, shares, negmax
+
+
 def part_cascade(pos: Any, ends: list[int], negs: dict[str, Any]) -> None:
     wins = take_windows(ends)
     o_all, _ = grids(pos, OWW_CHUNK)
@@ -118,34 +135,20 @@ def part_cascade(pos: Any, ends: list[int], negs: dict[str, Any]) -> None:
           f">= t1 (gate pre-roll/hangover); openWakeWord alone, ungated: {base.sum()}/{len(ends)}")
     print("  first stage               ran on: positives  noise h  speech h   hits at 0.5 "
           "(lost vs alone)   negatives' highest oww")
-    rows: list[tuple[str, float | None, int, int]] = [("VAD (today)", None, 32_000, 16_000)]
-    # the VAD gate with the onset window (1.8 s) and the gate stopping once it is over
-    o_w, _ = grids(pos, OWW_CHUNK, cascade_chunks(pos, None, 32_000, 16_000, 28_800)[0])
-    base_w = per_take_max(o_w, wins) >= 0.5
-    p_s, p_ran = cascade_chunks(pos, None, 32_000, 16_000, 28_800, 28_800)
-    hits_w = per_take_max(grids(pos, OWW_CHUNK, p_s)[0], wins) >= 0.5
-    shares = [p_ran * OWW_CHUNK / pos.samples]
-    negmax = []
-    for name in ("noise", "speech"):
-        s_, ran = cascade_chunks(negs[name], None, 32_000, 16_000, 28_800, 28_800)
-        shares.append(ran * OWW_CHUNK / negs[name].samples)
-        negmax.append(float(np.nanmax(s_)) if np.any(~np.isnan(s_)) else 0.0)
-    print(f"  {'VAD, onset window 1.8 s, gate stops after it':<26} {100 * shares[0]:6.1f} %  "
-          f"{100 * shares[1]:6.2f} %  {100 * shares[2]:6.1f} %   {hits_w.sum():3d}/{len(ends)} "
-          f"({(base_w & ~hits_w).sum()} lost, {(hits_w & ~base_w).sum()} gained against the "
-          f"onset window alone)   noise {negmax[0]:.3f}, speech {negmax[1]:.3f}", flush=True)
+    window = 1800 * 16
+    rows: list[tuple[str, float | None, int, int, int | None]] = [
+        ("VAD (today)", None, 32_000, 16_000, None),
+        # the onset window, and the gate stopping once it is over (against the window alone)
+        ("VAD, onset window 1.8 s", None, 32_000, 16_000, window)]
     for t1 in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3):
         for pre, hang in ((32_000, 16_000), (48_000, 16_000)):
-            rows.append((f"mww >= {t1:g}, pre {pre // RATE} s", t1, pre, hang))
-    for label, t1, pre, hang in rows:
-        shares, negmax = [], []
-        p_scores, ran = cascade_chunks(pos, t1, pre, hang)
-        shares.append(ran * OWW_CHUNK / pos.samples)
-        hits = per_take_max(grids(pos, OWW_CHUNK, p_scores)[0], wins) >= 0.5
-        for name in ("noise", "speech"):
-            s, ran = cascade_chunks(negs[name], t1, pre, hang)
-            shares.append(ran * OWW_CHUNK / negs[name].samples)
-            negmax.append(float(np.nanmax(s)) if np.any(~np.isnan(s)) else 0.0)
+            rows.append((f"mww >= {t1:g}, pre {pre // RATE} s", t1, pre, hang, None))
+    for label, t1, pre, hang, onset_window in rows:
+        if onset_window is not None:
+            base, _, _ = gate_row(pos, negs, wins, t1, pre, hang, onset_window)
+            label += ", gate stops after it"
+        hits, shares, negmax = gate_row(pos, negs, wins, t1, pre, hang, onset_window,
+                                        onset_window)
         print(f"  {label:<26} {100 * shares[0]:6.1f} %  {100 * shares[1]:6.2f} %  "
               f"{100 * shares[2]:6.1f} %   {hits.sum():3d}/{len(ends)} "
               f"({(base & ~hits).sum()} lost, {(hits & ~base).sum()} gained)   "

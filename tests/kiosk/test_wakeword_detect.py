@@ -43,6 +43,12 @@ def detector() -> WakeWordDetector:
 ])
 def test_wake_word_then_question_in_one_breath(detector: WakeWordDetector, voice: str,
                                                wpm: int, noise: str, dbfs: float) -> None:
+    one_breath(detector, voice, wpm, noise, dbfs, tolerance_s=0.150)
+
+
+def one_breath(detector: WakeWordDetector, voice: str, wpm: int, noise: str, dbfs: float,
+               tolerance_s: float) -> None:
+    """"hey jarvis, what time is it?": one detection, where the wake word ends."""
     x, truth = compose([3.0, "hey jarvis,", 0.05, "what time is it?", 2.0], voice=voice,
                        wpm=wpm, noise=noise, noise_dbfs=dbfs, seed=3)
     detector.reset()
@@ -51,10 +57,12 @@ def test_wake_word_then_question_in_one_breath(detector: WakeWordDetector, voice
     assert len(found) == 1, found
     assert found[0].name == "hey_jarvis"
     error_s = (found[0].end_position - start) / RATE - truth[0].end_s
-    assert abs(error_s) <= 0.150, f"end of the wake word off by {1000 * error_s:.0f} ms"
+    assert abs(error_s) <= tolerance_s, f"end of the wake word off by {1000 * error_s:.0f} ms"
 
 
-def test_question_alone_does_not_wake(detector: WakeWordDetector) -> None:
+@pytest.mark.parametrize("which", ["detector", "fused"])
+def test_question_alone_does_not_wake(which: str, request: pytest.FixtureRequest) -> None:
+    detector = request.getfixturevalue(which)
     x, _ = compose([3.0, "what time is it?", 2.0, "what is the weather, in paris tomorrow?",
                     2.0], voice="en-us", wpm=170, noise="fan", noise_dbfs=-45.0, seed=4)
     detector.reset()
@@ -83,21 +91,8 @@ def fused() -> WakeWordDetector:
 ])
 def test_two_engines_detect_once(fused: WakeWordDetector, voice: str, wpm: int, noise: str,
                                  dbfs: float) -> None:
-    x, truth = compose([3.0, "hey jarvis,", 0.05, "what time is it?", 2.0], voice=voice,
-                       wpm=wpm, noise=noise, noise_dbfs=dbfs, seed=3)
-    fused.reset()
-    start = 10 * RATE
-    found = listen(fused, x, start)
-    assert len(found) == 1, found  # both engines heard it: one detection
-    error_s = (found[0].end_position - start) / RATE - truth[0].end_s
-    assert abs(error_s) <= 0.3, f"end of the wake word off by {1000 * error_s:.0f} ms"
-
-
-def test_two_engines_question_alone_does_not_wake(fused: WakeWordDetector) -> None:
-    x, _ = compose([3.0, "what time is it?", 2.0, "what is the weather, in paris tomorrow?",
-                    2.0], voice="en-us", wpm=170, noise="fan", noise_dbfs=-45.0, seed=4)
-    fused.reset()
-    assert listen(fused, x) == []
+    # One detection where both engines heard it; microWakeWord's end is the less precise.
+    one_breath(fused, voice, wpm, noise, dbfs, tolerance_s=0.3)
 
 
 def test_second_engine_setting_is_checked() -> None:
