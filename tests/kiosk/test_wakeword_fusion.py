@@ -61,7 +61,6 @@ def test_rejects_bad_sizes() -> None:
 
 
 # Two engines' chunk streams: growing positions each, interleaved in any order.
-Stream = list[tuple[int, float]]
 streams = st.lists(st.tuples(st.integers(1, 150), st.floats(0.0, 1.0)), max_size=40)
 
 
