@@ -363,9 +363,13 @@ def child_wake(block_ms: int, mode: str, source: str = "mic") -> None:
     from voicebot.capture.vadmodels import VoicedTap
     from voicebot.kiosk.wakeword import WakeWordConfig, WakeWordDetector
 
-    engine, gate = {"vad": ("openwakeword", "vad"), "always": ("openwakeword", "always"),
-                    "micro": ("microwakeword", "always")}[mode]
-    wake = WakeWordDetector(WakeWordConfig(engine=engine, gate=gate))
+    wake = WakeWordDetector({
+        "vad": WakeWordConfig(),
+        "always": WakeWordConfig(gate="always"),
+        "micro": WakeWordConfig(engine="microwakeword", gate="always"),
+        "onset": WakeWordConfig(onset_window_ms=1800),
+        "fused": WakeWordConfig(second_engine="microwakeword", second_threshold=0.8,
+                                onset_window_ms=1800)}[mode])
     tap = VoicedTap(Vad(3).is_speech)
     detector = UtteranceDetector(classify=tap)
     stream: Any
@@ -595,9 +599,11 @@ def run_wake(args: argparse.Namespace, room: str) -> None:
 
 def run_wake_paced(args: argparse.Namespace) -> None:
     labels = {"vad": "wake word VAD-gated (default)", "always": "wake word on every chunk",
-              "micro": "microWakeWord on every chunk"}
+              "micro": "microWakeWord on every chunk",
+              "onset": "VAD-gated, onset window 1.8 s",
+              "fused": "onset window + microWakeWord (0.8)"}
     for room in ("silence", "noise", "speech"):
-        for mode in ("vad", "always", "micro"):
+        for mode in args.wake_modes.split(","):
             _row(f"kiosk chain, no device: {labels[mode]}, {room}",
                  run_child(args, "wake", "60", mode, room))
 
@@ -615,6 +621,9 @@ def main() -> None:
                          "wakepaced, arith, "
                          "speaker")
     ap.add_argument("--blocks-ms", default="20,40,60,100")
+    ap.add_argument("--wake-modes", default="vad,always,micro",
+                    help="wakepaced: vad, always, micro, onset (onset window 1.8 s), fused "
+                         "(onset window and microWakeWord beside openWakeWord)")
     ap.add_argument("--noise", action="store_true", help="play -60 dBFS noise into the mic")
     ap.add_argument("--speech", action="store_true",
                     help="wake, kiosk: also measure with speech played into the mic")

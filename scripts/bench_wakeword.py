@@ -28,8 +28,9 @@ Parts:
   costs minutes), a detection-by-threshold curve, and the error of the detection's
   end position against the truth.
 - ``cpu``: CPU per second of audio (``time.process_time`` of the detector's feeds,
-  this process only, one thread) for openWakeWord on every chunk, VAD-gated, and
-  microWakeWord, in noise and in speech (``--cpu-minutes`` of each).
+  this process only, one thread) for openWakeWord on every chunk, VAD-gated (also
+  with the onset window, and with microWakeWord beside it), and microWakeWord, in
+  noise and in speech (``--cpu-minutes`` of each).
 - ``vad``: the VAD options (webrtc, silero, micro, with and without WebRTC noise
   suppression/auto gain): CPU per audio second, utterance starts on speechless
   noise (false starts), and hey_jarvis detection at 0.5 gated by that VAD.
@@ -268,8 +269,9 @@ def listen(clip: np.ndarray, detector: WakeWordDetector | None, chain: Chain,
     return Heard(found, starts, vad_cpu, wake_cpu, len(clip) / RATE, wake_max)
 
 
-def _detector(model: str, engine: str, gate: str) -> WakeWordDetector:
-    return WakeWordDetector(WakeWordConfig(model=model, engine=engine, gate=gate))
+def _detector(model: str, engine: str, gate: str, **options: object) -> WakeWordDetector:
+    return WakeWordDetector(WakeWordConfig(model=model, engine=engine, gate=gate,
+                                           **options))  # type: ignore[arg-type]
 
 
 def _stream_through(detector: WakeWordDetector, clips: list[np.ndarray], chain: Chain,
@@ -419,13 +421,17 @@ def part_detect(clips: list[Clip], models: list[str], negatives: list[list[np.nd
 def part_cpu(noise: list[np.ndarray], speech: list[np.ndarray], minutes: int) -> None:
     print(f"  CPU per second of audio, % of one core ({minutes} min of each; VAD + segmenter "
           "shown apart, it runs anyway)")
-    configs = (("openWakeWord, every chunk", "openwakeword", "always"),
-               ("openWakeWord, VAD-gated", "openwakeword", "vad"),
-               ("microWakeWord, every chunk", "microwakeword", "always"))
-    for label, engine, gate in configs:
+    configs: tuple[tuple[str, str, str, dict[str, object]], ...] = (
+        ("openWakeWord, every chunk", "openwakeword", "always", {}),
+        ("openWakeWord, VAD-gated", "openwakeword", "vad", {}),
+        ("openWakeWord, VAD, onset 1.8 s", "openwakeword", "vad", {"onset_window_ms": 1800}),
+        ("openWakeWord + microWakeWord", "openwakeword", "vad",
+         {"second_engine": "microwakeword", "second_threshold": 0.8}),
+        ("microWakeWord, every chunk", "microwakeword", "always", {}))
+    for label, engine, gate, options in configs:
         row, worst = [], []
         for clips in (noise[:minutes], speech[:minutes]):
-            detector = _detector("hey_jarvis", engine, gate)
+            detector = _detector("hey_jarvis", engine, gate, **options)
             _, _, vad_cpu, wake_cpu, seconds = _stream_through(detector, clips, Chain(), worst)
             chunk_samples = 1280 if engine == "openwakeword" else 480
             row.append((100 * wake_cpu / seconds, 100 * vad_cpu / seconds,

@@ -6,6 +6,8 @@ holds at each position (every sample's value is its own position, mod 2**15).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -198,3 +200,62 @@ def test_score_trigger_onset_window(end: int, onset: int | None, fired: bool) ->
     trigger = ScoreTrigger(threshold=0.5, refractory_samples=0, end_lag_samples=0,
                            onset_window_samples=600)
     assert (trigger.feed(end, 0.9, onset) is not None) == fired
+
+
+LIMITED = GateConfig(chunk_samples=CHUNK, preroll_samples=400, hangover_samples=300,
+                     warmup_samples=300, catchup_chunks=2, onset_pause_samples=200,
+                     run_limit_samples=500)
+
+
+def test_run_limit_closes_a_long_run_and_reopens_at_the_next() -> None:
+    gate = SpeechGate(LIMITED)
+    # silence, then speech from 1000 for 1000 samples, a 300 pause, speech again
+    per_feed = run(gate, [(1000, False)] + [(50, True)] * 20 + [(50, False)] * 6
+                   + [(50, True)] * 4)
+    chunks = flat(per_feed)
+    check_contents(chunks)
+    ends = [c.end_position for c in chunks]
+    # the first run: the pre-roll from 600, up to its onset (1000) + 500
+    assert [e for e in ends if e <= 1500] == list(range(700, 1501, 100))
+    # the rest of the run: nothing; the second run begins at 2300: its pre-roll from 1900
+    assert [e for e in ends if e > 1500][0] == 2000
+    assert gate.is_open
+
+
+def test_run_limit_does_not_open_on_an_old_run() -> None:
+    gate = SpeechGate(LIMITED)
+    run(gate, [(1000, False)] + [(50, True)] * 20)  # onset 1000, limit passed at 1500
+    assert not gate.is_open
+    assert gate.feed(stream(50, 2000), 2000, True) == []  # same run (no 200-sample pause)
+    assert not gate.is_open
+
+
+def counting(gate: SpeechGate, blocks: list[tuple[int, bool]], window: int
+             ) -> dict[int, int | None]:
+    """The chunks whose scores the trigger would count (scored, and within ``window`` of
+    the onset when they are handed over): end position → that onset."""
+    out, pos = {}, 0
+    for n, voiced in blocks:
+        for c in gate.feed(stream(n, pos), pos, voiced):
+            onset = gate.speech_onset
+            if c.scored and (onset is None or c.end_position - onset <= window):
+                out[c.end_position] = onset
+        pos += n
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 400), st.booleans()), min_size=1, max_size=40))
+def test_run_limit_keeps_every_chunk_that_counts(blocks: list[tuple[int, bool]]) -> None:
+    unlimited = SpeechGate(dataclasses.replace(LIMITED, run_limit_samples=None))
+    limited = SpeechGate(LIMITED)
+    kept, full = counting(limited, blocks, 500), counting(unlimited, blocks, 500)
+    # Every chunk of a run of speech that counts without the limit counts with it (or is
+    # still in its backlog). Pre-roll chunks (ending before the onset: no wake word has
+    # ended there) may differ: the unlimited gate counts the tail of a run too old to
+    # count when it runs it late, after a new onset; the limited one re-warms the
+    # model on the new pre-roll.
+    total = sum(n for n, _ in blocks)
+    in_runs = {e for e, onset in full.items() if onset is None or e > onset}
+    assert all(e > total - limited.backlog_samples for e in in_runs - set(kept))
+    assert all((onset := kept[e]) is not None and e <= onset for e in set(kept) - set(full))

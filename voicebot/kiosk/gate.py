@@ -52,12 +52,16 @@ class GateConfig:
     #: Unvoiced audio after which the next voiced block starts a new speech run
     #: (:attr:`SpeechGate.speech_onset`).
     onset_pause_samples: int = 8000
+    #: When set, the gate hands over nothing that ends later than this after the
+    #: current run of speech began, until the next run begins (the trigger's onset
+    #: window: scores after it never count, so running the model there is waste).
+    run_limit_samples: int | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_samples <= 0:
             raise ValueError("chunk_samples must be positive")
         if min(self.preroll_samples, self.hangover_samples, self.warmup_samples,
-               self.catchup_chunks) < 0:
+               self.catchup_chunks, self.run_limit_samples or 0) < 0:
             raise ValueError("gate sizes must not be negative")
 
 
@@ -127,7 +131,7 @@ class SpeechGate:
             if self._onset is None or position - self._last_voiced_end >= c.onset_pause_samples:
                 self._onset = position
             self._last_voiced_end = end
-            if not self._open:
+            if not self._open and self._limit() is None:
                 self._open_at(position)
         if self._open and self._next is None:
             self._open_at(position)
@@ -135,8 +139,13 @@ class SpeechGate:
             return []
         available = self._complete_chunks()
         quiet = not voiced and end - self._last_voiced_end >= c.hangover_samples
-        closing = quiet and not c.always_open
-        if closing:
+        limit = self._limit()
+        closing = (quiet or limit is not None) and not c.always_open
+        if closing and limit is not None:
+            # The run of speech is older than the limit: the chunks up to it, then close.
+            assert self._next is not None
+            n = min(available, max(0, (limit - self._next) // c.chunk_samples))
+        elif closing:
             n = available
         else:
             # Keep up with the new samples, catch up on the backlog a few chunks at a time,
@@ -150,6 +159,15 @@ class SpeechGate:
         return chunks
 
     # -- internals ---------------------------------------------------------------------
+
+    def _limit(self) -> int | None:
+        """The last position worth handing over when the current run of speech has gone
+        on longer than ``run_limit_samples`` (None: no limit, or not reached)."""
+        c = self.config
+        if c.run_limit_samples is None or self._onset is None or self._end is None:
+            return None
+        limit = self._onset + c.run_limit_samples
+        return limit if self._end > limit else None
 
     def _open_at(self, position: int) -> None:
         """Open: hand over from the pre-roll's first chunk (or where the model stopped)."""
