@@ -123,6 +123,20 @@ class Settings:
     #: Wake word: a built-in model's name ("hey_jarvis", "okay_nabu", …) or a .tflite
     #: path; "" or "none": no wake word (every utterance counts, as in chat).
     wake_word: str = "hey_jarvis"
+    #: The engine that runs it: "openwakeword" (pyopen-wakeword) or "microwakeword"
+    #: (pymicro-wakeword: a custom model is then the .json beside its .tflite).
+    wake_engine: str = "openwakeword"
+    #: The score that fires it; 0: the model's own (openWakeWord 0.5).
+    wake_threshold: float = 0.0
+    #: A wake word counts only this soon after the start of a run of speech (after
+    #: 0.5 s of quiet): 0 = off. 1800 removed the benchmark's one false accept and
+    #: cuts the model's CPU with talk in the room (7.7 -> 4.4 % of a core), but where
+    #: speech never pauses (a TV) the kiosk then never wakes.
+    wake_onset_window_ms: int = 0
+    #: A second engine listening for the same word ("microwakeword"; "": none), firing
+    #: at ``wake_second_threshold`` (0: its own); either engine wakes the kiosk.
+    wake_second_engine: str = ""
+    wake_second_threshold: float = 0.0
     #: After a reply, answer without the wake word for this long.
     follow_up_ms: int = _POLICY.follow_up_ms
     #: A terminal key (one character, or "space"/"enter"/"tab") that is the talk
@@ -345,5 +359,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("speech_workers must be 0-16")
     if s.follow_up_ms < 0:
         raise ConfigError("follow_up_ms must be >= 0")
+    if not (0.0 <= s.wake_threshold <= 1.0 and 0.0 <= s.wake_second_threshold <= 1.0):
+        raise ConfigError("wake_threshold and wake_second_threshold must be 0-1 (0: the model's)")
+    if s.wake_onset_window_ms < 0:
+        raise ConfigError("wake_onset_window_ms must be >= 0 (0: off)")
     if not 0.0 <= s.earcon_volume <= 1.0:
         raise ConfigError("earcon_volume must be between 0 and 1")

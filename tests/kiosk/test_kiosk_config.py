@@ -9,7 +9,7 @@ import pytest
 
 from voicebot.config import ECHO_BARGE_IN_MS, Settings, resolve
 from voicebot.errors import ConfigError
-from voicebot.kiosk.run import wake_word_name
+from voicebot.kiosk.run import wake_word_config, wake_word_name
 
 
 def test_kiosk_table_and_flat_keys(tmp_path: Path) -> None:
@@ -26,11 +26,28 @@ def test_kiosk_table_and_flat_keys(tmp_path: Path) -> None:
     assert wake_word_name(flags) is None and wake_word_name(s) == "okay_nabu"
 
 
+def test_wake_word_detector_settings_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text("[kiosk]\nwake_threshold = 0.6\nwake_onset_window_ms = 1800\n"
+                    'wake_second_engine = "microwakeword"\nwake_second_threshold = 0.8\n')
+    config = wake_word_config(resolve({}, config_path=str(path), env={}), "hey_jarvis")
+    assert (config.model, config.engine, config.threshold, config.onset_window_ms,
+            config.second_engine, config.second_threshold) == (
+        "hey_jarvis", "openwakeword", 0.6, 1800, "microwakeword", 0.8)
+    plain = wake_word_config(Settings(), "okay_nabu")  # 0 and "": the models' own, off
+    assert (plain.threshold, plain.onset_window_ms, plain.second_engine,
+            plain.second_threshold) == (None, None, None, None)
+    with pytest.raises(ConfigError, match="engine"):
+        wake_word_config(Settings(wake_engine="porcupine"), "hey_jarvis")
+
+
 @pytest.mark.parametrize("text, message", [
     ("[kiosk]\nwake_word = 3\n", "wrong type"),
     ("[kiosk]\nbogus = 1\n", "unknown setting 'bogus'"),
     ("earcon_volume = 2.0\n", "earcon_volume"),
     ("follow_up_ms = -1\n", "follow_up_ms"),
+    ("[kiosk]\nwake_threshold = 1.5\n", "wake_threshold"),
+    ("[kiosk]\nwake_onset_window_ms = -1\n", "wake_onset_window_ms"),
 ])
 def test_bad_kiosk_settings(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "kiosk.toml"

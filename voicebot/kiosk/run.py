@@ -70,6 +70,17 @@ def wake_word_name(settings: Settings) -> str | None:
     return None if name.lower() in ("", "none", "off") else name
 
 
+def wake_word_config(settings: Settings, model: str) -> WakeWordConfig:
+    """The wake-word detector's settings for ``model`` (raises :class:`ConfigError` for
+    an unknown engine)."""
+    return WakeWordConfig(
+        model=model, engine=settings.wake_engine,
+        threshold=settings.wake_threshold or None,
+        onset_window_ms=settings.wake_onset_window_ms or None,
+        second_engine=settings.wake_second_engine.strip() or None,
+        second_threshold=settings.wake_second_threshold or None)
+
+
 class _Listening:
     """Whether the microphone is listened to: not while the user muted it, not while
     the core mutes it (half-duplex: a reply plays), and, while the microphone hears
@@ -138,7 +149,7 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
     talk_key, mute_key = key_char(settings.push_to_talk), key_char(settings.mute_key)
     push_to_talk = bool(talk_key) and wake is None
     # The model loads here (tens of ms), before anything opens: a bad name fails fast.
-    wake_detector = (WakeWordDetector(WakeWordConfig(model=wake)) if wake is not None
+    wake_detector = (WakeWordDetector(wake_word_config(settings, wake)) if wake is not None
                      else None)
     notifier = Notifier()
     async with contextlib.AsyncExitStack() as stack:
