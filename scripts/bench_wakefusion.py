@@ -148,9 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--model", default="hey_jarvis")
-    ap.add_argument("--cache", type=Path,
-                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "voicebot" / "bench_wakeword")
+    ap.add_argument("--cache", type=Path, default=bw.default_cache())
     ap.add_argument("--fused", metavar="OWW,MWW", default=None,
                     help="also run the detector with microWakeWord as second engine at these "
                          "thresholds (e.g. 0.5,0.8) over the corpus (minutes)")

@@ -182,6 +182,12 @@ def _cached(cache: Path, key: str, make: Callable[[], np.ndarray]) -> np.ndarray
     return x
 
 
+def default_cache() -> Path:
+    """Where the corpus is kept (``--cache``'s default)."""
+    return (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+            / "voicebot" / "bench_wakeword")
+
+
 def load_positives(cache: Path, models: list[str], quick: bool) -> list[Clip]:
     specs = positive_specs(models, quick)
 
@@ -474,9 +480,7 @@ def main() -> None:
                     help="detect: only within this long of the start of speech (the "
                          "detector's onset_window_ms)")
     ap.add_argument("--cpu-minutes", type=int, default=5)
-    ap.add_argument("--cache", type=Path,
-                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "voicebot" / "bench_wakeword")
+    ap.add_argument("--cache", type=Path, default=default_cache())
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     parts = set(args.parts.split(","))

@@ -19,7 +19,6 @@ speech) can miss; this measures how much.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -60,9 +59,7 @@ def main() -> None:
     ap.add_argument("--levels", default="-20,-10", help="dB of the TV against the word")
     ap.add_argument("--windows", default="0,1800", help="onset_window_ms values (0: off)")
     ap.add_argument("--threshold", type=float, default=0.5)
-    ap.add_argument("--cache", type=Path,
-                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "voicebot" / "bench_wakeword")
+    ap.add_argument("--cache", type=Path, default=bw.default_cache())
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     clips = bw.load_positives(args.cache, [args.model], quick=False)
