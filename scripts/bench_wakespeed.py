@@ -251,6 +251,15 @@ def main() -> None:
         part_run(clips, {"noise": noise, "speech": speech}, f, t2, m, args.onset_window_ms or None)
 
 
+def kinds(names: list[str]) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Per take: its voice and rate; the voices in order; the tuning half (every other
+    voice: en-us, en+f3, en-gb-scotland, as bench_wakefusion.py has)."""
+    voice = np.array([n.split("/")[1].split("@")[0] for n in names])
+    wpm = np.array([n.split("/")[1].split("@")[1] for n in names])
+    voices = list(dict.fromkeys(voice))
+    return voice, wpm, voices, np.isin(voice, voices[0::2])
+
+
 GRID = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -259,10 +268,7 @@ def choose(results: dict[Any, Any], ends: list[int], names: list[str], factors: 
            margin: float) -> None:
     """(maybe, factor, delay, t2) chosen on the tuning voices: the most takes found with
     t2 at least ``margin`` over the negatives' best second look; reported on the others."""
-    voice = np.array([n.split("/")[1].split("@")[0] for n in names])
-    wpm = np.array([n.split("/")[1].split("@")[1] for n in names])
-    voices = list(dict.fromkeys(voice))
-    tune = np.isin(voice, voices[0::2])
+    voice, wpm, voices, tune = kinds(names)
     for ow in onsets:
         best: tuple[float, ...] | None = None
         rows = []
@@ -297,11 +303,9 @@ def robust(results: dict[Any, Any], ends: list[int], names: list[str], factors: 
            maybes: list[float], delays: list[int], onsets: list[int | None]) -> None:
     """Per factor, t2 over the negatives' best second look across every placement (maybe
     level and delay): where a look starts moves its score on the same negative by a lot
-    (one speech-hour event the plain model scored 0.457 gives 0.04-0.46 at x1.2), so a
-    margin over one placement's best is luck of alignment."""
-    voice = np.array([n.split("/")[1].split("@")[0] for n in names])
-    wpm = np.array([n.split("/")[1].split("@")[1] for n in names])
-    tune = np.isin(voice, list(dict.fromkeys(voice))[0::2])
+    (at one speech-hour event, a x1.2 look scores 0.07-0.49 as the maybe level and delay
+    change), so a margin over one placement's best is luck of alignment."""
+    voice, wpm, _, tune = kinds(names)
     placements = [(m, d) for m in maybes if m > 0 for d in delays]
     for ow in onsets:
         print(f"\nrobust to placement (onset window {ow and ow // 16} ms; placements: maybe "
@@ -341,16 +345,10 @@ def hit_mask(positions: list[int], ends: list[int]) -> np.ndarray:
 def report(results: dict[Any, Any], ends: list[int], names: list[str], factors: list[float],
            maybes: list[float], delays: list[int], onsets: list[int | None],
            with_neg: bool) -> None:
-    voice = np.array([n.split("/")[1].split("@")[0] for n in names])
-    wpm = np.array([n.split("/")[1].split("@")[1] for n in names])
-    voices = list(dict.fromkeys(voice))
-    tune = np.isin(voice, voices[0::2])
-    lo = [e - bw.RATE for e in ends]
-    hi = [e + bw.RATE * 3 // 2 for e in ends]
+    voice, wpm, voices, tune = kinds(names)
 
     def hits_at(positions: list[int]) -> np.ndarray:
-        p = np.array(sorted(positions), np.int64)
-        return np.array([bool(((p >= a) & (p <= b)).any()) for a, b in zip(lo, hi)])
+        return hit_mask(positions, ends)
 
     for ow in onsets:
         g, _, _ = results[(ow, "pos", maybes[0])]
