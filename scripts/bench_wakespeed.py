@@ -3,8 +3,12 @@
 
 Usage::
 
-    .venv/bin/python scripts/bench_wakespeed.py [--quick] [--factors 1.0,1.15,1.3]
-        [--maybe 0.05,0.1,0.2] [--delays-ms 0,320] [--parts pos,neg]
+    .venv/bin/python scripts/bench_wakespeed.py [--quick] [--onset on|off|both]
+        [--factors 1.15,1.2,1.25,1.3,1.4] [--maybe 0.02,0.05,0.1] [--delays-ms 160,320,480]
+        [--window-ms 2000] [--parts pos,neg,run] [--run 1.3,0.25,0.02]
+
+(the README's table: ``--onset on`` with the lists above, ~15 min once, then seconds
+from the cache; ``--parts run``: the detector itself, ~4 min.)
 
 The idea (test-time augmentation, as speech recognisers do with speed perturbation):
 when openWakeWord's score reaches a "maybe" level under its threshold, run a fresh
@@ -24,7 +28,12 @@ script does); only the second looks run the model, on the corpus's audio:
   and t2, per rate and voice, t2 chosen on three voices at 0 false accepts and reported
   on the other three and all, with the margin to the negatives' best second look;
 - negatives: triggers per hour (each costs a model run over ~2.5 s of audio) and the
-  second looks' highest scores.
+  second looks' highest scores; ``--maybe 0`` looks every 1.5 s of scored audio;
+- robust to placement: per factor, t2 over the negatives' best look across every
+  maybe level and delay given (a look's score on one negative moves a lot with where
+  it starts);
+- ``--parts run``: the kiosk's detector with the second look, run over the corpus
+  (detection per rate, end error, false accepts, looks run, CPU).
 """
 
 from __future__ import annotations

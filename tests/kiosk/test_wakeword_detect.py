@@ -143,6 +143,7 @@ def test_second_look_does_not_wake_on_a_question(second_look: WakeWordDetector) 
     {"second_look": 1.2, "second_look_window_ms": 500},
     {"second_look": 1.2, "second_look_chunks": 0},
     {"second_look": 1.2, "second_look_delay_ms": -1},
+    {"second_look": 1.2, "threshold": 0.01},
 ])
 def test_second_look_settings_are_checked(options: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
