@@ -369,7 +369,9 @@ def child_wake(block_ms: int, mode: str, source: str = "mic") -> None:
         "micro": WakeWordConfig(engine="microwakeword", gate="always"),
         "onset": WakeWordConfig(onset_window_ms=1800),
         "fused": WakeWordConfig(second_engine="microwakeword", second_threshold=0.8,
-                                onset_window_ms=1800)}[mode])
+                                onset_window_ms=1800),
+        "look": WakeWordConfig(second_look=1.3),
+        "onsetlook": WakeWordConfig(onset_window_ms=1800, second_look=1.3)}[mode])
     tap = VoicedTap(Vad(3).is_speech)
     detector = UtteranceDetector(classify=tap)
     stream: Any
@@ -601,7 +603,9 @@ def run_wake_paced(args: argparse.Namespace) -> None:
     labels = {"vad": "wake word VAD-gated (default)", "always": "wake word on every chunk",
               "micro": "microWakeWord on every chunk",
               "onset": "VAD-gated, onset window 1.8 s",
-              "fused": "onset window + microWakeWord (0.8)"}
+              "fused": "onset window + microWakeWord (0.8)",
+              "look": "VAD-gated + second look x1.3",
+              "onsetlook": "onset window + second look x1.3"}
     for room in ("silence", "noise", "speech"):
         for mode in args.wake_modes.split(","):
             _row(f"kiosk chain, no device: {labels[mode]}, {room}",
@@ -623,7 +627,8 @@ def main() -> None:
     ap.add_argument("--blocks-ms", default="20,40,60,100")
     ap.add_argument("--wake-modes", default="vad,always,micro",
                     help="wakepaced: vad, always, micro, onset (onset window 1.8 s), fused "
-                         "(onset window and microWakeWord beside openWakeWord)")
+                         "(onset window and microWakeWord beside openWakeWord), look (the "
+                         "second look, x1.3), onsetlook (onset window and second look)")
     ap.add_argument("--noise", action="store_true", help="play -60 dBFS noise into the mic")
     ap.add_argument("--speech", action="store_true",
                     help="wake, kiosk: also measure with speech played into the mic")

@@ -62,6 +62,7 @@ CORES = [
     "voicebot.kiosk.backoff",
     "voicebot.playback.mixer",
     "voicebot.kiosk.gate",
+    "voicebot.kiosk.secondlook",
     "voicebot.kiosk.wakeword",
     "voicebot.kiosk.screenstate",
 ]

@@ -103,3 +103,48 @@ def test_second_engine_setting_is_checked() -> None:
     with pytest.raises(ConfigError):
         WakeWordDetector(WakeWordConfig(second_engine="microwakeword",
                                         second_model="no_such_word"))
+
+
+@pytest.fixture(scope="module")
+def second_look() -> WakeWordDetector:
+    """openWakeWord, and a second look slowed by 1.3 when it nearly fires (as measured)."""
+    return WakeWordDetector(WakeWordConfig(second_look=1.3, onset_window_ms=1800))
+
+
+def test_second_look_finds_fast_speech_the_model_misses(detector: WakeWordDetector,
+                                                        second_look: WakeWordDetector) -> None:
+    x, truth = compose([3.0, "hey jarvis,", 0.05, "what time is it?", 2.0], voice="en-us",
+                       wpm=210, noise="fan", noise_dbfs=-45.0, seed=3)
+    detector.reset()
+    assert listen(detector, x) == []  # too fast for the model alone
+    second_look.reset()
+    runs = second_look.looks_run
+    found = listen(second_look, x)
+    assert len(found) == 1, found
+    assert second_look.looks_run > runs
+    error_s = found[0].end_position / RATE - truth[0].end_s
+    assert abs(error_s) <= 0.3, f"end of the wake word off by {1000 * error_s:.0f} ms"
+
+
+def test_second_look_keeps_what_the_model_finds(second_look: WakeWordDetector) -> None:
+    one_breath(second_look, "en-us", 170, "fan", -45.0, tolerance_s=0.3)
+
+
+def test_second_look_does_not_wake_on_a_question(second_look: WakeWordDetector) -> None:
+    x, _ = compose([3.0, "what time is it?", 2.0, "what is the weather, in paris tomorrow?",
+                    2.0], voice="en-us+f4", wpm=210, noise="fan", noise_dbfs=-45.0, seed=4)
+    second_look.reset()
+    assert listen(second_look, x) == []
+
+
+@pytest.mark.parametrize("options", [
+    {"second_look": 0.9}, {"second_look": 2.5}, {"second_look": 1.2, "engine": "microwakeword"},
+    {"second_look": 1.2, "second_look_maybe": 0.5, "second_look_threshold": 0.2},
+    {"second_look": 1.2, "second_look_window_ms": 500},
+    {"second_look": 1.2, "second_look_chunks": 0},
+    {"second_look": 1.2, "second_look_delay_ms": -1},
+    {"second_look": 1.2, "threshold": 0.01},
+])
+def test_second_look_settings_are_checked(options: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        WakeWordConfig(**options)  # type: ignore[arg-type]

@@ -89,6 +89,12 @@ class OpenWakeWordEngine:
                 last = float(probability)
         return last
 
+    def reset(self) -> None:
+        """Forget all audio (a fresh instance's state, without the 8 s of zeros)."""
+        self._model.reset()
+        self._features.reset()
+        self._features.new_audio_samples = 0
+
     def close(self) -> None:
         self._model.close()
         self._features.close()

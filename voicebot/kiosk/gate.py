@@ -115,6 +115,14 @@ class SpeechGate:
             return 0
         return max(0, self._end - self._next)
 
+    def recent(self, start: int, end: int) -> np.ndarray:
+        """A copy of the capture ``[start, end)`` that the ring still holds (clipped to
+        it: the last ``preroll_samples`` and more, open or closed)."""
+        if self._end is None:
+            return np.zeros(0, np.int16)
+        start, end = max(start, self._start), min(end, self._end)
+        return self._read(start, end) if end > start else np.zeros(0, np.int16)
+
     def feed(self, samples: np.ndarray, position: int, voiced: bool) -> list[Chunk]:
         """Add ``samples`` (int16, starting at capture ``position``; ``voiced`` when the
         VAD heard speech in them); return the chunks the model should run on now, in order.

@@ -78,7 +78,8 @@ def wake_word_config(settings: Settings, model: str) -> WakeWordConfig:
         threshold=settings.wake_threshold or None,
         onset_window_ms=settings.wake_onset_window_ms or None,
         second_engine=settings.wake_second_engine.strip() or None,
-        second_threshold=settings.wake_second_threshold or None)
+        second_threshold=settings.wake_second_threshold or None,
+        second_look=settings.wake_second_look or None)
 
 
 class _Listening:

@@ -7,7 +7,9 @@ that ended in the audio heard so far. By default the model runs only around
 speech (see :mod:`.gate`: a rolling pre-roll, the VAD as the gate, a hangover),
 which is what keeps a silent kiosk near idle; ``gate="always"`` runs it on every
 chunk. With ``second_engine``, a second engine listens for the same word and
-either one's detection counts (:mod:`.fusion`).
+either one's detection counts (:mod:`.fusion`). With ``second_look``, a score that
+nearly fires has a fresh openWakeWord hear the audio around it again, slowed down
+(:mod:`.secondlook`).
 
 Wiring (the capture thread's chain, after conversion to 16 kHz and any echo
 canceller / noise processor, beside the utterance detector)::
@@ -34,6 +36,7 @@ from ..errors import ConfigError
 from .engines import BUILTIN_MODELS, MicroWakeWordEngine, OpenWakeWordEngine, open_engine
 from .fusion import EitherTrigger
 from .gate import GateConfig, ScoreTrigger, SpeechGate
+from .secondlook import LookRequest, SecondLook, SecondLookConfig
 
 __all__ = ["BUILTIN_MODELS", "WakeWordConfig", "WakeDetection", "WakeWordDetector"]
 
@@ -68,6 +71,15 @@ class WakeWordConfig:
     second engine runs on every chunk (~0.3 % of a core), openWakeWord behind ``gate``.
     With ``onset_window_ms``, "hey_jarvis" on openWakeWord (0.5) and microWakeWord at
     0.8 found 78 % of the benchmark's takes against 72 % at no false accept.
+    ``second_look`` (openWakeWord only): when a score reaches ``second_look_maybe``
+    (under the threshold), a second openWakeWord instance, fresh, hears the
+    ``second_look_window_ms`` of audio up to ``second_look_delay_ms`` after it, slowed
+    by this factor (resampled: tempo and pitch fall), and a best score there of
+    ``second_look_threshold`` or more is a detection (placed as the chunk that asked
+    for it); ``second_look_chunks`` of the look's chunks run per block, so the work is
+    spread over a few blocks. With ``onset_window_ms`` (1800), x1.3 found 84 % of the
+    benchmark's takes against 72 % at no false accept; without the onset window its
+    looks scored up to 0.99 on unrelated speech. See ``scripts/bench_wakespeed.py``.
     """
 
     model: str = "hey_jarvis"
@@ -84,6 +96,12 @@ class WakeWordConfig:
     second_engine: str | None = None
     second_model: str | None = None
     second_threshold: float | None = None
+    second_look: float | None = None
+    second_look_maybe: float = 0.02
+    second_look_threshold: float = 0.25
+    second_look_delay_ms: int = 320
+    second_look_window_ms: int = 2000
+    second_look_chunks: int = 8
 
     def __post_init__(self) -> None:
         for engine in (self.engine, self.second_engine):
@@ -97,9 +115,23 @@ class WakeWordConfig:
             if threshold is not None and not 0.0 < threshold <= 1.0:
                 raise ConfigError(f"wake word threshold must be in (0, 1], not {threshold}")
         for name in ("refractory_ms", "preroll_ms", "hangover_ms", "catchup_chunks",
-                     "onset_pause_ms"):
+                     "onset_pause_ms", "second_look_delay_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"wake word {name} must not be negative")
+        if self.second_look is not None:
+            if self.engine != "openwakeword":
+                raise ConfigError("the wake word's second look needs the openwakeword engine")
+            if not 1.0 <= self.second_look <= 2.0:
+                raise ConfigError(f"wake word second look must slow down by 1-2, "
+                                  f"not {self.second_look}")
+            if not 0.0 < self.second_look_maybe <= self.second_look_threshold <= 1.0:
+                raise ConfigError("wake word second look needs 0 < maybe <= threshold <= 1")
+            if self.threshold is not None and self.second_look_maybe > self.threshold:
+                raise ConfigError("wake word second look: its maybe level must not be over "
+                                  "the wake word's threshold")
+            if self.second_look_window_ms < 1000 or self.second_look_chunks < 1:
+                raise ConfigError("wake word second look needs a window of 1 s or more "
+                                  "and 1 chunk or more per block")
 
 
 @dataclass(frozen=True)
@@ -134,6 +166,15 @@ class WakeWordDetector:
                 self._engines[0].close()
                 raise
         self.name = self._engines[0].name
+        self._look: _Looker | None = None
+        if config.second_look is not None:
+            try:
+                self._look = _Looker(config, triggers[0], len(triggers))
+            except BaseException:
+                for engine in self._engines:
+                    engine.close()
+                raise
+            triggers.append(self._look.trigger)
         self._trigger = EitherTrigger(triggers, config.refractory_ms * (VAD_SAMPLE_RATE // 1000))
         #: Chunks run through the first engine's model since construction (the
         #: benchmark reads it).
@@ -181,6 +222,7 @@ class WakeWordDetector:
         if self._closed:
             raise RuntimeError("WakeWordDetector.feed after close()")
         found: list[WakeDetection] = []
+        look = self._look
         for i, (engine, gate) in enumerate(zip(self._engines, self._gates)):
             for chunk in gate.feed(samples, position, voiced):
                 score = engine.score(chunk.samples)
@@ -188,10 +230,26 @@ class WakeWordDetector:
                     self.chunks_run += 1
                 if score is None or not chunk.scored:
                     continue
+                if i == 0 and look is not None:
+                    look.timing.feed(chunk.end_position, score, gate.speech_onset)
                 end = self._trigger.feed(i, chunk.end_position, score, gate.speech_onset)
                 if end is not None:
                     found.append(WakeDetection(self.name, end, score))
+        if look is not None:
+            gate = self._gates[0]
+            for request in look.timing.due(position + len(samples)):
+                look.queue(request, gate.recent(request.start, request.end))
+            for request, score in look.run():
+                end = self._trigger.feed(look.index, request.trigger_position, score,
+                                         request.onset)
+                if end is not None:
+                    found.append(WakeDetection(self.name, end, score))
         return found
+
+    @property
+    def looks_run(self) -> int:
+        """Second looks finished since construction (the benchmark reads it)."""
+        return 0 if self._look is None else self._look.looks_run
 
     def reset(self) -> None:
         """Forget the audio heard (the gate's pre-roll and the refractory period).
@@ -202,6 +260,8 @@ class WakeWordDetector:
         for gate in self._gates:
             gate.reset()
         self._trigger.reset()
+        if self._look is not None:
+            self._look.reset()
 
     def close(self) -> None:
         """Free the model. Idempotent."""
@@ -209,3 +269,83 @@ class WakeWordDetector:
             self._closed = True
             for engine in self._engines:
                 engine.close()
+            if self._look is not None:
+                self._look.engine.close()
+
+
+class _Looker:
+    """The second look's engine and its queue of looks. Capture thread only.
+
+    The model runs over the slowed audio ``second_look_chunks`` chunks per block (a
+    look of a 2 s window slowed by 1.3 is 32 chunks: ~0.12 s of CPU here, more than a
+    60 ms block), one look after another.
+    """
+
+    def __init__(self, config: WakeWordConfig, first: ScoreTrigger, index: int) -> None:
+        assert config.second_look is not None
+        ms = VAD_SAMPLE_RATE // 1000
+        self.factor = config.second_look
+        self.per_feed = config.second_look_chunks
+        self.index = index
+        self.engine = OpenWakeWordEngine(config.model)
+        self.timing = SecondLook(SecondLookConfig(
+            maybe=config.second_look_maybe, primary_threshold=first.threshold,
+            delay_samples=config.second_look_delay_ms * ms,
+            window_samples=config.second_look_window_ms * ms,
+            chunk_samples=self.engine.chunk_samples))
+        # Placed as the chunk that asked for it: its lag is the first model's.
+        self.trigger = ScoreTrigger(
+            threshold=config.second_look_threshold, refractory_samples=first.refractory_samples,
+            end_lag_samples=first.end_lag_samples, onset_window_samples=first.onset_window_samples)
+        self.looks_run = 0
+        self._queue: list[tuple[LookRequest, np.ndarray]] = []
+        self._next = 0  # the current look's next chunk
+        self._best = 0.0
+
+    def queue(self, request: LookRequest, audio: np.ndarray) -> None:
+        """A look at ``audio`` (the request's span, as much as the ring held)."""
+        slowed = slow_down(audio, self.factor)
+        n = self.engine.chunk_samples
+        # Whole chunks that end with the audio's end (the model reads the last ~2 s).
+        self._queue.append((request, slowed[len(slowed) % n:]))
+
+    def run(self) -> list[tuple[LookRequest, float]]:
+        """Run up to ``per_feed`` chunks of the queued looks; the looks finished, with
+        their best scores."""
+        done: list[tuple[LookRequest, float]] = []
+        budget = self.per_feed
+        n = self.engine.chunk_samples
+        while self._queue and budget > 0:
+            request, audio = self._queue[0]
+            if self._next == 0:
+                self.engine.reset()
+                self._best = 0.0
+            while budget > 0 and self._next < len(audio):
+                score = self.engine.score(audio[self._next:self._next + n])
+                self._next += n
+                budget -= 1
+                if score is not None:
+                    self._best = max(self._best, score)
+            if self._next >= len(audio):
+                self._queue.pop(0)
+                self._next = 0
+                self.looks_run += 1
+                done.append((request, self._best))
+        return done
+
+    def reset(self) -> None:
+        self.timing.reset()
+        self._queue = []
+        self._next = 0
+
+
+def slow_down(samples: np.ndarray, factor: float) -> np.ndarray:
+    """int16 ``samples`` (16 kHz) played ``factor`` times slower: resampled, so tempo and
+    pitch both fall (soxr, already a dependency, and cheap)."""
+    import soxr
+
+    if factor == 1.0 or len(samples) == 0:
+        return np.asarray(samples, np.int16)
+    y = soxr.resample(samples.astype(np.float32), VAD_SAMPLE_RATE, VAD_SAMPLE_RATE * factor)
+    slowed: np.ndarray = np.clip(np.round(y), -32768, 32767).astype(np.int16)
+    return slowed
