@@ -196,9 +196,7 @@ def main() -> None:
                     help="--parts run: the second look's factor, threshold and maybe level")
     ap.add_argument("--onset-window-ms", type=int, default=1800,
                     help="--parts run: the detector's onset window (0: off)")
-    ap.add_argument("--cache", type=Path,
-                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "voicebot" / "bench_wakeword")
+    ap.add_argument("--cache", type=Path, default=bw.default_cache())
     args = ap.parse_args()
     factors = [float(x) for x in args.factors.split(",")]
     maybes = [float(x) for x in args.maybe.split(",")]
@@ -279,7 +277,6 @@ def choose(results: dict[Any, Any], ends: list[int], names: list[str], factors: 
     t2 at least ``margin`` over the negatives' best second look; reported on the others."""
     voice, wpm, voices, tune = kinds(names)
     for ow in onsets:
-        best: tuple[float, ...] | None = None
         rows = []
         for m in maybes:
             g, trig, lk = results[(ow, "pos", m)]
