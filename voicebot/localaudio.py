@@ -24,7 +24,8 @@ from collections.abc import AsyncGenerator, Callable
 
 from .capture.aec import AecConfig, echo_canceller_for
 from .capture.echo import EchoStage, SpeakerReference
-from .capture.mic import CAPTURE_QUICK_BUFFER_MS, FileSource, MicrophoneSource, capture_events
+from .capture.mic import (CAPTURE_BUFFER_MS, CAPTURE_QUICK_BUFFER_MS, FileSource,
+                          MicrophoneSource, capture_events)
 from .capture.reference import ReferenceRing
 from .capture.report import CaptureReport
 from .capture.vad import UtteranceDetector
@@ -97,11 +98,12 @@ def echo_stage(settings: Settings, speaker: Speaker | ResilientSpeaker,
 
 async def open_microphone(settings: Settings, stack: contextlib.AsyncExitStack,
                           devices: AudioDevices | None, *, echo: EchoStage | None,
-                          tap: Tap | None = None, input_buffer_ms: int = 500) -> Microphone:
+                          tap: Tap | None = None,
+                          input_buffer_ms: int = CAPTURE_BUFFER_MS) -> Microphone:
     """The microphone, open (it fails fast: a wrong device name is the user's to fix):
     the recovering one of ``devices``, else a plain one. Its capture thread runs
     ``echo`` on every block before the detector, and ``tap`` beside it;
-    ``input_buffer_ms``: see :class:`MicrophoneSource` (and :func:`quick_capture`).
+    ``input_buffer_ms``: see :class:`MicrophoneSource` (and :func:`capture_buffer_ms`).
     Closed by ``stack``; read it with :func:`capture_reports`."""
     if devices is None:
         return await stack.enter_async_context(  # its errors name the device
@@ -123,7 +125,7 @@ def capture_buffer_ms(settings: Settings) -> int:
     sooner) unless speech is decoded in this process (the embedded server with
     ``speech_workers = 0``), whose decode holds the GIL long enough to lose samples."""
     in_process = settings.backend_url() is None and settings.speech_workers == 0
-    return 500 if in_process else CAPTURE_QUICK_BUFFER_MS
+    return CAPTURE_BUFFER_MS if in_process else CAPTURE_QUICK_BUFFER_MS
 
 
 def capture_reports(source: Microphone | FileSource, detector: UtteranceDetector, *,

@@ -128,7 +128,8 @@ class EchoStage:
         speaker's own monitor, whose "echo" is the reference itself) or the device was
         lost. While it is, blocks pass through untouched and what was played is
         drained and dropped; after, the canceller starts afresh (what it learnt there
-        is not this room's echo: kept, it would subtract an echo that is not there). Any thread: flags the capture thread reads at its next block."""
+        is not this room's echo: kept, it would subtract an echo that is not there).
+        Any thread: flags the capture thread reads at its next block."""
         if elsewhere:
             self._stale = True
         self._elsewhere = elsewhere

@@ -45,6 +45,8 @@ from .vad import CaptureConverter, UtteranceDetector
 from .worker import CaptureProcessor, CaptureWorker, DetectorFeed, ReportInbox, Tap
 
 __all__ = [
+    "CAPTURE_BUFFER_MS",
+    "CAPTURE_QUICK_BUFFER_MS",
     "AudioSource",
     "MicrophoneSource",
     "FileSource",
@@ -60,8 +62,8 @@ _DEVICES_HINT = "`voicebot devices` lists them"
 # Ring slots beyond the queue's capacity: how long the loop may stall (not run the
 # capture thread's deliveries) before a queued block is overwritten and dropped.
 _RING_MARGIN_MS = 200
-# The input stream's buffer (PortAudio's suggested latency), the default of
-# MicrophoneSource's ``input_buffer_ms``. What it sets is how long the capture thread
+# The input stream's buffer (PortAudio's suggested latency), CAPTURE_BUFFER_MS: the
+# default of MicrophoneSource's ``input_buffer_ms``. What it sets is how long the capture thread
 # may be kept from reading before samples are lost, and how PipeWire delivers them.
 # The thread needs the GIL to read, and speech decoded in the same process holds the
 # GIL for the whole decode (pocketsphinx's call does not release it): 0.15-0.35 s on
@@ -72,7 +74,8 @@ _RING_MARGIN_MS = 200
 # on average before a read sees them), against every ~65 ms with 0.15 s: where
 # nothing holds the GIL that long, 0.15 s hears a user ~70 ms sooner
 # (``CAPTURE_QUICK_BUFFER_MS``; README, "Barge-in latency and CPU").
-_INPUT_BUFFER_MS = 500
+#: The microphone's input buffer where speech may be decoded in the same process.
+CAPTURE_BUFFER_MS = 500
 #: The input buffer for a process where nothing holds the GIL for long (no speech
 #: decoded in it, no model run on the capture thread).
 CAPTURE_QUICK_BUFFER_MS = 150
@@ -133,7 +136,7 @@ class MicrophoneSource:
     def __init__(self, device: int | str | None = None,
                  loop: asyncio.AbstractEventLoop | None = None, *, block_ms: int = 60,
                  max_queued_ms: int = 2000, stall_timeout_s: float = 2.0,
-                 input_buffer_ms: int = _INPUT_BUFFER_MS) -> None:
+                 input_buffer_ms: int = CAPTURE_BUFFER_MS) -> None:
         self.device = device
         self.block_ms = block_ms
         self.input_buffer_ms = input_buffer_ms

@@ -155,26 +155,22 @@ class WakeWordDetector:
         self.config = config = config or WakeWordConfig()
         self._engines: list[OpenWakeWordEngine | MicroWakeWordEngine] = []
         self._gates: list[SpeechGate] = []
-        triggers = [self._add(config.engine, config.model, config.threshold, config.gate)]
-        if config.second_engine is not None:
-            gate = "always" if config.second_engine == "microwakeword" else config.gate
-            try:
+        self._look: _Looker | None = None
+        try:  # a later engine that fails to open must not leak the earlier ones
+            triggers = [self._add(config.engine, config.model, config.threshold, config.gate)]
+            if config.second_engine is not None:
+                gate = "always" if config.second_engine == "microwakeword" else config.gate
                 triggers.append(self._add(config.second_engine,
                                           config.second_model or config.model,
                                           config.second_threshold, gate))
-            except BaseException:
-                self._engines[0].close()
-                raise
-        self.name = self._engines[0].name
-        self._look: _Looker | None = None
-        if config.second_look is not None:
-            try:
+            if config.second_look is not None:
                 self._look = _Looker(config, triggers[0], len(triggers))
-            except BaseException:
-                for engine in self._engines:
-                    engine.close()
-                raise
-            triggers.append(self._look.trigger)
+                triggers.append(self._look.trigger)
+        except BaseException:
+            for engine in self._engines:
+                engine.close()
+            raise
+        self.name = self._engines[0].name
         self._trigger = EitherTrigger(triggers, config.refractory_ms * (VAD_SAMPLE_RATE // 1000))
         #: Chunks run through the first engine's model since construction (the
         #: benchmark reads it).

@@ -469,10 +469,10 @@ class Speaker:
         # handed us (0 when the host API does not provide them).
         dac_time, current = time.outputBufferDacTime, time.currentTime
         dac_delay = dac_time - current
-        if dac_time <= 0 or current <= 0 or dac_delay < 0:
+        no_times = dac_time <= 0 or current <= 0 or dac_delay < 0
+        if no_times:
             dac_delay = self._latency_s
-            dac_time = now + dac_delay
-        elif abs(now - current) > _SAME_CLOCK_S:  # another clock than ours: keep the delay only
+        if no_times or abs(now - current) > _SAME_CLOCK_S:  # or another clock than ours
             dac_time = now + dac_delay
         # Else PortAudio's own DAC time (ALSA: on time.monotonic's clock). It is exact to
         # ~6 us (std over a stream on PipeWire), while `now`, read 40-250 us after it

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..capture.mic import MicrophoneSource
+from ..capture.mic import CAPTURE_BUFFER_MS, MicrophoneSource
 from ..playback.speaker import Speaker
 from ..turntaking.events import DeviceStatus, Event
 from .host import PortAudioHost
@@ -46,7 +46,7 @@ class AudioDevices:
     def microphone(self, *, open_source: Callable[[], MicrophoneSource] | None = None,
                    capture: Capture | None = None,
                    on_elsewhere: Callable[[bool], None] | None = None,
-                   input_buffer_ms: int = 500) -> ResilientMicrophone:
+                   input_buffer_ms: int = CAPTURE_BUFFER_MS) -> ResilientMicrophone:
         """The microphone (not open: ``await mic.open()``); ``open_source``,
         ``capture``, ``on_elsewhere`` and ``input_buffer_ms``: see
         :class:`ResilientMicrophone`."""

@@ -29,7 +29,7 @@ from collections.abc import AsyncGenerator, Callable
 
 from ..audio import VAD_SAMPLE_RATE
 from ..audio.backoff import Backoff
-from ..capture.mic import MicrophoneSource, capture_events
+from ..capture.mic import CAPTURE_BUFFER_MS, MicrophoneSource, capture_events
 from ..capture.report import CaptureReport
 from ..capture.vad import UtteranceDetector
 from ..errors import AudioDeviceError
@@ -63,8 +63,8 @@ class ResilientMicrophone:
     ``await aclose()``. ``on_status`` receives the :class:`DeviceStatus` records.
     ``server``: the sound-server edge for the moved-stream case (None: not watched).
     ``open_source`` builds each stream's :class:`MicrophoneSource` (default: ``device``
-    with ``block_ms``, ``stall_timeout_s``, ``input_buffer_ms``); ``capture`` runs one stream (default
-    :func:`capture_events`): both for the kiosk's own capture chain.
+    with ``block_ms``, ``stall_timeout_s``, ``input_buffer_ms``); ``capture`` runs one
+    stream (default :func:`capture_events`): both for the kiosk's own capture chain.
     ``on_elsewhere(True)`` is called (loop thread) when the stream is no longer on the
     source it was opened on (moved by the sound server, or lost), ``on_elsewhere(False)``
     when it is back or a new stream is open: an echo canceller must not learn the
@@ -77,7 +77,7 @@ class ResilientMicrophone:
                  on_status: StatusCallback, server: SoundServer | None = None,
                  backoff: Backoff | None = None, wait_for_device: bool = False,
                  block_ms: int = 60, stall_timeout_s: float = 2.0,
-                 input_buffer_ms: int = 500,
+                 input_buffer_ms: int = CAPTURE_BUFFER_MS,
                  clock: Callable[[], float] = time.monotonic,
                  open_source: Callable[[], MicrophoneSource] | None = None,
                  capture: Capture | None = None,
