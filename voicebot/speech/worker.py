@@ -35,7 +35,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
