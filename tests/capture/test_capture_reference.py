@@ -109,6 +109,52 @@ def test_record_allocates_nothing_per_block() -> None:
     assert grown < 4096, grown  # interpreter noise, not a buffer per block (480 floats)
 
 
+@pytest.mark.parametrize("drain_after", range(0, 11))
+def test_a_cut_silences_what_was_recorded_beyond_it_however_drained(drain_after: int) -> None:
+    """An aborted stream never played what it had queued: after ``cut(t)`` the reader
+    hands out, in order, the runs as recorded, then silence from ``t`` to the end of
+    what was recorded; a later block (a new stream) starts a run of its own."""
+    ring = ReferenceRing(RATE)
+    x = _signal(4800)
+    runs = []
+    for k in range(10):
+        if k == drain_after:
+            runs += ring.read_new()
+        ring.record(x[480 * k:480 * (k + 1)], 7.0 + 480 * k / RATE)
+    ring.cut(7.0 + 0.06)  # 2880 of the 4800 samples had reached the DAC
+    ring.record(x[:480], 9.0)
+    runs += ring.read_new()
+    played = [r for r in runs if not r.cut]
+    cuts = [r for r in runs if r.cut]
+    np.testing.assert_array_equal(np.concatenate([r.samples for r in played[:-1]]), x)
+    assert len(cuts) == 1 and runs[-2] is cuts[0]
+    assert cuts[0].dac_time == 7.06 and not cuts[0].continues
+    assert len(cuts[0].samples) == 4800 - 2880 and not cuts[0].samples.any()
+    assert played[-1].dac_time == 9.0 and not played[-1].continues
+
+
+def test_a_cut_after_everything_played_or_before_anything_was_recorded_is_nothing() -> None:
+    ring = ReferenceRing(RATE)
+    ring.cut(1.0)
+    assert ring.read_new() == []
+    ring.record(_signal(480), 2.0)
+    ring.cut(2.0 + 480 / RATE + 0.001)
+    runs = ring.read_new()
+    assert [r.cut for r in runs] == [False] and len(runs[0].samples) == 480
+
+
+def test_speaker_reference_overwrites_a_cut_with_silence_on_the_16k_clock() -> None:
+    ring = ReferenceRing(RATE)
+    reader = SpeakerReference(ring)
+    ring.record(_signal(4800), 4.0)
+    ring.cut(4.04)
+    pushed: list[tuple[bytes, float]] = []
+    reader.drain(lambda pcm, at: pushed.append((pcm, at)))
+    pcm, at = pushed[-1]
+    assert at == 4.04 and len(pcm) == 2 * (4800 - 1920) // 3
+    assert not np.frombuffer(pcm, "<i2").any()
+
+
 # ------------------------------------------------------------------ SpeakerReference
 
 def test_speaker_reference_resamples_each_run_to_16k_with_its_dac_time() -> None:

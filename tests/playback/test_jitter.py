@@ -146,6 +146,26 @@ def test_cancel_reaches_silence_within_20ms_and_drops_the_rest() -> None:
     assert jb.frames_dropped == 100 and not pull(jb, 480).any()
 
 
+def test_stop_now_ends_the_reply_where_it_was_pulled_keeping_its_counters() -> None:
+    """The consumer's stream was aborted: no fade will be pulled, the reply ends
+    here, what it played stays counted and the generation stays (its position is
+    still asked for), later pushes are dropped until reset."""
+    jb = JitterBuffer(RATE, JitterPolicy.fixed(10), fade_ms=0)
+    x = signal(2000)
+    jb.push(x)
+    generation = jb.generation
+    np.testing.assert_array_equal(pull(jb, 300), x[:300])
+    jb.stop_now()
+    assert jb.state is PlaybackState.ENDED and jb.cancelled and not jb.finished
+    assert jb.buffered_frames == 0 and jb.frames_played == 300
+    assert jb.generation == generation
+    jb.push(x[:50])
+    assert jb.frames_dropped == 50 and not pull(jb, 100).any()
+    jb.reset()
+    jb.push(x[:500])
+    assert jb.generation == generation + 1 and not jb.cancelled
+
+
 def test_cancel_while_waiting_is_silent_at_once() -> None:
     jb = JitterBuffer(RATE, JitterPolicy.fixed(100))
     jb.push(signal(50))

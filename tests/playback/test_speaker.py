@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from signals import best_lag, describe_mismatch, similarity
 from vdev import SpeakerRecorder
 
 from voicebot.audio import API_SAMPLE_RATE, float_to_pcm16
+from voicebot.capture.reference import ReferenceRing
 from voicebot.errors import AudioDeviceError
 from voicebot.playback.jitter import PlaybackState
 from voicebot.playback.sinks import Sink
@@ -126,6 +128,51 @@ def test_cancel_then_next_reply(audio_devices: None) -> None:
             speaker.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.audio
+def test_cancel_silences_the_speaker_at_once_and_the_position_and_tap_stop_there(
+        audio_devices: None) -> None:
+    """cancel() aborts the stream: what PortAudio and PipeWire had queued is dropped.
+    A steady tone, cancelled 0.6 s in: its last sound on the speaker's monitor comes
+    within 25 ms of the call (1-5 ms measured here; 50 ms when the callback only stops
+    feeding it, plus the fade), the playback position stops at the cut and agrees with
+    the recording, and the tap marks the unplayed rest as silence."""
+    t = np.arange(3 * API_SAMPLE_RATE) / API_SAMPLE_RATE
+    tone = (0.4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+    async def play() -> tuple[float, float, int, int, list[bool]]:
+        loop = asyncio.get_running_loop()
+        speaker = Speaker(None, prebuffer_ms=60, loop=loop)
+        ring = ReferenceRing(speaker.sample_rate)
+        speaker.tap_reference(ring)
+        try:
+            speaker.push_pcm16(float_to_pcm16(tone))
+            await asyncio.sleep(0.6)
+            first = speaker.first_sound_at
+            assert first is not None and speaker.running
+            speaker.cancel()
+            cancelled_at = time.monotonic()
+            heard = speaker.heard_samples(cancelled_at)
+            await speaker.drained()
+            assert time.monotonic() - cancelled_at < 0.05 and not speaker.running
+            await asyncio.sleep(0.3)
+            assert speaker.heard_samples(time.monotonic()) == heard
+            cuts = [run.cut for run in ring.read_new()]
+        finally:
+            speaker.close()
+        return first, cancelled_at, heard, speaker.sample_rate, cuts
+
+    with SpeakerRecorder() as rec:
+        first, cancelled_at, heard, rate, cuts = asyncio.run(play())
+    loud = np.flatnonzero(np.abs(rec.samples) > 0.05)
+    sounded_s = (loud[-1] - loud[0]) / rec.rate
+    last_sound_after_ms = (first + sounded_s - cancelled_at) * 1000
+    print(f"last sound {last_sound_after_ms:.1f} ms after cancel(); heard "
+          f"{heard / API_SAMPLE_RATE:.3f} s, recorded {sounded_s:.3f} s")
+    assert -5 < last_sound_after_ms < 25
+    assert abs(heard / API_SAMPLE_RATE - sounded_s) < 0.025
+    assert cuts[-1] is True and cuts.count(True) == 1
 
 
 @pytest.mark.audio

@@ -70,6 +70,11 @@ class SpeakerReference:
         if not ring.unread:
             return
         for run in ring.read_new():
+            if run.cut:  # overwrite what was placed there but never played
+                silence = np.zeros(round(len(run.samples) * VAD_SAMPLE_RATE / self._rate),
+                                   np.int16)
+                push(silence.tobytes(), run.dac_time)
+                continue
             samples = run.samples
             if not run.continues:
                 self._run_dac, self._run_out = run.dac_time, 0

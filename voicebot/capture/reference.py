@@ -39,11 +39,15 @@ class ReferenceRun:
     clock, ``time.monotonic`` for voicebot's speaker). ``continues``: the run
     follows the previous one read without a gap (the same stream, same reply or
     the silence after it), so a resampler may carry its state over.
+    ``cut``: see below.
     """
 
     samples: np.ndarray
     dac_time: float
     continues: bool
+    cut: bool = False
+    """Silence where blocks recorded earlier never played (:meth:`ReferenceRing.cut`):
+    it overwrites them."""
 
 
 class ReferenceRing:
@@ -103,6 +107,19 @@ class ReferenceRing:
         self._frames_written = start + n
         self._rows_written += 1  # publish the row
 
+    def cut(self, dac_time: float) -> None:
+        """The speaker fell silent at ``dac_time``: blocks recorded for later never
+        reached the DAC (its stream was aborted, dropping what it had queued). The
+        reader then hands out a run of silence from ``dac_time`` over the rest of
+        what was recorded, so the echo canceller does not cancel an echo that never
+        came. Writer side: the thread that stopped the stream, once its callback
+        can no longer run (a zero-length row marks the cut)."""
+        row = self._rows_written % self._rows
+        self._row_start[row] = self._frames_written
+        self._row_count[row] = 0
+        self._row_dac[row] = dac_time
+        self._rows_written += 1  # publish the row
+
     # ------------------------------------------------------ reader (capture thread)
 
     @property
@@ -132,7 +149,16 @@ class ReferenceRing:
         rate, tolerance = self.sample_rate, self._gap_tolerance_s
         expect = self._expect_dac
         groups: list[tuple[int, int, bool]] = []  # (first row, end row, continues)
+        silenced: dict[int, int] = {}  # a cut's group → frames it silences
         for k, dac in enumerate(dacs):
+            if counts[k] == 0:  # a cut: what was recorded beyond it was never played
+                if groups:
+                    groups[-1] = (groups[-1][0], k, groups[-1][2])
+                silenced[len(groups)] = (round((expect - dac) * rate)
+                                         if expect is not None and expect > dac else 0)
+                groups.append((k, k + 1, False))
+                expect = None
+                continue
             contiguous = expect is not None and abs(dac - expect) <= tolerance
             if not groups or not contiguous:
                 if groups:
@@ -142,7 +168,12 @@ class ReferenceRing:
             # carried from the run's start, so timestamp jitter never accumulates.
             expect = (expect if contiguous and expect is not None else dac) + counts[k] / rate
         runs: list[ReferenceRun] = []
-        for g0, g1, continues in groups:
+        for g, (g0, g1, continues) in enumerate(groups):
+            if g in silenced:
+                if silenced[g] > 0:
+                    runs.append(ReferenceRun(np.zeros(silenced[g], np.float32), dacs[g0],
+                                             False, cut=True))
+                continue
             start = starts[g0]
             block = self._copy(start, starts[g1 - 1] + counts[g1 - 1] - start)
             # Blocks overwritten before (or while) we copied are lost: the run goes on

@@ -205,6 +205,19 @@ class JitterBuffer:
             # Keep only what the fade-out needs; the consumer ends the reply after it.
             self._write_pos = min(self._write_pos, self._read_pos + self.cancel_fade_frames)
 
+    def stop_now(self) -> None:
+        """End this reply where the consumer left it, without the fade: the consumer
+        has stopped for good (its audio stream was aborted, dropping what it had
+        queued), so nothing more of the reply is pulled. State ``ENDED``, cancelled;
+        counters and the generation are kept (the reply's position stays readable).
+        Producer thread, only while no consumer pulls."""
+        with self._lock:
+            self._cancel_requested = True
+            self._cancelled = True
+            self._read_pos = self._write_pos
+            self._cancel_len = 0
+            self._state = _ENDED
+
     def reset(self) -> None:
         """Drop everything and get ready for the next reply (state ``WAITING``,
         counters at zero). Producer thread; the ring keeps its grown capacity."""
