@@ -150,9 +150,26 @@ def test_speaker_reference_overwrites_a_cut_with_silence_on_the_16k_clock() -> N
     ring.cut(4.04)
     pushed: list[tuple[bytes, float]] = []
     reader.drain(lambda pcm, at: pushed.append((pcm, at)))
+    # Silence from the cut to where the pushed reference ends (soxr still holds its
+    # last few samples: they were never pushed, so need no overwriting).
+    played = pushed[:-1]
+    end = played[-1][1] + len(played[-1][0]) // 2 / 16_000
+    assert end > 4.04 + 0.05
     pcm, at = pushed[-1]
-    assert at == 4.04 and len(pcm) == 2 * (4800 - 1920) // 3
+    assert at == 4.04 and len(pcm) // 2 == round((end - 4.04) * 16_000)
     assert not np.frombuffer(pcm, "<i2").any()
+
+
+def test_a_cut_in_silence_pushes_nothing() -> None:
+    """Only pushed reference is overwritten: a cut while the speaker played the
+    prebuffer's silence (nothing pushed) must not wake the canceller."""
+    ring = ReferenceRing(RATE)
+    reader = SpeakerReference(ring)
+    ring.record(np.zeros(4800, np.float32), 4.0)
+    ring.cut(4.04)
+    pushed: list[object] = []
+    reader.drain(lambda pcm, at: pushed.append(at))
+    assert pushed == []
 
 
 # ------------------------------------------------------------------ SpeakerReference

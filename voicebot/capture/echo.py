@@ -53,7 +53,9 @@ class SpeakerReference:
     each run to 16 kHz (its output sample k lines up with input time k / 16000, so
     the run's DAC time stays the time of its first output sample). Runs of exact
     silence (the prebuffer before a reply, the linger after it) are not pushed:
-    the canceller reads gaps as silence and stays idle. Capture thread.
+    the canceller reads gaps as silence and stays idle. A cut (the speaker's stream
+    aborted: :meth:`ReferenceRing.cut`) overwrites with silence what was pushed for
+    after it. Capture thread.
     """
 
     def __init__(self, ring: ReferenceRing) -> None:
@@ -64,16 +66,22 @@ class SpeakerReference:
                                                quality="HQ"))
         self._run_dac = 0.0  # DAC time of the current run's first 16 kHz sample
         self._run_out = 0  # 16 kHz samples the current run has produced
+        # DAC time where the last pushed reference ends: a cut silences up to there
+        # (silence that was never pushed needs no overwriting, and pushing it would
+        # wake the canceller for nothing).
+        self._pushed_until = 0.0
 
     def drain(self, push: PushReference) -> None:
         ring = self.ring
         if not ring.unread:
             return
         for run in ring.read_new():
-            if run.cut:  # overwrite what was placed there but never played
-                silence = np.zeros(round(len(run.samples) * VAD_SAMPLE_RATE / self._rate),
-                                   np.int16)
-                push(silence.tobytes(), run.dac_time)
+            if run.cut:  # overwrite what was pushed for after the cut: it never played
+                unplayed = self._pushed_until - run.dac_time
+                if unplayed > 0:
+                    silence = np.zeros(round(unplayed * VAD_SAMPLE_RATE), np.int16)
+                    push(silence.tobytes(), run.dac_time)
+                    self._pushed_until = run.dac_time
                 continue
             samples = run.samples
             if not run.continues:
@@ -88,6 +96,7 @@ class SpeakerReference:
             pcm = float_to_pcm16(out)
             if np.any(np.frombuffer(pcm, "<i2")):
                 push(pcm, at)
+                self._pushed_until = at + len(out) / VAD_SAMPLE_RATE
 
     def _on_grid(self, run: ReferenceRun) -> np.ndarray:
         """A new run's samples, led in by the silence that puts its 16 kHz samples on
