@@ -25,9 +25,7 @@ reached the listener at a given monotonic time) and :attr:`Speaker.first_sound_a
 from __future__ import annotations
 
 import asyncio
-import threading
 import time as _time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,6 +38,7 @@ from ..errors import AudioDeviceError
 from ..capture.reference import ReferenceRing
 from .jitter import JitterBuffer, JitterPolicy, PlaybackState
 from .mixer import ClipMixer
+from .outstream import OutputSwitch
 from .position import PlaybackPositions
 from .sinks import NullSink, Pcm16Joiner, Sink, WavSink
 
@@ -48,12 +47,6 @@ __all__ = ["Speaker", "Sink", "WavSink", "NullSink"]
 _ENDED = PlaybackState.ENDED
 _EMPTY = np.zeros(0, np.float32)
 _CLIP_LEAD_IN_S = 0.1
-# How long closing (or starting after an idle stop) waits for PortAudio before the
-# device counts as stuck: a healthy stop takes under a millisecond, a drain of the
-# "high" latency buffer ~40 ms.
-_CLOSE_TIMEOUT_S = 1.0
-
-
 # How long cancel() waits for the stream's abort (0.2-0.5 ms on PipeWire) before it
 # leaves it to its thread: the cut's bookkeeping needs the callback stopped.
 _CUT_WAIT_S = 0.1
@@ -163,26 +156,13 @@ class Speaker:
             raise AudioDeviceError(f"{name}: cannot open for output at "
                                    f"{self.sample_rate} Hz ({exc})") from None
         # Stream lifecycle (loop thread): started for a reply, stopped when idle.
-        self._port_audio_error: type[Exception] = sd.PortAudioError
+        self._switch = OutputSwitch(self._stream, sd.PortAudioError, self.device_name)
         self._linger_s = linger_ms / 1000.0
-        self._running = False
         self._idle_stop: asyncio.TimerHandle | None = None
-        # Stops we made whose finished callback has not reached the loop yet: those
-        # are not failures.
-        self._stops_pending = 0
-        # The thread stopping or closing the stream off the loop (see _off_loop).
-        self._releasing: threading.Thread | None = None
-        #: How many times the stream was started for a reply.
-        self.stream_starts = 0
         # The reference tap (echo cancellation): set by tap_reference, read by the callback.
         self._tap: ReferenceRing | None = None
-        # Started and aborted at once: on PipeWire's ALSA plugin a stream that was
-        # opened but never started is still run every graph cycle (1.1 % of a core
-        # here, as much as a running one), while a stopped one rests. 0.4 ms.
         try:
-            self._stream.start()
-            self._stops_pending += 1
-            self._stream.abort()
+            self._switch.rest_at_once()
         except sd.PortAudioError as exc:
             self._stream.close(ignore_errors=True)
             raise AudioDeviceError(f"{name}: cannot start output ({exc})") from None
@@ -262,17 +242,14 @@ class Speaker:
         if self._reply_open or self.jitter.state is not _ENDED:
             self.jitter.cancel()
         self._reply_open = False
-        if (self._running and not self._closing and self._failure is None
+        if (self._switch.running and not self._closing and self._failure is None
                 and not self.clips.active):
             self._cut()
 
     def _cut(self) -> None:
         """Abort the running stream at once (see :meth:`cancel`). Loop thread."""
         self._cancel_idle_stop()
-        self._stops_pending += 1
-        self._running = False
-        stream = self._stream
-        stopped = self._off_loop(lambda: stream.abort(ignore_errors=True), _CUT_WAIT_S)
+        stopped = self._switch.abort(_CUT_WAIT_S)
         cut_at = _time.monotonic()
         self._cut_at = (self._generation, cut_at)
         if stopped:  # else stuck on a dead device: the next start reports it
@@ -314,18 +291,7 @@ class Speaker:
         self._closing = True
         self._cancel_idle_stop()
         try:
-            stop = self._failure is None and self._running
-            self._running = False
-            stream = self._stream
-            if self._releasing is not None and not self._off_loop_done(self._releasing):
-                return  # an idle stop is stuck on a dead device: closing would be too
-
-            def release() -> None:
-                if stop:
-                    stream.stop(ignore_errors=True)
-                stream.close(ignore_errors=True)
-
-            self._off_loop(release, _CLOSE_TIMEOUT_S)
+            self._switch.close(stop=self._failure is None and self._switch.running)
         finally:
             if self._ended is not None and not self._ended.done():
                 self._ended.set_result(0.0)
@@ -334,27 +300,7 @@ class Speaker:
     def stream_closed(self) -> bool:
         """Whether the stream is closed: False before :meth:`close`, and after it while
         PortAudio is still stuck closing a stream whose sound server vanished."""
-        return self._closing and (self._releasing is None or not self._releasing.is_alive())
-
-    @staticmethod
-    def _off_loop_done(thread: threading.Thread) -> bool:
-        thread.join(_CLOSE_TIMEOUT_S)
-        return not thread.is_alive()
-
-    def _off_loop(self, release: Callable[[], None], wait_s: float) -> bool:
-        """Run ``release`` (stopping or closing the stream) on a thread of its own and
-        wait up to ``wait_s`` for it; True if it finished.
-
-        Why a thread: on a sound server that died under a running stream, PortAudio's
-        abort/stop/close can block for good (the ALSA plugin waits for an answer that
-        never comes). The loop must go on (capture, the conversation, the watchdog):
-        the thread, a daemon, is left to end with the process. Loop thread.
-        """
-        thread = threading.Thread(target=release, name="vb-speaker-stop", daemon=True)
-        self._releasing = thread
-        thread.start()
-        thread.join(wait_s)
-        return not thread.is_alive()
+        return self._closing and self._switch.released
 
     async def __aenter__(self) -> Speaker:
         return self
@@ -396,10 +342,8 @@ class Speaker:
     def _on_stream_ended_unexpectedly(self) -> None:
         if self._closing:
             return
-        if self._stops_pending > 0:  # the finished callback of an idle stop
-            self._stops_pending -= 1
+        if self._switch.finished_by_us():  # the finished callback of our own stop
             return
-        self._running = False
         self._failure = AudioDeviceError(
             f"output device {self.device_name!r} stopped (disconnected or failed)")
         if self._ended is not None and not self._ended.done():
@@ -415,7 +359,7 @@ class Speaker:
             raise self._failure
         if self._closing:
             return
-        if not self._running:
+        if not self._switch.running:
             # A stream that starts loses its first few ms on PipeWire (measured: an
             # earcon played at start correlated 0.8 with itself, 1.0 on a running
             # stream): lead in with silence, as a reply's prebuffer does.
@@ -432,29 +376,23 @@ class Speaker:
     @property
     def running(self) -> bool:
         """Whether the output stream runs: a reply plays, or the linger after it."""
-        return self._running
+        return self._switch.running
+
+    @property
+    def stream_starts(self) -> int:
+        """How many times the stream was started for a reply (or a clip)."""
+        return self._switch.starts
 
     def _run_stream(self) -> None:
         """A reply begins: make sure the stream runs (and stays running)."""
         self._cancel_idle_stop()
-        if self._running or self._closing:
+        if self._closing:
             return
-        releasing = self._releasing
-        if releasing is not None:
-            releasing.join(_CLOSE_TIMEOUT_S)  # the idle stop (0.2 ms when healthy)
-            if releasing.is_alive():
-                self._failure = AudioDeviceError(
-                    f"output device {self.device_name!r} stopped responding")
-                raise self._failure
-            self._releasing = None
         try:
-            self._stream.start()
-        except self._port_audio_error as exc:
-            self._failure = AudioDeviceError(
-                f"output device {self.device_name!r} cannot start ({exc})")
-            raise self._failure from None
-        self._running = True
-        self.stream_starts += 1
+            self._switch.start()
+        except AudioDeviceError as exc:
+            self._failure = exc
+            raise
 
     def _schedule_idle_stop(self, reply_id: int, tail_s: float) -> None:
         """The reply's last sample left the callback: stop once it has been heard
@@ -472,17 +410,14 @@ class Speaker:
         self._idle_stop = None
         idle = (reply_id == self._reply_id and not self._reply_open
                 and self.jitter.state is _ENDED)
-        if not idle or not self._running or self._closing or self._failure is not None:
+        if not idle or not self._switch.running or self._closing or self._failure is not None:
             return
         if self.clips.active:  # a clip still plays: look again once it can have ended
             self._schedule_idle_stop(reply_id, 0.05)
             return
         # abort, not stop: what is still queued is silence (the tail was heard), and
         # abort returns at once (0.2 ms on PipeWire; stop waits for the buffer).
-        self._stops_pending += 1
-        self._running = False
-        stream = self._stream
-        self._off_loop(lambda: stream.abort(ignore_errors=True), 0.0)
+        self._switch.abort(0.0)
 
     # ------------------------------------------------------- PortAudio threads
 
