@@ -47,6 +47,9 @@ _CACHE_VERSION = 2
 #: person says the wake word faster or slower than when they enrolled.
 _SPEEDS = (0.9, 1.12)
 _FOLDS = 4
+#: Cross-validation deals a reading's windows into folds in blocks this long (2.6 s):
+#: windows 80 ms apart overlap, one fold must not hold the neighbours of another's.
+_READING_BLOCK = 32
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class EnrolResult:
     takes: int
     positive_windows: int
     negative_windows: int
+    reading_windows: int  # of the negative windows, those of the readings
     #: The verifier's highest probability on the negatives and lowest on the takes
     #: it was trained on (a quick sign of the margin, not a measurement).
     negative_max: float
@@ -134,14 +138,18 @@ def synthetic_negatives(model: str, *, base_threshold: float, room_tone: np.ndar
 
 
 def enroll(model: str, takes: Sequence[np.ndarray], *, room_tone: np.ndarray | None = None,
+           readings: Sequence[np.ndarray] = (),
            base_threshold: float = 0.02, threshold: float | None = None,
            negatives: np.ndarray | None = None, cache: Path | None = None,
            engine_factory: Callable[[str], OpenWakeWordEngine] = OpenWakeWordEngine,
            ) -> EnrolResult:
     """Train a verifier for ``model`` from ``takes``: int16 16 kHz recordings, each
-    holding the wake word said once. ``negatives``: windows to use instead of
-    :func:`synthetic_negatives`. ``threshold``: None chooses it (and the
-    regularisation) by cross-validation over the takes (:func:`_choose`).
+    holding the wake word said once. ``readings``: recordings of the same people
+    reading other sentences (:mod:`.passage`), every window of them a negative: the
+    household saying things that are not the wake word. ``negatives``: windows to use
+    instead of :func:`synthetic_negatives`. ``threshold``: None chooses it (and the
+    regularisation) by cross-validation over the enrolment's own recordings
+    (:func:`_choose`).
 
     Raises :class:`ConfigError` when the model heard the word in fewer than half of
     the takes (wrong word, or a microphone that hears little).
@@ -161,6 +169,7 @@ def enroll(model: str, takes: Sequence[np.ndarray], *, room_tone: np.ndarray | N
             heard += bool(len(found[0]))
             if sum(len(f) for f in found):
                 per_take.append(np.concatenate(found))
+        read = [model_windows(engine, np.asarray(r, np.int16))[2] for r in readings]
     finally:
         engine.close()
     if heard * 2 < len(takes):
@@ -171,13 +180,15 @@ def enroll(model: str, takes: Sequence[np.ndarray], *, room_tone: np.ndarray | N
         negatives = synthetic_negatives(name if Path(model).suffix == "" else model,
                                         base_threshold=base_threshold, room_tone=room_tone,
                                         cache=cache, engine_factory=engine_factory)
-    l2, chosen = _choose(per_take, negatives)
+    l2, chosen = _choose(per_take, negatives, read)
     pos = np.concatenate(per_take)
+    negatives = np.concatenate([negatives, *read])
     verifier = train_verifier(name, pos, negatives, base_threshold=base_threshold,
                               threshold=chosen if threshold is None else threshold, l2=l2)
     return EnrolResult(
         verifier=verifier, takes_heard=heard, takes=len(takes),
         positive_windows=len(pos), negative_windows=len(negatives),
+        reading_windows=sum(len(r) for r in read),
         negative_max=max(verifier.probability(w) for w in negatives),
         positive_min=min(verifier.probability(w) for w in pos))
 
@@ -186,34 +197,58 @@ def enroll(model: str, takes: Sequence[np.ndarray], *, room_tone: np.ndarray | N
 _L2_GRID = (3.0, 10.0, 30.0, 100.0)
 
 
-def _choose(per_take: list[np.ndarray], negatives: np.ndarray) -> tuple[float, float]:
-    """The regularisation and threshold, by cross-validation: takes and negatives are
-    dealt into folds; each fold's verifier, trained on the others, scores its held-out
-    takes (their best window) and negatives. The strength with the widest gap (in
+def _choose(per_take: list[np.ndarray], negatives: np.ndarray,
+            readings: Sequence[np.ndarray] = ()) -> tuple[float, float]:
+    """The regularisation and threshold, by cross-validation on the enrolment's own
+    recordings: takes, synthetic negatives and the readings (in blocks of
+    :data:`_READING_BLOCK` windows: neighbouring windows overlap) are dealt into
+    folds; each fold's verifier, trained on the others, scores its held-out takes
+    (their best window) and negatives. The strength with the widest gap (in
     log-odds) between the weakest held-out take and the strongest held-out negative
-    wins. The threshold is that weakest held-out take's probability: the verifier
-    accepts what is at least as like the wake word as every take it had not heard.
-    (The held-out negatives do not set it: synthetic speech in other voices is far
-    easier to refuse than the household talking, which is what it will hear.)"""
+    wins.
+
+    With readings, the strength under which most held-out takes score above every
+    held-out negative wins, and the threshold is halfway (in log-odds) between that
+    strongest negative and the weakest take above it, neither of which the verifier
+    had heard: the readings are the household talking, what it must refuse. Without
+    readings, the widest gap wins, and the threshold is the weakest held-out take's
+    probability: synthetic speech in other voices is far easier to refuse than the
+    household talking, so its negatives cannot place it.
+    """
     folds = min(_FOLDS, len(per_take))
     if folds < 2:
         return 1.0, 0.5
-    best: tuple[float, float, float] | None = None  # gap, l2, weakest take's logit
+    neg_fold = np.arange(len(negatives)) % folds
+    read_folds = [np.arange(len(r)) // _READING_BLOCK % folds for r in readings]
+    all_neg = np.concatenate([negatives, *readings])
+    all_fold = np.concatenate([neg_fold, *read_folds])
+    best: tuple[float, float, float, float] | None = None  # score, l2, take, negative
     for l2 in _L2_GRID:
         take_logits, negative_logits = [], []
         for f in range(folds):
             train_pos = np.concatenate([p for i, p in enumerate(per_take) if i % folds != f])
-            fold_neg = np.arange(len(negatives)) % folds == f
-            v = train_verifier("", train_pos, negatives[~fold_neg], l2=l2)
+            v = train_verifier("", train_pos, all_neg[all_fold != f], l2=l2)
             take_logits += [max(_logit(v.probability(w)) for w in p)
                             for i, p in enumerate(per_take) if i % folds == f]
-            negative_logits += [_logit(v.probability(w)) for w in negatives[fold_neg]]
-        low, high = min(take_logits), max(negative_logits, default=-10.0)
-        if best is None or low - high > best[0]:
-            best = (low - high, l2, low)
+            negative_logits += [_logit(v.probability(w)) for w in all_neg[all_fold == f]]
+        high = max(negative_logits, default=-10.0)
+        if readings:
+            # The share of held-out takes above every held-out negative (detection at
+            # no false accept); a tie goes to the stronger regularisation (later).
+            above = [t for t in take_logits if t > high]
+            score = len(above) / len(take_logits)
+            low = min(above, default=min(take_logits))
+            if best is None or score >= best[0]:
+                best = (score, l2, low, high)
+        else:
+            low = min(take_logits)
+            if best is None or low - high > best[0]:
+                best = (low - high, l2, low, high)
     assert best is not None
-    threshold = float(1.0 / (1.0 + np.exp(-best[2])))
-    return best[1], min(0.999, max(0.5, threshold))
+    _, l2, low, high = best
+    logit = (low + high) / 2 if readings else low
+    threshold = float(1.0 / (1.0 + np.exp(-logit)))
+    return l2, min(0.999, max(0.5, threshold))
 
 
 def _logit(p: float) -> float:
