@@ -24,6 +24,7 @@ from voicebot.config import Settings
 from voicebot.errors import ConfigError
 from voicebot.kiosk.enroll import (default_verifier_path, enroll, negatives_path,
                                    synthetic_negatives)
+from voicebot.kiosk.passage import HARVARD_SENTENCES, WORDS_PER_LINE, reading_passage, sounds_like
 from voicebot.kiosk.run import verifier_path
 from voicebot.kiosk.verifier import Verifier, load_verifier, train_verifier
 from voicebot.kiosk.wakeword import WakeWordConfig, WakeWordDetector
@@ -109,6 +110,34 @@ def test_damaged_verifier_file_is_a_config_error(tmp_path: Path, damage: str) ->
     assert "verifier" in str(err.value)
 
 
+# -- the passage -----------------------------------------------------------------------
+
+def test_passage_pairs_harvard_sentences_with_sounds_like_words() -> None:
+    lines = reading_passage("hey_jarvis", 4)
+    assert lines == reading_passage("hey_jarvis", 4)  # the same for everyone
+    assert lines[0::2] == HARVARD_SENTENCES[:4]
+    for line in lines[1::2]:
+        words = line.rstrip(".").lower().split(", ")
+        assert len(words) == WORDS_PER_LINE
+        assert "jarvis" not in words and "hey" not in words
+    assert reading_passage("hey_jarvis", 10)[:8] == lines
+
+
+def test_sounds_like_shares_three_sounds_and_honours_exclude() -> None:
+    near = sounds_like("hey_jarvis")
+    assert {"marvel", "nervous", "jargon"} <= set(near) and "jarvis" not in near
+    assert "apple" not in near and near == sorted(near)
+    fewer = sounds_like("hey_jarvis", exclude={"marvel", "harvest"})
+    assert "marvel" not in fewer and not any(w.startswith("harvest") for w in fewer)
+    assert set(fewer) < set(near)
+
+
+@pytest.mark.parametrize("lines", [0, -1, len(HARVARD_SENTENCES) + 1])
+def test_passage_of_a_bad_size_is_refused(lines: int) -> None:
+    with pytest.raises(ValueError):
+        reading_passage("hey_jarvis", lines)
+
+
 # -- enrolment and detection on speech --------------------------------------------------
 
 def _take(voice: str, wpm: int, seed: int, text: str = "hey jarvis") -> np.ndarray:
@@ -120,6 +149,15 @@ def _take(voice: str, wpm: int, seed: int, text: str = "hey jarvis") -> np.ndarr
 TAKES = [("en-us", 160), ("en-us", 185), ("en-gb", 160), ("en-gb", 185)]
 
 
+def _reading(voice: str, seed: int, lines: int = 6) -> np.ndarray:
+    """``voice`` reading the start of the passage, as enrolment records it."""
+    parts: list[str | float] = [1.0]
+    for line in reading_passage("hey_jarvis", lines):
+        parts += [line, 0.6]
+    x, _ = compose(parts, voice=voice, wpm=170, noise="fan", noise_dbfs=-45.0, seed=seed)
+    return (np.clip(x, -1, 1) * 32767).astype(np.int16)
+
+
 @pytest.fixture(scope="module")
 def negatives() -> np.ndarray:
     # A minute of the synthetic speech enrolment learns from (8 in the product).
@@ -129,10 +167,16 @@ def negatives() -> np.ndarray:
 @pytest.fixture(scope="module")
 def enrolled(negatives: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Path:
     takes = [_take(voice, wpm, seed) for seed, (voice, wpm) in enumerate(TAKES)]
-    result = enroll("hey_jarvis", takes, negatives=negatives)
+    readings = [_reading("en-us", 30), _reading("en-gb", 31)]
+    result = enroll("hey_jarvis", takes, negatives=negatives, readings=readings)
     assert (result.takes, result.takes_heard) == (4, 4)
-    assert result.positive_windows > 4 and result.negative_windows == len(negatives)
-    assert 0.5 <= result.verifier.threshold <= 0.995
+    # Every 80 ms chunk of the readings is a negative window (but for the model's
+    # warm-up of at most 1 s).
+    chunks = sum(len(r) // 1280 for r in readings)
+    assert chunks - 13 * len(readings) <= result.reading_windows <= chunks
+    assert result.negative_windows == len(negatives) + result.reading_windows
+    assert result.positive_windows > 4
+    assert 0.5 <= result.verifier.threshold <= 0.999
     path = tmp_path_factory.mktemp("enrol") / "hey_jarvis.verifier.npz"
     result.verifier.save(path)
     return path
@@ -185,14 +229,17 @@ def test_kiosk_finds_the_enrolment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert verifier_path(Settings(wake_word_verifier="/x.npz"), "hey_jarvis") == "/x.npz"
 
 
+def _wav(path: Path, samples: np.ndarray) -> str:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(RATE)
+        w.writeframes(samples.tobytes())
+    return str(path)
+
+
 def test_enroll_from_files_on_the_command_line(tmp_path: Path, negatives: np.ndarray) -> None:
-    files = []
-    for seed, (voice, wpm) in enumerate(TAKES):
-        path = tmp_path / f"take{seed}.wav"
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1), w.setsampwidth(2), w.setframerate(RATE)
-            w.writeframes(_take(voice, wpm, 20 + seed).tobytes())
-        files.append(str(path))
+    files = [_wav(tmp_path / f"take{seed}.wav", _take(voice, wpm, 20 + seed))
+             for seed, (voice, wpm) in enumerate(TAKES)]
+    reading = _wav(tmp_path / "reading.wav", _reading("en-us", 40, lines=3))
     # The negatives the command would make (8 min of speech, ~40 s): put the fixture's
     # minute where it looks for them.
     cache = tmp_path / ".cache" / "voicebot" / "wakeword"
@@ -202,15 +249,25 @@ def test_enroll_from_files_on_the_command_line(tmp_path: Path, negatives: np.nda
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICEBOT_", "OPENAI_"))}
     env.update(HOME=str(tmp_path), PYTHONPATH=str(REPO), XDG_DATA_HOME=str(tmp_path / "data"),
                XDG_CONFIG_HOME=str(tmp_path / ".config"))
-    proc = subprocess.run([sys.executable, "-m", "voicebot", "kiosk", "--enroll-from", *files],
-                          env=env, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+
+    def kiosk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "voicebot", "kiosk", *args], env=env,
+                              capture_output=True, text=True, timeout=180,
+                              stdin=subprocess.DEVNULL)
+
+    proc = kiosk("--enroll-from", *files[:2], "--enroll-reading", reading)
     assert proc.returncode == 0, proc.stderr
     saved = tmp_path / "data" / "voicebot" / "wakeword" / "hey_jarvis.verifier.npz"
     assert isinstance(load_verifier(saved), Verifier)
+    assert "heard the wake word in 2 of 2 takes" in proc.stderr
+    # A second person: the verifier learns from both.
+    proc = kiosk("--enroll-from", *files[2:], "--enroll-reading", reading)
+    assert proc.returncode == 0, proc.stderr
+    assert "learning from 4 takes and 2 readings" in proc.stderr
     assert "heard the wake word in 4 of 4 takes" in proc.stderr
-    bad = subprocess.run([sys.executable, "-m", "voicebot", "kiosk", "--enroll-from",
-                          str(tmp_path / "none.wav")], env=env, capture_output=True, text=True,
-                         timeout=60, stdin=subprocess.DEVNULL)
+    proc = kiosk("--enroll-reset")
+    assert proc.returncode == 0 and not saved.exists(), proc.stderr
+    assert not list(saved.parent.glob("*.people/person-*.npz"))
+    bad = kiosk("--enroll-from", str(tmp_path / "none.wav"))
     assert bad.returncode == 2 and "cannot read" in bad.stderr
     assert len(bad.stderr.splitlines()) == 1, bad.stderr

@@ -1,7 +1,8 @@
 """Enrolment: a few takes of the wake word by the household → a :class:`Verifier`.
 
-``voicebot kiosk --enroll`` records the takes from the microphone (see
-:func:`record_takes`), ``--enroll-from FILE.wav …`` reads them from files. Then:
+``voicebot kiosk --enroll`` records the takes and a reading of the passage
+(:mod:`.passage`) from the microphone (:mod:`.enroll_cli`), ``--enroll-from
+FILE.wav …`` reads them from files. Then:
 
 - positives: the embedding windows of the takes where the shipped model's score
   passes the verifier's low bar (``base_threshold``): what the verifier will be
@@ -31,7 +32,7 @@ from .engines import OpenWakeWordEngine
 from .verifier import Verifier, train_verifier
 
 __all__ = ["EnrolResult", "enroll", "default_verifier_path", "model_windows",
-           "synthetic_negatives", "recorded_takes",
+           "synthetic_negatives",
            "negatives_path", "NEGATIVE_MINUTES"]
 
 #: The negatives' speech: random words of pocketsphinx's CMU dictionary (a core
@@ -322,11 +323,3 @@ def _vocabulary(model: str) -> tuple[list[str], list[str]]:
     near = [w for w, ph in phones.items() if w not in target
             and any(tuple(ph[i:i + 2]) in pairs for i in range(len(ph) - 1))]
     return sorted(w for w in phones if w not in target), sorted(near)
-
-
-def recorded_takes(samples: np.ndarray, starts: Sequence[int], take_samples: int
-                   ) -> list[np.ndarray]:
-    """Cut one continuous recording into takes: each from ``starts[i]`` (where the
-    prompt for take ``i`` was shown) for ``take_samples``; they do not overlap, so no
-    window counts twice."""
-    return [samples[s: s + take_samples] for s in starts]

@@ -142,3 +142,12 @@ def sounds_like(model: str, *, exclude: Collection[str] = ()) -> list[str]:
     return sorted(w for w, ph in phones.items()
                   if w not in banned and not w.startswith(stems)
                   and any(tuple(ph[i:i + 3]) in runs for i in range(len(ph) - 2)))
+
+
+if __name__ == "__main__":  # python -m voicebot.kiosk.passage [MODEL]: what to read
+    import sys
+
+    from .enroll_cli import READING_PAIRS
+
+    print("\n".join(reading_passage(sys.argv[1] if len(sys.argv) > 1 else "hey_jarvis",
+                                    READING_PAIRS)))
