@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     kiosk.add_argument("--enroll-reading", nargs="+", metavar="WAV",
                        help="with --enroll-from: the same person reading the passage "
                        "(`python -m voicebot.kiosk.passage` prints it)")
+    kiosk.add_argument("--enroll-lines", type=int, default=None, metavar="N",
+                       help="with --enroll: read N Harvard sentences, each with a line of "
+                       "words that sound like the wake word (default 10, about 90 s)")
     kiosk.add_argument("--enroll-reset", action="store_true",
                        help="forget everyone enrolled and the verifier, then exit")
     kiosk.add_argument("--json", action="store_true", help="one JSON object per line per event")
@@ -338,7 +341,8 @@ def _kiosk(args: argparse.Namespace, settings: Any, console: Console) -> int:
         from .kiosk.enroll_cli import command
 
         return command(settings, console, takes=args.enroll or 6, files=args.enroll_from,
-                       readings=args.enroll_reading, reset=args.enroll_reset)
+                       readings=args.enroll_reading, reset=args.enroll_reset,
+                       reading_pairs=args.enroll_lines)
     from .kiosk.run import kiosk
 
     return run_until_signal(kiosk(settings, console, screen=args.screen, port=args.port))

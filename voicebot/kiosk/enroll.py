@@ -165,7 +165,7 @@ def enroll(model: str, takes: Sequence[np.ndarray], *, room_tone: np.ndarray | N
         for take in takes:
             found = []
             for version in _versions(np.asarray(take, np.int16)):
-                scores, _, windows = model_windows(engine, _with_context(version, engine))
+                scores, _, windows = model_windows(engine, _with_context(version, engine, room_tone))
                 found.append(windows[scores >= base_threshold])
             heard += bool(len(found[0]))
             if sum(len(f) for f in found):
@@ -270,15 +270,17 @@ def _versions(take: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _with_context(take: np.ndarray, engine: OpenWakeWordEngine) -> np.ndarray:
-    """``take`` with enough of its own start looped before it for the model to warm up
-    (a short take would otherwise end before the model scores anything)."""
+def _with_context(take: np.ndarray, engine: OpenWakeWordEngine,
+                  room_tone: np.ndarray | None) -> np.ndarray:
+    """``take`` after the model's warm-up length of the room's tone (looped; silence
+    without one): a take that starts with the word, heard by a fresh model, would
+    otherwise be over before the model scores anything."""
     take = np.asarray(take, np.int16)
-    short = engine.warmup_samples - len(take) + engine.chunk_samples
-    if short <= 0:
-        return take
-    quiet = take[: max(1, min(len(take), VAD_SAMPLE_RATE // 4))]
-    return np.concatenate([np.resize(quiet, short), take])
+    if room_tone is not None and len(room_tone):
+        lead = np.resize(np.asarray(room_tone, np.int16), engine.warmup_samples)
+    else:
+        lead = np.zeros(engine.warmup_samples, np.int16)
+    return np.concatenate([lead, take])
 
 
 def _speech(minutes: float, model: str) -> np.ndarray:

@@ -146,7 +146,7 @@ def _load_people(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray],
 
 def command(settings: Settings, console: Console, *, takes: int,
             files: Sequence[str] | None, readings: Sequence[str] | None = None,
-            reset: bool = False) -> int:
+            reset: bool = False, reading_pairs: int | None = None) -> int:
     """Enrol one more person for the configured wake word (or, with ``reset``, forget
     everyone enrolled); exit code 0 when done."""
     model = wake_word_name(settings)
@@ -165,7 +165,11 @@ def command(settings: Settings, console: Console, *, takes: int,
         recorded = read_wavs(files)
         reading = np.concatenate(read_wavs(readings)) if readings else None
     else:
-        recorded, reading, room_tone = _record(settings, console, model, takes)
+        try:
+            lines = reading_passage(model, reading_pairs or READING_PAIRS)
+        except ValueError as exc:
+            raise ConfigError(f"--enroll-lines: {exc}") from None
+        recorded, reading, room_tone = _record(settings, console, model, takes, lines)
     _save_person(folder, recorded, reading, room_tone)
     all_takes, all_readings, tone = _load_people(folder)
     console.notice(f"learning from {len(all_takes)} takes and {len(all_readings)} readings "
@@ -177,23 +181,24 @@ def command(settings: Settings, console: Console, *, takes: int,
     return 0
 
 
-def _record(settings: Settings, console: Console, model: str, takes: int
-            ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """One person at the microphone: the takes, then the passage, line by line."""
+def _record(settings: Settings, console: Console, model: str, takes: int,
+            lines: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """One person at the microphone: the takes, then ``lines``, one by one."""
     word = model.replace("_", " ")
-    lines = reading_passage(model, READING_PAIRS)
     slots = [TAKE_S] * takes + [LINE_S] * len(lines)
 
     def prompt(i: int) -> None:
         if i < takes:
+            console.event("enroll.prompt", slot=i, say=word)
             console.notice(f"say {word!r} now ({i + 1}/{takes})")
         else:
             if i == takes:
                 console.notice("now read each line aloud as it appears, at your usual pace")
+            console.event("enroll.prompt", slot=i, read=lines[i - takes])
             console.notice(f"  {lines[i - takes]}")
 
-    console.notice(f"enrolling {model!r} ({len(slots) * LINE_S / 60:.0f} min): stay quiet for "
-                   f"{ROOM_TONE_S:g} s, then say the wake word once at each prompt")
+    console.notice(f"enrolling {model!r} (about {ROOM_TONE_S + sum(slots):.0f} s): stay quiet "
+                   f"for {ROOM_TONE_S:g} s, then say the wake word once at each prompt")
     recorded, room_tone = record_slots(device_arg(settings.input_device), slots, prompt)
     reading = np.concatenate(recorded[takes:])
     return recorded[:takes], reading, room_tone
