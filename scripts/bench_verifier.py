@@ -39,7 +39,7 @@ from speech import room_noise  # bench_wakeword put tests/ on the path
 from verifier_candidates import Candidates, candidates
 from verifier_text import overlap, test_texts, words_of
 from voicebot.kiosk.enroll import EnrolResult, enroll
-from voicebot.kiosk.passage import reading_passage
+from voicebot.kiosk.passage import HARVARD_SENTENCES, reading_passage
 from voicebot.kiosk.verifier import Verifier
 from voicebot.kiosk.wakeword import WakeWordConfig, WakeWordDetector
 
@@ -61,13 +61,16 @@ def enrol_takes(per_voice: int, variant: int = 0) -> list[np.ndarray]:
     return takes
 
 
-def passage(lines: int) -> tuple[str, ...]:
+def passage(lines: int, sounds_like: bool = True) -> tuple[str, ...]:
     """What each voice reads: kiosk/passage.py's, its sounds-like words never one the
-    corpus says."""
+    corpus says (without ``sounds_like``: the Harvard sentences alone)."""
+    if not sounds_like:
+        return HARVARD_SENTENCES[:lines]
     return reading_passage(MODEL, lines, exclude={w for t in test_texts() for w in words_of(t)})
 
 
-def enrol_readings(sentences: int, variant: int = 0) -> tuple[list[np.ndarray], float]:
+def enrol_readings(sentences: int, variant: int = 0, sounds_like: bool = True
+                   ) -> tuple[list[np.ndarray], float]:
     """Each voice reading the passage (one recording per voice, as enrolment records
     it: sentence after sentence, rate and level alternating, in one noise); the mean
     seconds of speech per voice."""
@@ -75,7 +78,7 @@ def enrol_readings(sentences: int, variant: int = 0) -> tuple[list[np.ndarray], 
     for v, voice in enumerate(B.VOICES):
         rng = np.random.default_rng(60_000 + 100 * variant + v)
         parts, said = [np.zeros(B.RATE, np.float32)], 0
-        for k, text in enumerate(passage(sentences)):
+        for k, text in enumerate(passage(sentences, sounds_like)):
             x = B.synth(text, B.RATE, voice=voice, wpm=ENROL_WPMS[(k + v) % 2])
             parts += [x * np.float32(10 ** (ENROL_GAINS_DB[(k // 2 + v) % 2] / 20)),
                       np.zeros(int(rng.uniform(0.4, 0.9) * B.RATE), np.float32)]
@@ -173,7 +176,10 @@ def main() -> None:
                     "Harvard sentences per voice, each with a line of sounds-like words")
     ap.add_argument("--takes", type=int, default=4, help="wake-word takes per voice")
     ap.add_argument("--no-readings", action="store_true", help="also enrol without them")
-    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--harvard-only", default="", metavar="SIZES",
+                    help="also enrol with the Harvard sentences alone (no sounds-like lines)")
+    ap.add_argument("--check", action="store_true", help="run the detector itself with the "
+                    "last verifier of --sentences")
     ap.add_argument("--variant", type=int, default=0, help="other noise seeds and pauses "
                     "for the enrolment recordings (the same texts, rates and levels)")
     ap.add_argument("--cache", type=Path, default=B.default_cache())
@@ -200,15 +206,18 @@ def main() -> None:
           flush=True)
     tone = B._to_int16(room_noise("fan", 2 * B.RATE, -45.0, np.random.default_rng(3)))
     takes = enrol_takes(args.takes, args.variant)
-    runs: list[int | None] = ([None] if args.no_readings else []) + sizes
+    runs: list[tuple[int, bool]] = (([(0, True)] if args.no_readings else [])
+                                    + [(int(n), False) for n in args.harvard_only.split(",") if n]
+                                    + [(n, True) for n in sizes])
     last: EnrolResult | None = None
-    for n in runs:
-        readings, seconds = enrol_readings(n, args.variant) if n else ([], 0.0)
+    for n, near in runs:
+        readings, seconds = enrol_readings(n, args.variant, near) if n else ([], 0.0)
         t0 = time.process_time()
         last = enroll(MODEL, takes, room_tone=tone, readings=readings,
                       cache=args.cache / "verifier")
         v = last.verifier
-        print(f"enrolment with {n or 0} sentences per voice ({seconds:.0f} s of speech each): "
+        what = "" if near or not n else " (Harvard sentences alone)"
+        print(f"enrolment with {n} sentences per voice{what} ({seconds:.0f} s of speech each): "
               f"{last.takes_heard}/{last.takes} takes heard, {last.positive_windows} positive, "
               f"{last.negative_windows} negative windows ({last.reading_windows} of readings);"
               f" {time.process_time() - t0:.0f} s CPU; threshold chosen {v.threshold:.4f}",
