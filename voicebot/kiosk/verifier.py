@@ -5,8 +5,9 @@ few takes of the wake word by the people who will use the device, run only when 
 shipped model's score passes a low bar (``base_threshold``). The shipped model then
 finds every candidate (at 0.02 it misses far fewer words than at its default 0.5)
 and the verifier, which has heard these voices say the word, keeps only the real
-ones. On the benchmark's eSpeak voices (``scripts/bench_wakeword.py --parts
-verifier``) it takes hey_jarvis from 72 % to above 95 % with no false accept.
+ones. Enrolled with the household reading a passage as well (:mod:`.enroll`), it took
+hey_jarvis from 72 % to 95-96 % of the benchmark's takes with no false accept in its
+two negative hours (``scripts/bench_verifier.py``; README "Wake-word enrolment").
 
 Features: the window of speech embeddings the model itself scores (openWakeWord's
 16 × 96 embeddings, 1.28 s), standardised; the classifier: L2-regularised logistic
