@@ -271,3 +271,15 @@ def test_enroll_from_files_on_the_command_line(tmp_path: Path, negatives: np.nda
     bad = kiosk("--enroll-from", str(tmp_path / "none.wav"))
     assert bad.returncode == 2 and "cannot read" in bad.stderr
     assert len(bad.stderr.splitlines()) == 1, bad.stderr
+
+
+def test_verifier_and_second_look_do_not_go_together(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="second look"):
+        WakeWordConfig(verifier="/x.npz", second_look=1.3)
+    # "auto" then leaves the enrolment out rather than failing the kiosk's start.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    pos, neg = _clusters(3, 3)
+    train_verifier("hey_jarvis", pos, neg, iterations=1).save(default_verifier_path("hey_jarvis"))
+    assert verifier_path(Settings(wake_second_look=1.3), "hey_jarvis") is None
+    assert verifier_path(Settings(), "hey_jarvis") is not None
