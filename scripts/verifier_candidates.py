@@ -84,11 +84,13 @@ def candidates(cache: Path, model: str, label: str, clips: list[np.ndarray],
 
 
 if __name__ == "__main__":  # fill the cache: positives and the two hours, onset off and on
+    import sys
     import time
 
-    cache = B.default_cache()
-    clips = B.load_positives(cache, ["hey_jarvis"], False)
-    noise, speech = B.load_negatives(cache, 60)
+    seed_offset = int(sys.argv[1]) if len(sys.argv) > 1 else 0  # bench_wakeword's corpus
+    cache = B.default_cache(seed_offset)
+    clips = B.load_positives(cache, ["hey_jarvis"], False, seed_offset)
+    noise, speech = B.load_negatives(cache, 60, seed_offset)
     samples, _ = B.positive_stream(clips)
     for onset in (None, 1800):
         for label, stream in (("positives", samples), ("noise", noise), ("speech", speech)):

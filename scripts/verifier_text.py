@@ -23,11 +23,13 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower().replace("'s", "s"))
 
 
-def test_texts(minutes: int = 60, per_minute: int = 80) -> list[str]:
-    """Every text bench_wakeword's corpus says (the speech hour's as a superset)."""
+def test_texts(minutes: int = 60, per_minute: int = 80, seed_offset: int = 0) -> list[str]:
+    """Every text bench_wakeword's corpus says (the speech hour's as a superset; of the
+    corpus of ``--seed-offset``)."""
     texts = list(B.PHRASES.values()) + list(B.QUESTIONS) + [" ".join(r) for r in REQUESTS]
     for k in range(minutes):
-        rng = np.random.default_rng(10_000 + k)  # as bench_wakeword._speech_minute draws
+        # as bench_wakeword._speech_minute draws
+        rng = np.random.default_rng(B.seeded(10_000 + k, seed_offset))
         for _ in range(per_minute):
             rng.uniform(0.2, 1.5)  # the gap before the sentence
             texts.append(B._sentence(rng))
@@ -42,8 +44,8 @@ def _grams(texts: list[str], n: int) -> set[tuple[str, ...]]:
     return out
 
 
-def overlap(enrolment: list[str]) -> dict[int, set[tuple[str, ...]]]:
+def overlap(enrolment: list[str], seed_offset: int = 0) -> dict[int, set[tuple[str, ...]]]:
     """Word sequences of 1, 2 and 3 words that the enrolment text shares with the
-    test texts."""
-    tests = test_texts()
+    test texts (of the corpus of ``seed_offset``)."""
+    tests = test_texts(seed_offset=seed_offset)
     return {n: _grams(enrolment, n) & _grams(tests, n) for n in (1, 2, 3)}
