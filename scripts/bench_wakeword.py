@@ -4,12 +4,16 @@
 Usage::
 
     .venv/bin/python scripts/bench_wakeword.py [--quick] [--parts detect,false,cpu,vad]
-        [--models hey_jarvis,okay_nabu,hey_mycroft,alexa] [--cache DIR]
+        [--models hey_jarvis,okay_nabu,hey_mycroft,alexa] [--cache DIR] [--seed-offset N]
 
 Fast, not real time: the audio is fed block by block (60 ms, as the microphone's
 capture thread feeds it) with the VAD's verdict per block, exactly as the kiosk
 does. The corpus is made once with eSpeak NG and cached (``--cache``, default
-``~/.cache/voicebot/bench_wakeword``); a re-run only listens.
+``~/.cache/voicebot/bench_wakeword``); a re-run only listens. ``--seed-offset N``
+(default 0: the corpus above) makes a fresh corpus with the same recipe and other
+seeds for everything random (noises, pauses, the speech hour's sentences), cached
+apart (default ``~/.cache/voicebot/bench_wakeword_freshN``): a held-out check of
+anything tuned on the default one.
 
 - Positives: each built-in wake word said by 6 eSpeak voices at 3 rates, speech at
   2 levels, over 3 room noises (tests/speech.room_noise), half of them followed
@@ -71,6 +75,7 @@ from voicebot.kiosk.wakeword import WakeDetection, WakeWordConfig, WakeWordDetec
 RATE = 16_000
 BLOCK = 960  # 60 ms: the capture thread's block
 CORPUS_VERSION = 1
+SEED_STRIDE = 1_000_000  # --seed-offset N moves every seed by N strides
 
 PHRASES = {"hey_jarvis": "hey jarvis", "okay_nabu": "okay nabu", "hey_mycroft": "hey mycroft",
            "alexa": "alexa"}
@@ -125,8 +130,13 @@ def _positive(model: str, voice: str, wpm: int, gain_db: float, noise: tuple[str
     return Clip(name, _to_int16(x), model, len(lead) + len(word))
 
 
-def positive_specs(models: list[str], quick: bool) -> list[tuple[str, str, int, float,
-                                                              tuple[str, float], str | None, int]]:
+def seeded(seed: int, seed_offset: int) -> int:
+    """``seed`` of the corpus moved to the one of ``--seed-offset`` (0: unchanged)."""
+    return seed + SEED_STRIDE * seed_offset
+
+
+def positive_specs(models: list[str], quick: bool, seed_offset: int = 0
+                   ) -> list[tuple[str, str, int, float, tuple[str, float], str | None, int]]:
     specs = []
     i = 0
     for model in models:
@@ -138,7 +148,8 @@ def positive_specs(models: list[str], quick: bool) -> list[tuple[str, str, int, 
                         if quick and (i + i // 3 + i // 18) % 3:
                             continue
                         follow = QUESTIONS[i % len(QUESTIONS)] if i % 2 else None
-                        specs.append((model, voice, wpm, gain, noise, follow, i))
+                        specs.append((model, voice, wpm, gain, noise, follow,
+                                      seeded(i, seed_offset)))
     return specs
 
 
@@ -149,9 +160,9 @@ def _sentence(rng: np.random.Generator) -> str:
     return " ".join(WORDS[int(k)] for k in rng.integers(len(WORDS), size=n))
 
 
-def _speech_minute(k: int) -> np.ndarray:
+def _speech_minute(k: int, seed_offset: int = 0) -> np.ndarray:
     """One minute of unrelated speech in noise (seeded by ``k``)."""
-    rng = np.random.default_rng(10_000 + k)
+    rng = np.random.default_rng(seeded(10_000 + k, seed_offset))
     voice = VOICES[k % len(VOICES)]
     wpm = WPMS[(k // len(VOICES)) % len(WPMS)]
     pieces, n = [], 0
@@ -165,8 +176,8 @@ def _speech_minute(k: int) -> np.ndarray:
     return _to_int16(x + room_noise(kind, len(x), float(dbfs or -60), rng))
 
 
-def _noise_minute(k: int) -> np.ndarray:
-    rng = np.random.default_rng(20_000 + k)
+def _noise_minute(k: int, seed_offset: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seeded(20_000 + k, seed_offset))
     kind, dbfs = NOISES[1 + k % (len(NOISES) - 1)]
     return _to_int16(room_noise(kind, 60 * RATE, float(dbfs or -60), rng))
 
@@ -182,14 +193,15 @@ def _cached(cache: Path, key: str, make: Callable[[], np.ndarray]) -> np.ndarray
     return x
 
 
-def default_cache() -> Path:
-    """Where the corpus is kept (``--cache``'s default)."""
+def default_cache(seed_offset: int = 0) -> Path:
+    """Where the corpus is kept (``--cache``'s default); a fresh corpus apart."""
     return (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-            / "voicebot" / "bench_wakeword")
+            / "voicebot" / ("bench_wakeword" + (f"_fresh{seed_offset}" if seed_offset else "")))
 
 
-def load_positives(cache: Path, models: list[str], quick: bool) -> list[Clip]:
-    specs = positive_specs(models, quick)
+def load_positives(cache: Path, models: list[str], quick: bool,
+                   seed_offset: int = 0) -> list[Clip]:
+    specs = positive_specs(models, quick, seed_offset)
 
     def one(spec: tuple[str, str, int, float, tuple[str, float], str | None, int]) -> Clip:
         model, voice, wpm, gain, noise, follow, seed = spec
@@ -208,12 +220,16 @@ def load_positives(cache: Path, models: list[str], quick: bool) -> list[Clip]:
         return list(pool.map(one, specs))
 
 
-def load_negatives(cache: Path, minutes: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def load_negatives(cache: Path, minutes: int, seed_offset: int = 0
+                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    v = f"v{CORPUS_VERSION}" + (f"/seeds+{seed_offset}" if seed_offset else "")
     with ThreadPoolExecutor(2) as pool:
-        noise = list(pool.map(lambda k: _cached(cache, f"v{CORPUS_VERSION}/noise/{k}",
-                                                lambda: _noise_minute(k)), range(minutes)))
-        speech = list(pool.map(lambda k: _cached(cache, f"v{CORPUS_VERSION}/speech/{k}",
-                                                 lambda: _speech_minute(k)), range(minutes)))
+        noise = list(pool.map(lambda k: _cached(cache, f"{v}/noise/{k}",
+                                                lambda: _noise_minute(k, seed_offset)),
+                              range(minutes)))
+        speech = list(pool.map(lambda k: _cached(cache, f"{v}/speech/{k}",
+                                                 lambda: _speech_minute(k, seed_offset)),
+                               range(minutes)))
     return noise, speech
 
 
@@ -480,15 +496,19 @@ def main() -> None:
                     help="detect: only within this long of the start of speech (the "
                          "detector's onset_window_ms)")
     ap.add_argument("--cpu-minutes", type=int, default=5)
-    ap.add_argument("--cache", type=Path, default=default_cache())
+    ap.add_argument("--seed-offset", type=int, default=0, help="a fresh corpus: the same "
+                    "recipe, other seeds (0: the usual one)")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="default ~/.cache/voicebot/bench_wakeword[_freshN]")
     args = ap.parse_args()
+    args.cache = args.cache or default_cache(args.seed_offset)
     args.cache.mkdir(parents=True, exist_ok=True)
     parts = set(args.parts.split(","))
     models = args.models.split(",")
     minutes = 10 if args.quick else 60
     t0 = time.monotonic()
-    clips = load_positives(args.cache, models, args.quick)
-    noise, speech = load_negatives(args.cache, minutes)
+    clips = load_positives(args.cache, models, args.quick, args.seed_offset)
+    noise, speech = load_negatives(args.cache, minutes, args.seed_offset)
     print(f"corpus: {len(clips)} positives, {minutes} min noise + {minutes} min speech "
           f"({time.monotonic() - t0:.0f} s to load or make; cache {args.cache})", flush=True)
     if "detect" in parts:

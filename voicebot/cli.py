@@ -104,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
                        "and say how to start it, then exit (run with sudo)")
     kiosk.add_argument("--service-user", metavar="USER", help="with --install-service: the "
                        "unprivileged user (in the audio group) it runs as (default: who ran sudo)")
+    kiosk.add_argument("--enroll", nargs="?", type=int, const=6, metavar="TAKES",
+                       help="enrol one person: record them saying the wake word TAKES times "
+                       "(default 6) and reading a few lines (about 2 min in all), then learn "
+                       "a verifier from everyone enrolled so far, and exit")
+    kiosk.add_argument("--enroll-from", nargs="+", metavar="WAV",
+                       help="enrol from recordings instead (16 kHz mono 16-bit WAV, one take "
+                       "of the wake word each)")
+    kiosk.add_argument("--enroll-reading", nargs="+", metavar="WAV",
+                       help="with --enroll-from: the same person reading the passage "
+                       "(`python -m voicebot.kiosk.passage` prints it)")
+    kiosk.add_argument("--enroll-lines", type=int, default=None, metavar="N",
+                       help="with --enroll: read N Harvard sentences, each with a line of "
+                       "words that sound like the wake word (default 10, about 90 s)")
+    kiosk.add_argument("--enroll-reset", action="store_true",
+                       help="forget everyone enrolled and the verifier, then exit")
     kiosk.add_argument("--json", action="store_true", help="one JSON object per line per event")
     _shared(kiosk)
 
@@ -322,6 +337,12 @@ def _kiosk(args: argparse.Namespace, settings: Any, console: Console) -> int:
         console.notice(f"wrote {path}; now: sudo systemctl daemon-reload && "
                        "sudo systemctl enable --now voicebot-kiosk")
         return 0
+    if args.enroll is not None or args.enroll_from or args.enroll_reset:
+        from .kiosk.enroll_cli import command
+
+        return command(settings, console, takes=args.enroll or 6, files=args.enroll_from,
+                       readings=args.enroll_reading, reset=args.enroll_reset,
+                       reading_pairs=args.enroll_lines)
     from .kiosk.run import kiosk
 
     return run_until_signal(kiosk(settings, console, screen=args.screen, port=args.port))

@@ -142,6 +142,10 @@ class Settings:
     #: ``wake_onset_window_ms = 1800`` it found 84 % of the benchmark's takes, not 72 %;
     #: without the onset window it woke on unrelated speech. README: "Second look".
     wake_second_look: float = 0.0
+    #: A verifier learnt from the household's voices (``voicebot kiosk --enroll``;
+    #: kiosk/verifier.py): "auto" uses the one enrolment saved for the wake word if
+    #: there is one; a path; "" or "none": none. README: "Wake-word enrolment".
+    wake_word_verifier: str = "auto"
     #: After a reply, answer without the wake word for this long.
     follow_up_ms: int = _POLICY.follow_up_ms
     #: A terminal key (one character, or "space"/"enter"/"tab") that is the talk

@@ -30,10 +30,11 @@ from kioskproc import Kiosk, find_earcon, rms, say_into_mic
 from procs import child_env
 from signals import best_lag
 from speech import compose
-from vdev import RECORD_RATE, SpeakerRecorder, speaker_loopback
+from vdev import RECORD_RATE, SpeakerRecorder, play_into_mic, speaker_loopback, write_wav
 from voicebot.audio import API_SAMPLE_RATE, decode_wav, float_to_pcm16
 from voicebot.capture.aec import aec_available
 from voicebot.kiosk.earcons import duration_ms
+from voicebot.kiosk.passage import reading_passage
 
 QUESTION = [0.3, "what time is it", 0.9]
 WOKEN = [1.0, "hey jarvis,", 0.05, "what time is it?", 1.0]
@@ -383,3 +384,27 @@ def _sent_audio(request: dict) -> np.ndarray:
     mono = samples[:, 0]
     return (soxr.resample(mono, info.sample_rate, 16_000) if info.sample_rate != 16_000
             else mono).astype(np.float32)
+
+
+def test_enroll_records_takes_and_a_reading(audio_devices: None, tmp_path: Path) -> None:
+    """``voicebot kiosk --enroll 2 --enroll-lines 1``: the wake word said at each prompt
+    and the passage's lines read into the virtual microphone make a verifier."""
+    data = tmp_path / "data"
+    texts = ["hey jarvis", "hey jarvis", *reading_passage("hey_jarvis", 1)]
+    wavs = []  # made before the prompts: a person answers a prompt at once
+    for slot, text in enumerate(texts):
+        x, _ = compose([0.1, text, 0.2], 16_000, voice="en-us", wpm=170)
+        wavs.append(str(tmp_path / f"slot{slot}.wav"))
+        write_wav(wavs[-1], x, 16_000)
+    with Kiosk(["--wake-word", "hey_jarvis", "--enroll", "2", "--enroll-lines", "1"],
+               env={"XDG_DATA_HOME": str(data), "HOME": str(tmp_path)}) as kiosk:
+        for slot, text in enumerate(texts):
+            prompt = kiosk.wait_for(30, "enroll.prompt", slot=slot)
+            assert prompt.get("say", prompt.get("read")) == text
+            play_into_mic(wavs[slot], wait=False)
+        kiosk.wait_for(240, "enrolled")
+        assert kiosk.proc.wait(timeout=30) == 0, kiosk.proc.stderr
+    enrolled = next(e for e in kiosk.seen if e["type"] == "enrolled")
+    assert enrolled["takes_heard"] == 2 and enrolled["reading_windows"] > 0, enrolled
+    assert (data / "voicebot" / "wakeword" / "hey_jarvis.verifier.npz").is_file()
+    assert len(list((data / "voicebot" / "wakeword").glob("*.people/person-1.npz"))) == 1

@@ -89,6 +89,11 @@ class OpenWakeWordEngine:
                 last = float(probability)
         return last
 
+    def window(self) -> np.ndarray:
+        """The embedding window (16 × 96) the last score was computed from: what a
+        :class:`~voicebot.kiosk.verifier.Verifier` looks at. A view: copy to keep it."""
+        return self._model.embeddings[-self._model.input_windows:]
+
     def reset(self) -> None:
         """Forget all audio (a fresh instance's state, without the 8 s of zeros)."""
         self._model.reset()

@@ -47,6 +47,7 @@ from ..turntaking.inputs import WakeWord
 from .announce import Announcer, LocalVoice
 from .controls import Controls, TerminalKeys, key_char
 from .earcons import EARCON_NAMES, duration_ms, synthesize
+from .enroll import default_verifier_path
 from .listen import WakeTap
 from .notify import Notifier, Watchdog, watchdog_interval_s
 from .screen import ScreenHub, ScreenServer
@@ -79,7 +80,22 @@ def wake_word_config(settings: Settings, model: str) -> WakeWordConfig:
         onset_window_ms=settings.wake_onset_window_ms or None,
         second_engine=settings.wake_second_engine.strip() or None,
         second_threshold=settings.wake_second_threshold or None,
-        second_look=settings.wake_second_look or None)
+        second_look=settings.wake_second_look or None,
+        verifier=verifier_path(settings, model))
+
+
+def verifier_path(settings: Settings, wake: str) -> str | None:
+    """The wake word's verifier (``wake_word_verifier``): "auto" → the enrolment saved
+    for ``wake`` if there is one (``voicebot kiosk --enroll``)."""
+    setting = settings.wake_word_verifier.strip()
+    if setting.lower() in ("", "none", "off"):
+        return None
+    if setting.lower() == "auto":
+        if settings.wake_second_look:  # they do not go together (WakeWordConfig)
+            return None
+        path = default_verifier_path(wake)
+        return str(path) if path.is_file() else None
+    return setting
 
 
 class _Listening:

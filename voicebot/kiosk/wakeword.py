@@ -37,6 +37,7 @@ from .engines import BUILTIN_MODELS, MicroWakeWordEngine, OpenWakeWordEngine, op
 from .fusion import EitherTrigger
 from .gate import GateConfig, ScoreTrigger, SpeechGate
 from .secondlook import LookRequest, SecondLook, SecondLookConfig
+from .verifier import Verifier, load_verifier
 
 __all__ = ["BUILTIN_MODELS", "WakeWordConfig", "WakeDetection", "WakeWordDetector"]
 
@@ -80,6 +81,11 @@ class WakeWordConfig:
     spread over a few blocks. With ``onset_window_ms`` (1800), x1.3 found 84 % of the
     benchmark's takes against 72 % at no false accept; without the onset window its
     looks scored up to 0.99 on unrelated speech. See ``scripts/bench_wakespeed.py``.
+    ``verifier``: path of a verifier enrolled from the household's voices
+    (:mod:`.verifier`, ``voicebot kiosk --enroll``; openWakeWord, first engine only, not
+    with ``second_look``): a chunk of the first engine fires when the model's score
+    passes the verifier's low bar and the verifier agrees (``threshold`` then applies to
+    the verifier's probability; None: the one chosen at enrolment).
     """
 
     model: str = "hey_jarvis"
@@ -102,12 +108,16 @@ class WakeWordConfig:
     second_look_delay_ms: int = 320
     second_look_window_ms: int = 2000
     second_look_chunks: int = 8
+    verifier: str | None = None
 
     def __post_init__(self) -> None:
         for engine in (self.engine, self.second_engine):
             if engine is not None and engine not in _ENGINES:
                 raise ConfigError(f"wake word engine must be one of {', '.join(_ENGINES)}, "
                                   f"not {engine!r}")
+        if self.verifier is not None and self.second_look is not None:
+            raise ConfigError("the wake word verifier and the second look do not go together:"
+                              " choose one")
         if self.gate not in _GATES:
             raise ConfigError(f"wake word gate must be one of {', '.join(_GATES)}, "
                               f"not {self.gate!r}")
@@ -156,8 +166,15 @@ class WakeWordDetector:
         self._engines: list[OpenWakeWordEngine | MicroWakeWordEngine] = []
         self._gates: list[SpeechGate] = []
         self._look: _Looker | None = None
+        self._verifier: Verifier | None = None
         try:  # a later engine that fails to open must not leak the earlier ones
-            triggers = [self._add(config.engine, config.model, config.threshold, config.gate)]
+            threshold = config.threshold
+            if config.verifier is not None:
+                self._verifier = load_verifier(config.verifier)
+                if threshold is None:
+                    threshold = self._verifier.threshold
+            triggers = [self._add(config.engine, config.model, threshold, config.gate)]
+            self._check_verifier()
             if config.second_engine is not None:
                 gate = "always" if config.second_engine == "microwakeword" else config.gate
                 triggers.append(self._add(config.second_engine,
@@ -203,6 +220,16 @@ class WakeWordDetector:
             onset_window_samples=(None if config.onset_window_ms is None
                                   else config.onset_window_ms * ms))
 
+    def _check_verifier(self) -> None:
+        verifier, engine = self._verifier, self._engines[0]
+        if verifier is None:
+            return
+        if not isinstance(engine, OpenWakeWordEngine):
+            raise ConfigError("a wake word verifier works with the openwakeword engine only")
+        if verifier.model != engine.name:
+            raise ConfigError(f"the wake word verifier {self.config.verifier!r} was enrolled "
+                              f"for {verifier.model!r}, not {engine.name!r}")
+
     @property
     def listening(self) -> bool:
         """The (first) model is running now (speech or its hangover, or ``gate="always"``)."""
@@ -228,6 +255,8 @@ class WakeWordDetector:
                     continue
                 if i == 0 and look is not None:
                     look.timing.feed(chunk.end_position, score, gate.speech_onset)
+                if i == 0 and self._verifier is not None:
+                    score = self._verified(score)
                 end = self._trigger.feed(i, chunk.end_position, score, gate.speech_onset)
                 if end is not None:
                     found.append(WakeDetection(self.name, end, score))
@@ -241,6 +270,15 @@ class WakeWordDetector:
                 if end is not None:
                     found.append(WakeDetection(self.name, end, score))
         return found
+
+    def _verified(self, score: float) -> float:
+        """The verifier's probability for the first engine's chunk just scored (0 when
+        the model's ``score`` is under the verifier's low bar)."""
+        verifier, engine = self._verifier, self._engines[0]
+        assert verifier is not None and isinstance(engine, OpenWakeWordEngine)
+        if score < verifier.base_threshold:
+            return 0.0
+        return verifier.probability(engine.window())
 
     @property
     def looks_run(self) -> int:
