@@ -246,3 +246,25 @@ def test_in_process_recognition_is_still_a_choice(others: set[int]) -> None:
         assert res["content"] == f"2 plus 2 is {2 + 2}."
         assert _new_workers(others) == []
     assert isinstance(engines.recognizer(), PocketsphinxRecognizer)
+
+
+def test_a_worker_whose_parent_left_before_its_answer_exits_quietly() -> None:
+    """The parent sends the phrase list and goes (Ctrl-C while the embedded server
+    starts): the worker's first answer meets a closed socket. It must end with exit
+    status 0 and nothing on stderr (it shares the terminal: a traceback there is what
+    the user sees)."""
+    import socket
+
+    parent_end, child_end = socket.socketpair()
+    proc = subprocess.Popen([sys.executable, "-m", "voicebot.speech.worker",
+                             str(child_end.fileno())], pass_fds=[child_end.fileno()],
+                            stderr=subprocess.PIPE, text=True)
+    child_end.close()
+    from multiprocessing.connection import Connection
+
+    conn = Connection(parent_end.detach())
+    conn.send(("hello",))
+    conn.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and err == "", err
+

@@ -346,7 +346,10 @@ def main(argv: Sequence[str]) -> int:
               file=sys.stderr)
         return 2
     with multiprocessing.connection.Connection(int(argv[1])) as conn:
-        _serve(conn)
+        try:
+            _serve(conn)
+        except OSError:  # an answer to a parent that has gone (Ctrl-C): nobody to tell
+            pass
     return 0
 
 
