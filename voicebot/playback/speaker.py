@@ -258,8 +258,7 @@ class Speaker:
             self._cb_end_reported = self._reply_id
             if self._tap is not None:
                 self._tap.cut(cut_at)
-        if self._ended is not None and not self._ended.done():
-            self._ended.set_result(0.0)  # nothing is left to hear
+        self._end_wait(0.0)  # nothing is left to hear
 
     async def drained(self) -> None:
         """Wait until the reply's last sample has left the callback, plus the output
@@ -293,8 +292,7 @@ class Speaker:
         try:
             self._switch.close(stop=self._failure is None and self._switch.running)
         finally:
-            if self._ended is not None and not self._ended.done():
-                self._ended.set_result(0.0)
+            self._end_wait(0.0)
 
     @property
     def stream_closed(self) -> bool:
@@ -318,8 +316,7 @@ class Speaker:
         if self._resampler is not None:
             self._resampler.clear()
         self._joiner.reset()
-        if self._ended is not None and not self._ended.done():
-            self._ended.set_result(0.0)  # a waiter on the replaced reply must not hang
+        self._end_wait(0.0)  # a waiter on the replaced reply must not hang
         self._ended = self._loop.create_future()
         self.first_push_at = None
         self.first_sample_played_at = None
@@ -333,10 +330,14 @@ class Speaker:
             self.first_sample_dac_delay = dac_delay_s
             self._first_sound_at = dac_time
 
-    def _on_reply_ended(self, reply_id: int, tail_s: float) -> None:
-        if reply_id == self._reply_id and self._ended is not None and not self._ended.done():
+    def _end_wait(self, tail_s: float) -> None:
+        """Release :meth:`drained`'s wait for this reply (once): ``tail_s`` more to hear."""
+        if self._ended is not None and not self._ended.done():
             self._ended.set_result(tail_s)
+
+    def _on_reply_ended(self, reply_id: int, tail_s: float) -> None:
         if reply_id == self._reply_id:
+            self._end_wait(tail_s)
             self._schedule_idle_stop(reply_id, tail_s)
 
     def _on_stream_ended_unexpectedly(self) -> None:
