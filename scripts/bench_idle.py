@@ -230,7 +230,13 @@ def run_kiosk(args: argparse.Namespace, *, aec: str) -> Usage:
                             stdin=subprocess.DEVNULL, cwd=ROOT)
     try:
         _wait_for_line(proc, b'"sleeping"', 60)
-        return measure(proc.pid, args.warmup, args.seconds)
+        profile = None
+        if args.profile and shutil.which("py-spy"):
+            profile = _start_profile(proc.pid, args)
+        usage = measure(proc.pid, args.warmup, args.seconds)
+        if profile is not None:
+            _print_profile(profile, args.warmup + args.seconds)
+        return usage
     finally:
         _stop(proc)
         listener.close()
@@ -632,7 +638,7 @@ def main() -> None:
     ap.add_argument("--noise", action="store_true", help="play -60 dBFS noise into the mic")
     ap.add_argument("--speech", action="store_true",
                     help="wake, kiosk: also measure with speech played into the mic")
-    ap.add_argument("--profile", action="store_true", help="py-spy the chat process")
+    ap.add_argument("--profile", action="store_true", help="py-spy the chat and kiosk processes")
     ap.add_argument("--replies", type=int, default=8, help="speaker: replies to play")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -683,7 +689,11 @@ def main() -> None:
                 for aec in ("on", "off"):
                     player = start(3 * (args.seconds + args.warmup) + 60) if start else None
                     try:
-                        _row(f"voicebot kiosk --aec {aec}, {room_label}", run_kiosk(args, aec=aec))
+                        u = run_kiosk(args, aec=aec)
+                        _row(f"voicebot kiosk --aec {aec}, {room_label}", u)
+                        for name, pct in u.threads:
+                            if pct >= 0.05:
+                                print(f"    thread {name:<40} {pct:6.2f} %")
                     finally:
                         if player is not None:
                             _stop(player)

@@ -1,7 +1,8 @@
 """Wake-word models behind one small interface: fixed-size int16 chunks in, scores out.
 
 - :class:`OpenWakeWordEngine`: ``pyopen-wakeword`` (openWakeWord's melspectrogram,
-  embedding and per-word models on its bundled TFLite runtime), 80 ms chunks.
+  embedding and per-word models on its bundled TFLite runtime, each interpreter on
+  one thread: see :mod:`.tflite`), 80 ms chunks.
 - :class:`MicroWakeWordEngine`: ``pymicro-wakeword`` (microWakeWord's streaming
   models), 30 ms chunks.
 
@@ -11,6 +12,7 @@ neither). An engine is used by one thread: the capture thread, in the kiosk.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
@@ -18,9 +20,12 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import ConfigError
+from .tflite import run_on_one_thread
 
 __all__ = ["BUILTIN_MODELS", "WakeEngine", "OpenWakeWordEngine", "MicroWakeWordEngine",
            "open_engine"]
+
+_log = logging.getLogger(__name__)
 
 #: The wake words both packages ship a model for.
 BUILTIN_MODELS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa")
@@ -67,6 +72,7 @@ class OpenWakeWordEngine:
 
     def __init__(self, model: str) -> None:
         from pyopen_wakeword import Model, OpenWakeWord, OpenWakeWordFeatures
+        from pyopen_wakeword.openwakeword import EMB_SHAPE, MEL_SHAPE
 
         if model in BUILTIN_MODELS:
             self._model = OpenWakeWord.from_builtin(Model(model))
@@ -76,6 +82,19 @@ class OpenWakeWordEngine:
             self._model = OpenWakeWord.from_model(path)
             self.name = path.stem
         self._features = OpenWakeWordFeatures.from_builtin()
+        self.one_thread = all((
+            run_on_one_thread(self._model, interpreter="interpreter", model="model",
+                              input_tensor="input_tensor", output_tensor="output_tensor"),
+            run_on_one_thread(self._features, interpreter="mel_interpreter",
+                              model="mel_model", input_tensor="mel_input_tensor",
+                              output_tensor="mel_output_tensor", input_shape=MEL_SHAPE),
+            run_on_one_thread(self._features, interpreter="emb_interpreter",
+                              model="emb_model", input_tensor="emb_input_tensor",
+                              output_tensor="emb_output_tensor", input_shape=EMB_SHAPE)))
+        if not self.one_thread:
+            _log.info("pyopen-wakeword's interpreters keep TFLite's thread pool (this "
+                      "version's attributes differ from what voicebot knows): more CPU, "
+                      "same scores")
         # The features start with 8 s of zeros to process ("autofill": 100 mel and
         # embedding runs, 0.7 s of CPU here). Our gate warms the model with real audio
         # instead, so start empty.
@@ -126,6 +145,8 @@ class MicroWakeWordEngine:
             path = _model_path(model, ".json")
             self._model = MicroWakeWord.from_config(path)
             self.name = path.stem
+        # Its interpreter is left as the package makes it: microWakeWord's streaming
+        # model starts no thread pool (one thread either way, same CPU, measured).
         self._features = MicroWakeWordFeatures()
         self.default_threshold = float(self._model.probability_cutoff)
         self.end_lag_samples = 16 * _MICRO_END_LAG_MS.get(self.name, _DEFAULT_END_LAG_MS)
