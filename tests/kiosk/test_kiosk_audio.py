@@ -34,6 +34,7 @@ from vdev import RECORD_RATE, SpeakerRecorder, play_into_mic, speaker_loopback, 
 from voicebot.audio import API_SAMPLE_RATE, decode_wav, float_to_pcm16
 from voicebot.capture.aec import aec_available
 from voicebot.kiosk.earcons import duration_ms
+from voicebot.kiosk.enroll import negatives_path, synthetic_negatives
 from voicebot.kiosk.passage import reading_passage
 
 QUESTION = [0.3, "what time is it", 0.9]
@@ -396,6 +397,16 @@ def test_enroll_records_takes_and_a_reading(audio_devices: None, tmp_path: Path)
         x, _ = compose([0.1, text, 0.2], 16_000, voice="en-us", wpm=170)
         wavs.append(str(tmp_path / f"slot{slot}.wav"))
         write_wav(wavs[-1], x, 16_000)
+    # The synthetic negatives the command makes (8 min of speech, ~40 s of CPU; a minute
+    # here, tests/kiosk/test_verifier.py covers their making) put where it looks for
+    # them: the virtual microphone's room tone is digital silence, which mixes in
+    # nothing, so they are the room-tone-free ones. (Were the rig's room tone audible,
+    # the command would make its own: slower, the same test.)
+    where = negatives_path(tmp_path / ".cache" / "voicebot" / "wakeword", "hey_jarvis",
+                           base_threshold=0.02, room_tone=None)
+    where.parent.mkdir(parents=True)
+    np.save(where, synthetic_negatives("hey_jarvis", base_threshold=0.02, room_tone=None,
+                                       minutes=1.0))
     with Kiosk(["--wake-word", "hey_jarvis", "--enroll", "2", "--enroll-lines", "1"],
                env={"XDG_DATA_HOME": str(data), "HOME": str(tmp_path)}) as kiosk:
         for slot, text in enumerate(texts):

@@ -236,6 +236,18 @@ def _wav(path: Path, samples: np.ndarray) -> str:
     return str(path)
 
 
+def test_silent_room_tone_shares_the_cache_of_none(tmp_path: Path) -> None:
+    # Digital silence mixed into the negatives' speech changes nothing: same entry.
+    def key(tone: np.ndarray | None) -> Path:
+        return negatives_path(tmp_path, "hey_jarvis", base_threshold=0.02, room_tone=tone)
+
+    assert key(np.zeros(16_000, np.int16)) == key(None)
+    tone = np.zeros(16_000, np.int16)
+    tone[123] = 1
+    assert key(tone) != key(None)
+    assert key(tone) != key(tone * 2)
+
+
 def test_enroll_from_files_on_the_command_line(tmp_path: Path, negatives: np.ndarray) -> None:
     files = [_wav(tmp_path / f"take{seed}.wav", _take(voice, wpm, 20 + seed))
              for seed, (voice, wpm) in enumerate(TAKES)]

@@ -104,9 +104,15 @@ def negatives_path(cache: Path, model: str, *, base_threshold: float,
                    room_tone: np.ndarray | None, minutes: float = NEGATIVE_MINUTES) -> Path:
     """Where :func:`synthetic_negatives` keeps its windows for these arguments."""
     key = hashlib.sha1(f"v{_CACHE_VERSION}/{model}/{base_threshold}/{minutes}".encode())
-    if room_tone is not None:
+    if _audible(room_tone):
         key.update(np.ascontiguousarray(room_tone, np.int16).tobytes())
     return cache / f"negatives-{key.hexdigest()[:16]}.npy"
+
+
+def _audible(room_tone: np.ndarray | None) -> bool:
+    # Digital silence (a muted or virtual microphone) mixes in nothing: the same
+    # speech, so the same cache entry as no room tone.
+    return room_tone is not None and bool(np.any(room_tone))
 
 
 def synthetic_negatives(model: str, *, base_threshold: float, room_tone: np.ndarray | None,
@@ -122,7 +128,7 @@ def synthetic_negatives(model: str, *, base_threshold: float, room_tone: np.ndar
         cached: np.ndarray = np.load(path)
         return cached
     speech = _speech(minutes, model)
-    if room_tone is not None and len(room_tone):
+    if _audible(room_tone):
         tone = np.resize(np.asarray(room_tone, np.float32), len(speech))
         speech = np.clip(speech.astype(np.float32) + tone, -32768, 32767).astype(np.int16)
     engine = engine_factory(model)
