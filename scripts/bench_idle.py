@@ -163,13 +163,7 @@ def run_chat(args: argparse.Namespace, *, play: bool) -> Usage:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
         _wait_for_line(proc, b'"listening"', 30)
-        profile = None
-        if args.profile and shutil.which("py-spy"):
-            profile = _start_profile(proc.pid, args)
-        usage = measure(proc.pid, args.warmup, args.seconds)
-        if profile is not None:
-            _print_profile(profile, args.warmup + args.seconds)
-        return usage
+        return _measure_profiled(proc.pid, args)
     finally:
         _stop(proc)
         listener.close()
@@ -230,16 +224,19 @@ def run_kiosk(args: argparse.Namespace, *, aec: str) -> Usage:
                             stdin=subprocess.DEVNULL, cwd=ROOT)
     try:
         _wait_for_line(proc, b'"sleeping"', 60)
-        profile = None
-        if args.profile and shutil.which("py-spy"):
-            profile = _start_profile(proc.pid, args)
-        usage = measure(proc.pid, args.warmup, args.seconds)
-        if profile is not None:
-            _print_profile(profile, args.warmup + args.seconds)
-        return usage
+        return _measure_profiled(proc.pid, args)
     finally:
         _stop(proc)
         listener.close()
+
+
+def _measure_profiled(pid: int, args: argparse.Namespace) -> Usage:
+    """:func:`measure`, with py-spy's profile printed after it when ``--profile``."""
+    profile = _start_profile(pid, args) if args.profile and shutil.which("py-spy") else None
+    usage = measure(pid, args.warmup, args.seconds)
+    if profile is not None:
+        _print_profile(profile, args.warmup + args.seconds)
+    return usage
 
 
 def _start_profile(pid: int, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
