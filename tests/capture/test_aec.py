@@ -180,6 +180,65 @@ def test_a_reply_placed_a_sample_off_the_last_is_never_heard_as_speech(off_sampl
         assert _starts(_two_replies(control, 2)), "control: without it the echo is heard"
 
 
+def _drifting_second_reply(jump_ms: float, drift_ms: float, drift_s: float
+                           ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Two replies 2 s apart; for the second the echo comes ``jump_ms`` later, and
+    then slides ``drift_ms`` further over ``drift_s`` (a sound server's loopback
+    that missed a deadline and re-syncs by resampling: on the rig the delay moved
+    by 10.75 ms between two replies, and the filter then removed only 5-15 dB for
+    ~0.5 s). The microphone, the reference, where the second reply starts."""
+    first = reply(14.0)
+    n1, gap = 6 * RATE, 2 * RATE
+    ref = np.zeros(n1 + gap + 6 * RATE, np.float32)
+    ref[:n1], ref[n1 + gap:] = first[:n1], first[n1:n1 + len(ref) - n1 - gap]
+    delay_ms = np.full(len(ref), 40.0)
+    k, m = n1 + gap, int(drift_s * RATE)
+    delay_ms[k:] += jump_ms + drift_ms
+    delay_ms[k:k + m] -= drift_ms - np.linspace(0, drift_ms, m)
+    echo = np.convolve(ref, room_impulse_response(delay_ms=0))[:len(ref)]
+    t = np.arange(len(ref))
+    mic = np.interp(t - delay_ms * RATE / 1000, t, echo).astype(np.float32)
+    mic += np.random.default_rng(0).normal(0, 1e-3, len(mic)).astype(np.float32)
+    return mic, ref, k
+
+
+@pytest.mark.parametrize(("jump_ms", "drift_ms"), [(-10.75, 2.0), (10.0, 3.0)])
+def test_after_the_delay_is_measured_again_the_guard_is_strict(jump_ms: float,
+                                                             drift_ms: float) -> None:
+    """While the filter re-converges on a moved echo path it removes 10-20 dB now and
+    then: enough for a grown-up filter's guard (10 dB) to pass, and loud enough for
+    the VAD (on the rig: a reply cut 1.4 s in by its own echo). For ``guard_fresh_ms``
+    after each new delay the guard asks 20 dB, as for a new reply."""
+    mic, ref, second = _drifting_second_reply(jump_ms, drift_ms, 1.0 + abs(drift_ms) / 4)
+
+    def leaky_frames(aec: EchoCanceller) -> int:
+        m, r = to_pcm16(mic), to_pcm16(ref)
+        out, step, measured, delay = bytearray(), 2 * 960, [], None
+        for i in range(0, len(m), step):
+            at = T0 + i / 2 / RATE
+            if any(r[i:i + step]):
+                aec.push_reference(r[i:i + step], at)
+            out += aec.process(m[i:i + step], at)
+            if aec.delay_samples != delay and i // 2 > second:
+                measured.append(i // 2)
+            delay = aec.delay_samples
+        assert measured, "the moved delay was measured again"
+        x = np.frombuffer(m, np.int16).astype(np.float64)
+        y = np.frombuffer(bytes(out), np.int16).astype(np.float64)
+        # Frames passed that lost 10-20 dB, in the second after a new delay (a frame
+        # that lost less passes only when louder than any echo could be: another rule).
+        leaky = 0
+        for start in measured:
+            for f in range(start, min(len(y), start + RATE) - 320, 320):
+                mic_power, out_power = np.sum(x[f:f + 320] ** 2), np.sum(y[f:f + 320] ** 2)
+                if out_power > 0 and mic_power > 1e6 and 10 * out_power <= mic_power < 100 * out_power:
+                    leaky += 1
+        return leaky
+
+    assert leaky_frames(EchoCanceller()) == 0
+    assert leaky_frames(EchoCanceller(AecConfig(guard_fresh_ms=0))) > 0, "control"
+
+
 def test_a_talker_is_still_detected_while_the_echo_is_lost() -> None:
     ref = reply(12.0)
     mic, talk = _moved(ref, 6.3, 60, 20, near=double_talk_parts(12.0))

@@ -13,8 +13,8 @@ WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels
 - While the canceller works, a frame loses most of its power through it
   (``min_erle_db``, 10 dB; ``young_min_erle_db``, 20 dB, for the first
   ``young_frames`` frames of loud reference, while the filter converges, and again
-  for a while after each pause in the reference: :meth:`EchoGuard.refresh`): it
-  passes, whatever is in it.
+  for a while after each pause in the reference and each new delay:
+  :meth:`EchoGuard.refresh`): it passes, whatever is in it.
 - The echo return loss (how loud the echo is against the reference, ``erl``) is
   learnt on such frames, as an upper envelope (it decays by ``erl_decay_db`` per
   learning frame, so a quieter room is followed).
@@ -69,7 +69,7 @@ class EchoGuard:
 
     def refresh(self, frames: int) -> None:
         """Judge the next ``frames`` frames of loud reference as young again (the
-        filter re-converges: a new reply after a pause)."""
+        filter re-converges: a new reply after a pause, a new delay)."""
         self._frames = min(self._frames, max(0, self._young_frames - frames))
 
     @property
