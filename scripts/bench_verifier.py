@@ -5,7 +5,8 @@ with a verifier enrolled from the household's voices, on bench_wakeword's corpus
 Usage::
 
     .venv/bin/python scripts/bench_verifier.py [--sentences 5,10,20] [--takes 4]
-        [--check] [--cache DIR] [--seed-offset N] [--bars 0.02,0.005,all]
+        [--check] [--cache DIR] [--seed-offset N[,N...]] [--bars 0.02,0.005,all@0.02]
+        [--consecutive 1,2] [--looks MAYBE[xFACTOR][/BAR]]
 
 Enrolment as ``voicebot kiosk --enroll`` does it (kiosk/enroll.py), with recordings
 made apart from the test corpus: each of the corpus's 6 eSpeak voices says the wake
@@ -27,8 +28,11 @@ time; the first run fills the candidate cache (~10 min of CPU).
 asked), one enrolment per bar, the same bar at enrolment (the windows it learns from)
 and in the detector (saved in the verifier); ``all``: every chunk the model scores
 while the VAD gate lets it run; ``BAR@FLOOR``: the takes' windows it learns as
-positives only at or over FLOOR (enroll's ``positive_threshold``). The candidates are every chunk scored, so any bar is
-scored from the same cache.
+positives only at or over FLOOR (enroll's ``positive_threshold``). The candidates are
+every chunk scored, so any bar is scored from the same cache. ``--consecutive K``: also
+fire only when the threshold is passed in K chunks in a row. ``--looks``: also the
+verifier on the second look's windows (scripts/verifier_looks.py). wakebar-report.md
+has what these showed.
 
 ``--seed-offset N``: test on bench_wakeword's fresh corpus of that offset (the same
 recipe, other seeds; a held-out check). The enrolment is the same whatever the
