@@ -5,7 +5,8 @@ with a verifier enrolled from the household's voices, on bench_wakeword's corpus
 Usage::
 
     .venv/bin/python scripts/bench_verifier.py [--sentences 5,10,20] [--takes 4]
-        [--check] [--cache DIR] [--seed-offset N]
+        [--check] [--cache DIR] [--seed-offset N[,N...]] [--bars 0.02,0.005,all@0.02]
+        [--consecutive 1,2] [--looks MAYBE[xFACTOR][/BAR]]
 
 Enrolment as ``voicebot kiosk --enroll`` does it (kiosk/enroll.py), with recordings
 made apart from the test corpus: each of the corpus's 6 eSpeak voices says the wake
@@ -23,6 +24,16 @@ the same as running the detector with the verifier). ``--check`` also runs the r
 detector with the verifier over the corpus once, for the largest N. Fast, not real
 time; the first run fills the candidate cache (~10 min of CPU).
 
+``--bars``: the verifier's low bar (the model's score over which the verifier is
+asked), one enrolment per bar, the same bar at enrolment (the windows it learns from)
+and in the detector (saved in the verifier); ``all``: every chunk the model scores
+while the VAD gate lets it run; ``BAR@FLOOR``: the takes' windows it learns as
+positives only at or over FLOOR (enroll's ``positive_threshold``). The candidates are
+every chunk scored, so any bar is scored from the same cache. ``--consecutive K``: also
+fire only when the threshold is passed in K chunks in a row. ``--looks``: also the
+verifier on the second look's windows (scripts/verifier_looks.py). wakebar-report.md
+has what these showed.
+
 ``--seed-offset N``: test on bench_wakeword's fresh corpus of that offset (the same
 recipe, other seeds; a held-out check). The enrolment is the same whatever the
 offset (its passage excludes the words of the usual corpus, as always); the passage
@@ -35,13 +46,15 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 import bench_wakeword as B
 from speech import room_noise  # bench_wakeword put tests/ on the path
-from verifier_candidates import Candidates, candidates
+from verifier_candidates import EVERY_CHUNK, Candidates, candidates
+from verifier_looks import Looks, looks
 from verifier_text import overlap, test_texts, words_of
 from voicebot.kiosk.enroll import EnrolResult, enroll
 from voicebot.kiosk.passage import HARVARD_SENTENCES, reading_passage
@@ -105,17 +118,67 @@ def _truth_near(p: int, end: int) -> bool:
     return -1.0 * B.RATE <= p - end <= 1.5 * B.RATE
 
 
+def with_looks(c: Candidates, lk: Looks, v: Verifier, look_bar: float
+               ) -> list[tuple[int, float]]:
+    """The verifier on the chunks over its bar and on each second look (its best
+    probability over the look's windows that the fresh model scored at or over
+    ``look_bar``, placed at the look's trigger), in position order."""
+    out = verified(c, v)
+    for i, trigger in enumerate(lk.triggers):
+        a, b = int(lk.starts[i]), int(lk.starts[i + 1])
+        best = max((v.probability(lk.windows[j]) for j in range(a, b)
+                    if lk.scores[j] >= look_bar), default=0.0)
+        out.append((int(trigger), best))
+    out.sort(key=lambda x: x[0])
+    return out
+
+
+def consecutive(scored: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+    """Each chunk's probability as the lowest of it and the k - 1 chunks before it
+    (0 unless all k were asked, one chunk apart): the word must pass the threshold in
+    k chunks in a row."""
+    if k <= 1:
+        return scored
+    out, run, last = [], [], -1
+    for p, s in scored:
+        run = run + [s] if p - last == CHUNK else [s]
+        run, last = run[-k:], p
+        out.append((p, min(run) if len(run) == k else 0.0))
+    return out
+
+
+CHUNK = 1280
+
+
 def report(v: Verifier, clips: list[B.Clip], ends: list[int],
-           cands: dict[tuple[str, int | None], Candidates]) -> None:
+           cands: dict[tuple[str, int | None], Candidates],
+           scored: Callable[[str, int | None], list[tuple[int, float]]] | None = None,
+           k: int = 1) -> None:
+    """Detection, false accepts and margins of ``v``; ``scored(label, onset)``: the
+    probabilities the detector gets (default: :func:`verified` on the candidates);
+    ``k``: :func:`consecutive`."""
+    def verified_(label: str, onset: int | None) -> list[tuple[int, float]]:
+        return verified(cands[label, onset], v)
+
+    def score_of(label: str, onset: int | None) -> list[tuple[int, float]]:
+        return consecutive((scored or verified_)(label, onset), k)
+
     for onset in ONSETS:
-        pos = verified(cands["positives", onset], v)
+        c = cands["speech", onset]
+        calls = int((c.scores >= v.base_threshold).sum())
+        print(f"  onset window {onset or 'off'}: verifier calls {calls} in the speech hour "
+              f"({3600 * calls / c.seconds:.0f} per hour), "
+              f"{int((cands['noise', onset].scores >= v.base_threshold).sum())} in the noise "
+              f"hour, {int((cands['positives', onset].scores >= v.base_threshold).sum())} in "
+              f"the positives' stream", flush=True)
+        pos = score_of("positives", onset)
         fired = B.fire(pos, v.threshold)
         hit = [any(_truth_near(p, e) for p, _ in fired) for e in ends]
         best = [max((s for p, s in pos if _truth_near(p, e)), default=0.0) for e in ends]
         stray = [s for p, s in pos if not any(_truth_near(p, e) for e in ends)]
         fa, top = {}, max(stray, default=0.0)
         for label in ("noise", "speech"):
-            scores = verified(cands[label, onset], v)
+            scores = score_of(label, onset)
             fa[label] = len(B.fire(scores, v.threshold))
             top = max(top, max((s for _, s in scores), default=0.0))
         det = [b for b, h in zip(best, hit) if h]
@@ -141,7 +204,7 @@ def report(v: Verifier, clips: list[B.Clip], ends: list[int],
             for t in (0.5, 0.9, 0.99, 0.999):
                 f = B.fire(pos, t)
                 n = sum(any(_truth_near(p, e) for p, _ in f) for e in ends)
-                fas = sum(len(B.fire(verified(cands[lab, onset], v), t))
+                fas = sum(len(B.fire(score_of(lab, onset), t))
                           for lab in ("noise", "speech"))
                 curve.append(f"{t:g}: {100 * n / len(ends):.1f} % / {fas} FA")
             print(f"    at other thresholds (reference, not chosen on these): "
@@ -202,16 +265,27 @@ def main() -> None:
                     "last verifier of --sentences")
     ap.add_argument("--variant", type=int, default=0, help="other noise seeds and pauses "
                     "for the enrolment recordings (the same texts, rates and levels)")
-    ap.add_argument("--seed-offset", type=int, default=0, help="test on bench_wakeword's "
-                    "fresh corpus of this offset (0: the usual one)")
+    ap.add_argument("--bars", default="0.02", help="the verifier's low bars to enrol and "
+                    "test with, comma-separated (all: every chunk the gated model scores)")
+    ap.add_argument("--looks", default="", metavar="MAYBE[xFACTOR][/BAR]", help="also the "
+                    "verifier on second looks (kiosk/secondlook.py) asked where the model's "
+                    "score rises through MAYBE, slowed by FACTOR (1.3), on the look's windows "
+                    "the fresh model scores at or over BAR (0); comma-separated")
+    ap.add_argument("--consecutive", default="1", metavar="K", help="also with the "
+                    "threshold passed in K chunks in a row; comma-separated")
+    ap.add_argument("--seed-offset", default="0", help="test on bench_wakeword's fresh "
+                    "corpus of this offset (0: the usual one); several, comma-separated: "
+                    "each enrolment is tested on each")
     ap.add_argument("--cache", type=Path, default=None,
-                    help="default bench_wakeword's for --seed-offset")
+                    help="default bench_wakeword's for --seed-offset (one offset only)")
     args = ap.parse_args()
-    cache: Path = args.cache or B.default_cache(args.seed_offset)
+    offsets = [int(o) for o in args.seed_offset.split(",")]
+    if args.cache is not None and len(offsets) > 1:
+        ap.error("--cache goes with one --seed-offset")
     sizes = [int(s) for s in args.sentences.split(",")]
     texts = list(passage(max(sizes)))
     words = {w for t in texts for w in words_of(t)}
-    for offset in sorted({0, args.seed_offset}):
+    for offset in sorted({0, *offsets}):
         shared = overlap(texts, offset)
         assert not shared[3], f"the passage shares word sequences with the corpus: {shared[3]}"
         print(f"passage ({len(texts)} lines, {len(words)} distinct words): no 3-word "
@@ -220,43 +294,83 @@ def main() -> None:
               f"({', '.join(' '.join(g) for g in sorted(shared[2]))}); {len(shared[1])} "
               f"single words ({100 * len(shared[1]) / len(words):.0f} % of its words)",
               flush=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    clips = B.load_positives(cache, [MODEL], False, args.seed_offset)
-    noise, speech = B.load_negatives(cache, 60, args.seed_offset)
-    samples, ends = B.positive_stream(clips)
-    cands = {(label, onset): candidates(cache, MODEL, label, stream, onset)
-             for onset in ONSETS
-             for label, stream in (("positives", samples), ("noise", noise),
-                                   ("speech", speech))}
-    c = cands["speech", None]
-    print(f"model: {100 * c.cpu_s / c.seconds:.2f} % of a core in the speech hour (onset "
-          f"off); {(c.scores >= 0.02).sum()} candidates over the verifier's low bar there",
-          flush=True)
-    baseline(ends, cands)
+    corpora = [Corpus(args.cache or B.default_cache(offset), offset) for offset in offsets]
+    enrol_cache = corpora[0].cache / "verifier"
+    for corpus in corpora:
+        c = corpus.cands["speech", None]
+        print(f"seed offset {corpus.offset}: model {100 * c.cpu_s / c.seconds:.2f} % of a core "
+              f"in the speech hour (onset off); {(c.scores >= 0.02).sum()} candidates over "
+              "0.02 there", flush=True)
+        baseline(corpus.ends, corpus.cands)
     tone = B._to_int16(room_noise("fan", 2 * B.RATE, -45.0, np.random.default_rng(3)))
     takes = enrol_takes(args.takes, args.variant)
     runs: list[tuple[int, bool]] = (([(0, True)] if args.no_readings else [])
                                     + [(int(n), False) for n in args.harvard_only.split(",") if n]
                                     + [(n, True) for n in sizes])
     last: EnrolResult | None = None
-    for n, near in runs:
+    for bar_name, (n, near) in [(b, r) for b in args.bars.split(",") for r in runs]:
+        bar, _, floor = bar_name.partition("@")
         readings, seconds = enrol_readings(n, args.variant, near) if n else ([], 0.0)
         t0 = time.process_time()
-        last = enroll(MODEL, takes, room_tone=tone, readings=readings,
-                      cache=cache / "verifier")
+        last = enroll(MODEL, takes, room_tone=tone, readings=readings, cache=enrol_cache,
+                      base_threshold=EVERY_CHUNK if bar == "all" else float(bar),
+                      positive_threshold=float(floor) if floor else None)
         v = last.verifier
         what = "" if near or not n else " (Harvard sentences alone)"
-        print(f"enrolment with {n} sentences per voice{what} ({seconds:.0f} s of speech each): "
+        print(f"bar {bar_name}: "
+              f"enrolment with {n} sentences per voice{what} ({seconds:.0f} s of speech each): "
               f"{last.takes_heard}/{last.takes} takes heard, {last.positive_windows} positive, "
               f"{last.negative_windows} negative windows ({last.reading_windows} of readings);"
               f" {time.process_time() - t0:.0f} s CPU; threshold chosen {v.threshold:.4f}",
               flush=True)
-        report(v, clips, ends, cands)
+        for corpus in corpora:
+            print(f" seed offset {corpus.offset}:")
+            for k in [int(x) for x in args.consecutive.split(",")]:
+                if k > 1:
+                    print(f"  {k} chunks in a row:")
+                report(v, corpus.clips, corpus.ends, corpus.cands, k=k)
+            for spec in [x for x in args.looks.split(",") if x]:
+                head, _, look_bar = spec.partition("/")
+                maybe, _, factor = head.partition("x")
+                lks = corpus.looks(float(maybe), float(factor or 1.3))
+                print(f"  with second looks at {spec}: looks "
+                      + ", ".join(f"{lab} {len(lks[lab, o])} (onset {o or 'off'}, "
+                                  f"{lks[lab, o].cpu_s:.0f} s CPU)"
+                                  for lab in ("speech", "noise", "positives") for o in ONSETS))
+
+                def scored(label: str, onset: int | None, lks: dict = lks,
+                           bar: float = float(look_bar or 0)) -> list[tuple[int, float]]:
+                    return with_looks(corpus.cands[label, onset], lks[label, onset], v, bar)
+
+                report(v, corpus.clips, corpus.ends, corpus.cands, scored)
+        c = corpora[0].cands["speech", None]
         print(f"  verifier CPU per candidate {1e6 * cpu_per_candidate(v, c):.0f} µs (the "
               f"gated model: {1e3 * c.cpu_s / (c.seconds / 0.08):.1f} ms per 80 ms of the "
               "speech hour)", flush=True)
     if args.check and last is not None:
-        check(last.verifier, samples, ends, speech, noise)
+        for corpus in corpora:
+            check(last.verifier, corpus.samples, corpus.ends, corpus.speech, corpus.noise)
+
+
+class Corpus:
+    """bench_wakeword's corpus of one seed offset and its candidates."""
+
+    def __init__(self, cache: Path, offset: int) -> None:
+        cache.mkdir(parents=True, exist_ok=True)
+        self.cache, self.offset = cache, offset
+        self.clips = B.load_positives(cache, [MODEL], False, offset)
+        self.noise, self.speech = B.load_negatives(cache, 60, offset)
+        self.samples, self.ends = B.positive_stream(self.clips)
+        self.cands = {(label, onset): candidates(cache, MODEL, label, stream, onset)
+                      for onset in ONSETS
+                      for label, stream in (("positives", self.samples), ("noise", self.noise),
+                                            ("speech", self.speech))}
+
+    def looks(self, maybe: float, factor: float) -> dict[tuple[str, int | None], Looks]:
+        streams = (("positives", self.samples), ("noise", self.noise), ("speech", self.speech))
+        return {(label, onset): looks(self.cache, MODEL, label, stream,
+                                      self.cands[label, onset], onset, maybe, factor)
+                for onset in ONSETS for label, stream in streams}
 
 
 if __name__ == "__main__":

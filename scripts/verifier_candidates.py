@@ -1,10 +1,11 @@
 """The wake-word model's candidates on bench_wakeword's corpus, for bench_verifier.py.
 
-Every chunk the shipped openWakeWord model scores at or above 0.01, as the kiosk's
-detector hears the corpus (VAD-gated, 60 ms blocks, onset window off or on): its end
+Every chunk the shipped openWakeWord model scores (at or above ``floor``: by default
+every chunk it scores while the VAD gate lets it run), as the kiosk's detector hears
+the corpus (VAD-gated, 60 ms blocks, onset window off or on): its end
 position, its score and a copy of its embedding window (what a verifier looks at).
 A verifier applied to these afterwards is exactly the detector with that verifier
-(the verifier only sees chunks over its low bar, 0.02, and the trigger's refractory
+(the verifier only sees chunks over its low bar, ``base_threshold``, and the trigger's refractory
 period and onset window are applied to its probabilities the same way), so each
 enrolment is scored without running the model over the two hours again. Cached in
 the corpus's cache directory.
@@ -23,7 +24,10 @@ from voicebot.kiosk.wakeword import WakeWordConfig, WakeWordDetector
 
 __all__ = ["Candidates", "candidates"]
 
-_VERSION = 1
+_VERSION = 2
+#: Every scored chunk: the trigger's threshold must be > 0, and a score is > 0 (a
+#: sigmoid; float32 does not reach 0 before ~1e-45).
+EVERY_CHUNK = 1e-45
 
 
 class Candidates:
@@ -35,8 +39,9 @@ class Candidates:
         self.seconds, self.cpu_s = seconds, cpu_s
 
 
-def _trace(model: str, clips: list[np.ndarray], onset_window_ms: int | None) -> Candidates:
-    detector = WakeWordDetector(WakeWordConfig(model=model, threshold=0.01, refractory_ms=0,
+def _trace(model: str, clips: list[np.ndarray], onset_window_ms: int | None,
+           floor: float) -> Candidates:
+    detector = WakeWordDetector(WakeWordConfig(model=model, threshold=floor, refractory_ms=0,
                                                end_lag_ms=0, onset_window_ms=onset_window_ms))
     engine = detector._engines[0]
     assert isinstance(engine, OpenWakeWordEngine)
@@ -66,15 +71,17 @@ def _trace(model: str, clips: list[np.ndarray], onset_window_ms: int | None) -> 
 
 
 def candidates(cache: Path, model: str, label: str, clips: list[np.ndarray],
-               onset_window_ms: int | None) -> Candidates:
-    """The candidates of ``clips`` (one continuous stream), cached under ``label``."""
-    key = hashlib.sha1(f"v{_VERSION}/{model}/{label}/{onset_window_ms}/{len(clips)}".encode())
+               onset_window_ms: int | None, floor: float = EVERY_CHUNK) -> Candidates:
+    """The candidates of ``clips`` (one continuous stream), cached under ``label``:
+    the chunks scored at or above ``floor``."""
+    key = hashlib.sha1(f"v{_VERSION}/{model}/{label}/{onset_window_ms}/{len(clips)}/{floor}"
+                       .encode())
     path = cache / "verifier" / f"candidates-{key.hexdigest()[:16]}.npz"
     if path.exists():
         with np.load(path) as f:
             return Candidates(f["positions"], f["scores"], f["windows"],
                               float(f["seconds"]), float(f["cpu_s"]))
-    c = _trace(model, clips, onset_window_ms)
+    c = _trace(model, clips, onset_window_ms, floor)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, positions=c.positions, scores=c.scores, windows=c.windows,
@@ -89,6 +96,7 @@ if __name__ == "__main__":  # fill the cache: positives and the two hours, onset
 
     seed_offset = int(sys.argv[1]) if len(sys.argv) > 1 else 0  # bench_wakeword's corpus
     cache = B.default_cache(seed_offset)
+    cache.mkdir(parents=True, exist_ok=True)
     clips = B.load_positives(cache, ["hey_jarvis"], False, seed_offset)
     noise, speech = B.load_negatives(cache, 60, seed_offset)
     samples, _ = B.positive_stream(clips)
@@ -96,6 +104,8 @@ if __name__ == "__main__":  # fill the cache: positives and the two hours, onset
         for label, stream in (("positives", samples), ("noise", noise), ("speech", speech)):
             t0 = time.monotonic()
             c = candidates(cache, "hey_jarvis", label, stream, onset)
-            print(f"{label} onset {onset}: {len(c.scores)} candidates >= 0.01, "
-                  f"{(c.scores >= 0.02).sum()} >= 0.02, {c.seconds / 60:.0f} min, "
+            print(f"{label} onset {onset}: {len(c.scores)} chunks scored, "
+                  + ", ".join(f"{(c.scores >= bar).sum()} >= {bar:g}"
+                              for bar in (0.001, 0.002, 0.005, 0.01, 0.02))
+                  + f", min score {c.scores.min(initial=1.0):.2g}, {c.seconds / 60:.0f} min, "
                   f"{time.monotonic() - t0:.0f} s", flush=True)

@@ -203,6 +203,16 @@ def test_other_speech_does_not_wake_it(enrolled: Path) -> None:
     detector.close()
 
 
+def test_positives_can_be_learnt_over_another_bar(negatives: np.ndarray) -> None:
+    # scripts/bench_verifier.py's BAR@FLOOR: the verifier asked over one bar, the
+    # takes' windows learnt as the wake word only over another.
+    takes = [_take(voice, wpm, 50 + seed) for seed, (voice, wpm) in enumerate(TAKES[:2])]
+    low = enroll("hey_jarvis", takes, negatives=negatives)
+    high = enroll("hey_jarvis", takes, negatives=negatives, positive_threshold=0.3)
+    assert 0 < high.positive_windows < low.positive_windows
+    assert high.verifier.base_threshold == low.verifier.base_threshold == pytest.approx(0.02)
+
+
 def test_takes_of_another_word_are_refused(negatives: np.ndarray) -> None:
     takes = [_take("en-us", 170, seed, "what time is it") for seed in range(3)]
     with pytest.raises(ConfigError, match="heard the wake word in only"):

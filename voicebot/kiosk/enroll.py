@@ -150,6 +150,7 @@ def synthetic_negatives(model: str, *, base_threshold: float, room_tone: np.ndar
 def enroll(model: str, takes: Sequence[np.ndarray], *, room_tone: np.ndarray | None = None,
            readings: Sequence[np.ndarray] = (),
            base_threshold: float = 0.02, threshold: float | None = None,
+           positive_threshold: float | None = None,
            negatives: np.ndarray | None = None, cache: Path | None = None,
            engine_factory: Callable[[str], OpenWakeWordEngine] = OpenWakeWordEngine,
            ) -> EnrolResult:
@@ -159,7 +160,9 @@ def enroll(model: str, takes: Sequence[np.ndarray], *, room_tone: np.ndarray | N
     household saying things that are not the wake word. ``negatives``: windows to use
     instead of :func:`synthetic_negatives`. ``threshold``: None chooses it (and the
     regularisation) by cross-validation over the enrolment's own recordings
-    (:func:`_choose`).
+    (:func:`_choose`). ``positive_threshold``: the takes' windows learnt as positives
+    are those the model scores at or over it (None: ``base_threshold``, what the
+    detector will ask the verifier about).
 
     Raises :class:`ConfigError` when the model heard the word in fewer than half of
     the takes (wrong word, or a microphone that hears little).
@@ -168,6 +171,7 @@ def enroll(model: str, takes: Sequence[np.ndarray], *, room_tone: np.ndarray | N
         raise ConfigError("enrolment needs at least one take of the wake word")
     per_take: list[np.ndarray] = []  # windows of each take heard, its speed versions too
     heard = 0
+    positive_bar = base_threshold if positive_threshold is None else positive_threshold
     engine = engine_factory(model)
     try:
         name = engine.name
@@ -175,7 +179,7 @@ def enroll(model: str, takes: Sequence[np.ndarray], *, room_tone: np.ndarray | N
             found = []
             for version in _versions(np.asarray(take, np.int16)):
                 scores, _, windows = model_windows(engine, _with_context(version, engine, room_tone))
-                found.append(windows[scores >= base_threshold])
+                found.append(windows[scores >= positive_bar])
             heard += bool(len(found[0]))
             if sum(len(f) for f in found):
                 per_take.append(np.concatenate(found))
