@@ -151,13 +151,21 @@ def test_a_delay_that_moves_is_never_heard_as_speech(extra_ms: int, gap_ms: int,
     assert erle >= 15, f"ERLE {erle:.1f} dB"
 
 
+def _two_reply_reference(second_s: float) -> tuple[np.ndarray, int]:
+    """A 6 s reply, 2 s of silence, then ``second_s`` of the same story's next words:
+    the reference, and where the second reply starts."""
+    first = reply(max(12.0, 7.0 + second_s))
+    n1, gap = 6 * RATE, 2 * RATE
+    ref = np.zeros(n1 + gap + int(second_s * RATE), np.float32)
+    ref[:n1], ref[n1 + gap:] = first[:n1], first[n1:n1 + len(ref) - n1 - gap]
+    return ref, n1 + gap
+
+
 def _two_replies(aec: EchoCanceller, off_samples: int) -> bytes:
     """Two replies 2 s apart, the second one's reference pushed ``off_samples`` off
     its true time; what the canceller makes of the microphone."""
-    first = reply(12.0)
-    n1, gap = 6 * RATE, 2 * RATE
-    ref = np.zeros(n1 + gap + 5 * RATE, np.float32)
-    ref[:n1], ref[n1 + gap:] = first[:n1], first[n1:n1 + len(ref) - n1 - gap]
+    ref, second = _two_reply_reference(5.0)
+    n1 = second - 2 * RATE
     m, r = to_pcm16(scene(ref).mic), to_pcm16(ref)
     out, step = bytearray(), 2 * 960
     for i in range(0, len(m), step):
@@ -187,12 +195,9 @@ def _drifting_second_reply(jump_ms: float, drift_ms: float, drift_s: float
     that missed a deadline and re-syncs by resampling: on the rig the delay moved
     by 10.75 ms between two replies, and the filter then removed only 5-15 dB for
     ~0.5 s). The microphone, the reference, where the second reply starts."""
-    first = reply(14.0)
-    n1, gap = 6 * RATE, 2 * RATE
-    ref = np.zeros(n1 + gap + 6 * RATE, np.float32)
-    ref[:n1], ref[n1 + gap:] = first[:n1], first[n1:n1 + len(ref) - n1 - gap]
+    ref, k = _two_reply_reference(6.0)
     delay_ms = np.full(len(ref), 40.0)
-    k, m = n1 + gap, int(drift_s * RATE)
+    m = int(drift_s * RATE)
     delay_ms[k:] += jump_ms + drift_ms
     delay_ms[k:k + m] -= drift_ms - np.linspace(0, drift_ms, m)
     echo = np.convolve(ref, room_impulse_response(delay_ms=0))[:len(ref)]

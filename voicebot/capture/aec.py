@@ -190,6 +190,8 @@ class EchoCanceller:
         self._margin = cfg.margin_ms * _RATE // 1000
         self._tail = cfg.filter_ms * _RATE // 1000 + self._frame
         self._was_active = False
+        # Frames judged young again at a new reply and after a new delay.
+        self._fresh_frames = cfg.guard_fresh_ms // cfg.frame_ms
         frame = self._frame
         self._back_frames = -(-(cfg.filter_ms + cfg.guard_back_ms) * _RATE // 1000 // frame)
         self._ahead_frames = -(-cfg.guard_ahead_ms * _RATE // 1000 // frame)
@@ -275,7 +277,7 @@ class EchoCanceller:
             self.unguarded = mic.astype("<i2").tobytes()
             return self.unguarded
         if not self._was_active and self._guard is not None:
-            self._guard.refresh(self.config.guard_fresh_ms // self.config.frame_ms)
+            self._guard.refresh(self._fresh_frames)
         self._was_active = True
         n = len(mic) // self._frame * self._frame
         if n == 0:
@@ -293,7 +295,7 @@ class EchoCanceller:
         self._delay.push(near, ref0)
         if self._guard is not None and self._delay.delay != measured:
             # The delay was measured anew: the filter re-converges on the moved path.
-            self._guard.refresh(self.config.guard_fresh_ms // self.config.frame_ms)
+            self._guard.refresh(self._fresh_frames)
         # Per frame: the loudest reference whose echo can be in it (for the guard),
         # from the powers of the frames before (kept) and of this block and after.
         powers = np.concatenate([self._ref_history, _frame_powers(wide, frame)])
