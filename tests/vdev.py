@@ -18,17 +18,56 @@ import threading
 import time
 import wave
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
 MIC_SINK = "voicebot_mic"
 SPEAKER_SINK = "voicebot_speaker"
 RECORD_RATE = 48_000
+REPO = Path(__file__).resolve().parents[1]
 
 
 def audio_available() -> bool:
-    return bool(os.environ.get("XDG_RUNTIME_DIR")) and subprocess.run(
-        ["pactl", "info"], capture_output=True).returncode == 0
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        return False
+    try:
+        return subprocess.run(["pactl", "info"], capture_output=True, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:  # a sound server that hangs is as good as none
+        return False
+
+
+def start_rig() -> None:
+    """scripts/audio-up: the sound server and both sinks, defaults set (idempotent); its
+    environment (``XDG_RUNTIME_DIR``, ...) applied to this process."""
+    out = subprocess.run([str(REPO / "scripts" / "audio-up")], check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    for line in out.splitlines():
+        if line.startswith("export ") and "=" in line:
+            name, value = line.removeprefix("export ").split("=", 1)
+            os.environ[name] = value.strip("'")
+
+
+def rig_report() -> str:
+    """What there is to know about a rig found down: which of its daemons run, the end
+    of their logs (scripts/audio-up appends how each one ended), the kernel's last
+    words about them (a crash, the OOM killer)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    lines = [f"XDG_RUNTIME_DIR={runtime or '(unset)'}"]
+    for name in ("dbus-daemon", "pipewire", "wireplumber", "pipewire-pulse"):
+        found = subprocess.run(["pgrep", "-a", "-x", name], capture_output=True,
+                               text=True).stdout.strip()
+        lines.append(f"{name}: {found or 'not running'}")
+    for log in sorted(Path(runtime, "log").glob("*.log")) if runtime else ():
+        tail = log.read_text(errors="replace").splitlines()[-8:]
+        lines += [f"{log.name}:", *(f"  {t}" for t in tail)]
+    try:
+        kernel = subprocess.run(["dmesg"], capture_output=True, text=True).stdout.splitlines()
+    except OSError:
+        kernel = []
+    words = ("pipewire", "wireplumber", "oom", "killed process", "segfault")
+    lines += [f"kernel: {k}" for k in kernel if any(w in k.lower() for w in words)][-8:]
+    return "\n".join(lines)
 
 
 def play_into_mic(wav_path: str, *, wait: bool = True) -> subprocess.Popen[bytes]:

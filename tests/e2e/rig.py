@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from vdev import start_rig
 
 
 def _pactl(*args: str) -> str:
@@ -82,5 +82,4 @@ def stop_sound_server() -> None:
 
 def restore_rig() -> None:
     """scripts/audio-up: the sound server and both sinks, defaults set (idempotent)."""
-    subprocess.run([str(REPO / "scripts" / "audio-up")], check=True, capture_output=True,
-                   timeout=60)
+    start_rig()
