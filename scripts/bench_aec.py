@@ -14,6 +14,9 @@ the reference aligned by timestamps only, in 40 ms blocks, and is measured on:
 - double talk: a second voice speaks over the reply every ~5 s; hits are its
   utterances detected (SpeechStarted between onset and end), with the median
   detection latency from onset;
+- start triggers: false starts on the chosen canceller's output with nobody
+  speaking, the echo at -10, -4 and +2 dB and on a moving echo path, and talkers
+  detected, for the trigger used with echo cancellation and quicker or slower ones;
 - CPU: process time per second of audio for the canceller alone (single thread;
   the machine is shared, so timings are noisy), and chat's capture thread as it
   runs with the chosen canceller: capture conversion + echo stage (reference
@@ -303,6 +306,46 @@ def moved_delay(seconds: float) -> None:
               f"{seconds:.0f} s, false starts " + ", ".join(counts), flush=True)
 
 
+def start_triggers(seconds: float) -> None:
+    """The start trigger with echo cancellation (config.ECHO_START_FRAMES), against
+    quicker and slower ones, on the chosen canceller's output: false starts with
+    nobody speaking (the room's echo at the rig's -10 dB, then 6 and 12 dB louder: a
+    louder speaker or a closer microphone; and the echo path that moves), and the
+    talkers over the reply detected, with the delay from their onset."""
+    from voicebot.capture.segmenter import SegmenterConfig
+    from voicebot.config import ECHO_START_FRAMES
+
+    ref = reply(seconds)
+    rir = room_impulse_response()
+    quiet = {"echo -10 dB": scene(ref).mic,
+             "-4 dB": scene(ref, rir=2 * rir).mic,
+             "+2 dB": scene(ref, rir=4 * rir).mic,
+             "moving": moved_delay_mic(ref)}
+    outs = {name: run(Chosen(), mic, ref)[0] for name, mic in quiet.items()}
+    talk = scene(ref, near=double_talk_parts(seconds))
+    out_talk = run(Chosen(), talk.mic, ref)[0]
+
+    def starts(out: np.ndarray, voiced: int, window: int) -> list[float]:
+        det = UtteranceDetector(SegmenterConfig(start_voiced_frames=voiced,
+                                                start_window_frames=window))
+        pcm = to_pcm16(out)
+        return [det.position / RATE for i in range(0, len(pcm), 2 * BLOCK)
+                for e in det.feed(pcm[i:i + 2 * BLOCK]) if isinstance(e, SpeechStarted)]
+
+    print(f"  {'trigger':14s} " + " ".join(f"{n:>11s}" for n in quiet)
+          + "   talkers over the reply: detected, median / max after the onset")
+    for voiced, window in ((8, 10), ECHO_START_FRAMES, (3, 4), (2, 3)):
+        label = f"{voiced} of {window}" + (" (used)" if (voiced, window) == ECHO_START_FRAMES
+                                          else "")
+        falses = [len(starts(o, voiced, window)) for o in outs.values()]
+        found = starts(out_talk, voiced, window)
+        lat = [1000 * (hit[0] - t.start_s) for t in talk.talk
+               if (hit := [f for f in found if t.start_s <= f <= t.end_s])]
+        print(f"  {label:14s} " + " ".join(f"{n:>11d}" for n in falses)
+              + f"   {len(lat)}/{len(talk.talk)}, {statistics.median(lat):.0f} / "
+              f"{max(lat):.0f} ms", flush=True)
+
+
 class _Unguarded(Chosen):
     def __init__(self) -> None:
         self.name = "voicebot EchoCanceller without the guard"
@@ -376,6 +419,9 @@ def main() -> None:
     if not only or "chosen" in only:
         print("\nan echo path that moves (60 ms dropout, then the delay moves), echo only:")
         moved_delay(args.seconds)
+        print(f"\nstart triggers (voiced VAD frames of the last so many, 30 ms each): false "
+              f"starts with nobody speaking in {args.seconds:.0f} s:")
+        start_triggers(args.seconds)
         block_ms = Settings().capture_block_ms
         base, full = chosen_pipeline_cpu(min(args.seconds, 30.0), block_ms)
         print(f"\nchat's capture thread, {block_ms} ms blocks, best of 3: capture (48 kHz "

@@ -14,10 +14,10 @@ from aec_scene import double_talk_parts, from_pcm16, reply, room_impulse_respons
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebot.capture.segmenter import SpeechStarted
+from voicebot.capture.segmenter import SegmenterConfig, SpeechStarted
 from voicebot.capture.vad import UtteranceDetector
 from voicebot.capture.aec import AecConfig, EchoCanceller, aec_available, echo_canceller_for
-from voicebot.config import resolve
+from voicebot.config import ECHO_START_FRAMES, resolve
 from voicebot.errors import ConfigError
 
 pytestmark = pytest.mark.skipif(not aec_available(), reason="libspeexdsp1 is not installed")
@@ -40,8 +40,8 @@ def _run(aec: EchoCanceller, mic: np.ndarray, ref: np.ndarray | None,
     return bytes(out)
 
 
-def _starts(pcm: bytes) -> list[float]:
-    det = UtteranceDetector()
+def _starts(pcm: bytes, config: SegmenterConfig | None = None) -> list[float]:
+    det = UtteranceDetector(config)
     times = []
     for i in range(0, len(pcm), 2 * BLOCK):
         if any(isinstance(e, SpeechStarted) for e in det.feed(pcm[i:i + 2 * BLOCK])):
@@ -72,6 +72,25 @@ def test_a_talker_over_the_reply_is_detected() -> None:
         assert hits, f"{spoken.text!r} at {spoken.start_s:.2f} s not detected ({starts})"
         assert hits[0] - spoken.start_s <= 0.4
     assert len(starts) == len(sc.talk)
+
+
+@pytest.mark.parametrize("loudness", [4.0, 6.3])  # the echo +2 and +6 dB above the scene's
+def test_a_loud_speakers_echo_is_never_heard_as_speech(loudness: float) -> None:
+    """Replies of 8 s with 2 s between them, the echo 12 and 16 dB louder than the
+    scene's -10 dB (a speaker turned up, a microphone beside it), with the start
+    trigger chat uses with echo cancellation: what the canceller leaves of the echo
+    (its reverberant tail beyond the filter, ~28 dB down) would sound voiced; the guard's
+    residue rule keeps it from the VAD. The control, without that rule, starts."""
+    base = reply(40.0)
+    ref = np.concatenate([part for i in range(0, len(base), 8 * RATE)
+                          for part in (base[i:i + 8 * RATE], np.zeros(2 * RATE, np.float32))])
+    mic = scene(ref, rir=loudness * room_impulse_response()).mic
+    trigger = SegmenterConfig(start_voiced_frames=ECHO_START_FRAMES[0],
+                              start_window_frames=ECHO_START_FRAMES[1])
+    used = _starts(_run(EchoCanceller(), mic, ref), trigger)
+    assert used == []
+    control = _starts(_run(EchoCanceller(AecConfig(guard_residual_db=None)), mic, ref), trigger)
+    assert control, "control: without the residue rule the echo's residue starts speech"
 
 
 def test_without_reference_the_input_passes_untouched_at_no_cost() -> None:

@@ -111,3 +111,32 @@ def test_refresh_never_prolongs_youth() -> None:
     guard.refresh(3)
     assert not any(guard.admit(ECHO, ECHO / 30, REF) for _ in range(9))  # still 2..10
     assert guard.admit(ECHO, ECHO / 30, REF)
+
+
+def test_the_residue_of_a_loud_echo_is_silenced_once_grown_up() -> None:
+    guard = EchoGuard(min_reference_power=1.0, residual_db=-25.0, young_frames=3)
+    assert all(guard.admit(ECHO, ECHO / 1000, REF) for _ in range(3))  # young: passes
+    assert guard.erl == pytest.approx(0.1)
+    assert not guard.admit(ECHO, ECHO / 1000, REF)  # 30 dB below the echo: residue
+    assert not guard.lost  # the canceller works: nothing to measure again
+    assert guard.admit(ECHO, ECHO / 100, REF)  # 20 dB below: maybe a quiet talker
+    # A reply 30 dB quieter: its own loudest echo is the yardstick.
+    assert guard.admit(ECHO / 1000, ECHO / 1e5, REF / 1000)  # 20 dB below it
+    assert not guard.admit(ECHO / 1000, ECHO / 1e6, REF / 1000)  # 30 dB below it
+    assert guard.admit(10 * ECHO, 9 * ECHO, REF)  # a talker over the reply
+    assert guard.admit(ECHO, ECHO / 1000, 0.5)  # nothing loud played
+
+
+@given(st.lists(st.tuples(st.floats(1.0, 1e12), st.floats(0.0, 1e12), st.floats(0.0, 1e12)),
+                max_size=40))
+@settings(max_examples=200)
+def test_the_residue_rule_only_ever_silences_more(frames: list[tuple[float, float, float]]) -> None:
+    """Fed the same frames, the guard with the residue rule admits a subset of what the
+    guard without it admits (it learns the same echo level from them)."""
+    plain = EchoGuard(min_reference_power=10.0)
+    strict = EchoGuard(min_reference_power=10.0, residual_db=-25.0)
+    for mic, out, ref in frames:
+        out = min(out, mic)
+        admitted = strict.admit(mic, out, ref)
+        assert plain.admit(mic, out, ref) or not admitted
+        assert strict.erl == plain.erl

@@ -23,6 +23,10 @@ WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels
   microphone is ``talk_margin_db`` louder than the loudest echo the recent
   reference could have made (``erl`` times its loudest frame); otherwise it is
   silenced. A user can still talk over the reply; the reply cannot.
+- With ``residual_db``, once the filter has grown up, a frame whose output is that
+  far below the loudest echo the recent reference could have made is silenced even
+  though the canceller worked: it is the canceller's residue (~28 dB below the
+  echo), which a loud speaker makes loud enough for the VAD to call speech.
 - Frames silenced in a row (``lost_after_frames``) that lost less than
   ``lost_erle_db`` mean the echo is lost, not briefly leaking: :attr:`EchoGuard.lost`
   asks for the delay to be measured again at once.
@@ -50,7 +54,7 @@ class EchoGuard:
                  young_frames: int = 150, learn_erle_db: float = 15.0,
                  talk_margin_db: float = 2.0, erl_decay_db: float = 0.1,
                  min_reference_power: float = 0.0, lost_erle_db: float = 6.0,
-                 lost_after_frames: int = 4) -> None:
+                 lost_after_frames: int = 4, residual_db: float | None = None) -> None:
         self._min_erle = _ratio(min_erle_db)
         self._young_min_erle = _ratio(young_min_erle_db)
         self._young_frames = young_frames
@@ -61,6 +65,7 @@ class EchoGuard:
         self._decay = _ratio(-erl_decay_db)
         self._min_ref = min_reference_power
         self._lost_after = lost_after_frames
+        self._residual = None if residual_db is None else _ratio(residual_db)
         self.erl: float | None = None
         """Learnt echo power per unit of the loudest recent reference frame's power."""
         self._missed = 0  # frames silenced in a row
@@ -95,9 +100,20 @@ class EchoGuard:
         if mic_power >= self._learn_erle * out_power:
             erl = mic_power / reference_power
             self.erl = erl if self.erl is None else max(erl, self.erl * self._decay)
-        if cancelled or self.erl is None:
+        if self.erl is None:
             self._missed = 0
             return True
+        if cancelled:
+            self._missed = 0
+            if (self._residual is None or young
+                    or out_power >= self._residual * self.erl * reference_power):
+                return True
+            # Far below the loudest echo the reference could make: what the canceller
+            # left of the echo, which a louder speaker makes loud enough to sound voiced.
+            # (Not while young: the stricter young rule holds there, and with both a
+            # talker over a fresh reply was heard up to a second later.)
+            self.silenced_frames += 1
+            return False
         if mic_power >= self._talk_margin * self.erl * reference_power:
             self._missed = 0
             return True  # louder than any echo: someone speaks over the reply
