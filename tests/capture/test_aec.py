@@ -127,6 +127,8 @@ def test_modes() -> None:
         echo_canceller_for("maybe", speaker=True)
     with pytest.raises(ConfigError):
         AecConfig(frame_ms=15)
+    with pytest.raises(ConfigError):
+        AecConfig(guard_residual_db=3.0)
 
 
 def test_setting(tmp_path) -> None:
