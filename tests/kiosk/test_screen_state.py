@@ -177,6 +177,15 @@ def test_the_oldest_timer_goes_past_the_limit() -> None:
     assert [t["id"] for t in state.snapshot(5.0, WALL)["timers"]] == ["2", "3", "4"]
 
 
+def test_a_fired_timer_the_screen_never_saw_set_keeps_the_limit() -> None:
+    """Found by the property below: two timers set, then one that fired without the
+    screen having seen it set (set before the page connected) made three of two."""
+    state = fed([(0.0, TimerSet(id="1", label=None, duration_s=1.0)),
+                 (0.0, TimerSet(id="2", label=None, duration_s=1.0)),
+                 (0.0, TimerFired(id="3", label=None, text=""))], max_timers=2)
+    assert sorted(t["id"] for t in state.snapshot(0.0, WALL)["timers"]) == ["2", "3"]
+
+
 def test_what_the_screen_does_not_show_changes_nothing() -> None:
     state = fed(A_TURN[:6])
     before = state.snapshot(1.7, WALL)

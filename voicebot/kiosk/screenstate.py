@@ -188,17 +188,19 @@ class ScreenState:
             self._timers.pop(record.id, None)  # ids are reused once the book is empty
             self._timers[record.id] = _Timer(record.id, record.label, record.duration_s,
                                              now_s + record.duration_s)
-            while len(self._timers) > self.max_timers:
-                del self._timers[next(iter(self._timers))]
         elif isinstance(record, TimerCancelled):
             self._timers.pop(record.id, None)
         else:
             old = self._timers.get(record.id)
-            if old is None:
+            if old is None:  # set before the screen knew, or forgotten: shown as done
                 self._timers[record.id] = _Timer(record.id, record.label, None, now_s, now_s)
             else:
                 self._timers[record.id] = _Timer(old.id, old.label, old.duration_s, old.due_at,
                                                  now_s)
+        # Whatever added it (a fired timer the screen never saw set, too), the oldest
+        # beyond max_timers is forgotten.
+        while len(self._timers) > self.max_timers:
+            del self._timers[next(iter(self._timers))]
 
     def _clip(self, text: str) -> str:
         limit = self.max_text_chars

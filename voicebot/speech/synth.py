@@ -48,6 +48,7 @@ _ENDPAUSE = 0x1000  # a sentence pause after each piece, as between sentences
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 _CALLBACK_BUFFER_MS = 100
 _ABORT, _CONTINUE = 1, 0
+_NOISE_SEED = 1  # eSpeak's noise seed before each sentence (see _Espeak.__init__)
 
 
 class _Event(ctypes.Structure):
@@ -88,6 +89,18 @@ class _Espeak:
         if self.sample_rate <= 0:
             raise VoicebotError(f"eSpeak NG could not start (data at {data_path})")
         self._lib = lib
+        # eSpeak's breath noise (voices with a ``breath`` line, such as en-us+f2 and
+        # +f3) comes from its own random generator, seeded from the clock at start:
+        # the same sentence came out differently from run to run. Reseeding it
+        # before each sentence makes a process's speech reproducible (test speech,
+        # enrolment negatives, caches). What a voice's ``echo`` line carries over
+        # from the previous sentence still makes a sentence depend on what came
+        # before it, the same way in every run. (espeak-ng >= 1.52, which the
+        # espeakng-loader wheel bundles.)
+        self._seed = getattr(lib, "espeak_ng_SetRandSeed", None)
+        if self._seed is not None:
+            self._seed.argtypes = [ctypes.c_long]
+            self._seed.restype = None
         self._chunks: list[bytes] = []
         self._cancel: threading.Event | None = None
         # Keep a reference: the C side holds only the raw function pointer.
@@ -115,6 +128,8 @@ class _Espeak:
         data = text.encode("utf-8") + b"\0"
         flags = _CHARS_UTF8 | _ENDPAUSE | (_SSML if ssml else 0)
         self._chunks, self._cancel = [], cancel
+        if self._seed is not None:
+            self._seed(_NOISE_SEED)
         try:
             status = self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, flags,
                                             None, None)
