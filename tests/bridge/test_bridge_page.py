@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 from bidi import firefox
-from conftest import REPLY_TEXT, running_bridge
+from bridgehelp import REPLY_TEXT, running_bridge
 from speech import compose
 from vdev import play_into_mic, write_wav
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from conftest import running_bridge
+from bridgehelp import running_bridge
 from speech import compose
 from websockets.asyncio.client import connect
 from wsclient import BridgeClient

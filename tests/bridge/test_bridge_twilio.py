@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 import soxr
-from conftest import running_bridge
+from bridgehelp import running_bridge
 from speech import compose
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import collect, sse_events
+from serverhelp import collect, sse_events
 from voicebot.server.conversations import Conversations, conversation_key
 from voicebot.server.validate import parse_request
 

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import collect, sse_events
+from serverhelp import collect, sse_events
 from speech import synth
 from voicebot.audio.wav import encode_wav
 from voicebot.server.completion import Engines, ServerState

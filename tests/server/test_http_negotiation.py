@@ -8,7 +8,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import collect, sse_events
+from serverhelp import collect, sse_events
 from voicebot.server.negotiate import accepts_event_stream
 from voicebot.server.serve import start_embedded
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import collect, spoken, sse_events
+from serverhelp import collect, spoken, sse_events
 
 
 def test_spoken_question_gets_a_spoken_answer(client):

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import collect, sse_events
+from serverhelp import collect, sse_events
 from voicebot.server.spec import validator_for_component
 
 AUDIO = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "pcm16"}}

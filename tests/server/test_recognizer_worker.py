@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import collect, spoken, sse_events
+from serverhelp import collect, spoken, sse_events
 from speech import synth
 from voicebot.errors import ConfigError, InputError, VoicebotError
 from voicebot.server.assistant import SKILL_PHRASES

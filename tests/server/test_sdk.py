@@ -18,7 +18,7 @@ import numpy as np
 import openai
 import pytest
 
-from conftest import spoken
+from serverhelp import spoken
 from voicebot.audio.files import decode_audio_bytes
 from voicebot.server.serve import EmbeddedServer, start_embedded
 from voicebot.speech.voices import voices
