@@ -8,10 +8,8 @@ what went in, never against what the code computed.
 from __future__ import annotations
 
 import asyncio
-import gc
 import queue
 import threading
-import tracemalloc
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +18,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from allocs import peak_growth
 
 from voicebot.capture.mic import MicrophoneSource
 from voicebot.capture.ring import BlockRing
@@ -224,32 +224,6 @@ class _CountingPoster:
         self.last = args
 
 
-def _peak_growth(step: Callable[[], None], calls: int = 1000) -> tuple[int, int]:
-    """(peak, final) bytes traced above the start while ``step`` runs ``calls`` times.
-
-    tracemalloc sees every thread; the smallest of three runs is taken so that a
-    stray allocation elsewhere in the process does not count. Earlier tests' garbage
-    is collected first and the collector paused: finalizers it would run meanwhile
-    allocate too, and are not ``step``'s work.
-    """
-    results = []
-    gc.collect()
-    gc.disable()
-    tracemalloc.start()
-    try:
-        for _ in range(3):
-            start, _ = tracemalloc.get_traced_memory()
-            tracemalloc.reset_peak()
-            for _ in range(calls):
-                step()
-            end, peak = tracemalloc.get_traced_memory()
-            results.append((peak - start, end - start))
-    finally:
-        tracemalloc.stop()
-        gc.enable()
-    return min(results)
-
-
 def test_forwarding_allocates_no_sample_buffers() -> None:
     """1000 forwarded blocks allocate nothing that grows with the block or the call count.
 
@@ -270,7 +244,7 @@ def test_forwarding_allocates_no_sample_buffers() -> None:
 
     for _ in range(3 * mic._ring_slots):  # warm up: every slot written once, ints > 256
         one_block()
-    peak, final = _peak_growth(one_block)
+    peak, final = peak_growth(one_block)
     print(f"forwarding: peak {peak} B, retained {final} B over 1000 calls; "
           f"one block is {indata.nbytes} B")
     assert posts.count == 3 * mic._ring_slots + 3 * 1000
@@ -283,5 +257,5 @@ def test_forwarding_allocates_no_sample_buffers() -> None:
     def copying_block() -> None:
         post(print, indata.copy())
 
-    copy_peak, _ = _peak_growth(copying_block)
+    copy_peak, _ = peak_growth(copying_block)
     assert copy_peak >= indata.nbytes

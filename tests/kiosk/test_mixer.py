@@ -3,9 +3,8 @@ clipped, overlapping clips, and no buffer allocated in the callback's call."""
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
+from allocs import peak_growth
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,13 +81,5 @@ def test_mixing_allocates_no_buffer() -> None:
     for _ in range(VOICES):
         mixer.play(np.full(48_000, 0.1, np.float32))
     mixer.mix_into(block)  # warm up
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for _ in range(5):
-            mixer.mix_into(block)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak - before < 2048, f"{peak - before} bytes allocated while mixing"
+    peak, _ = peak_growth(lambda: mixer.mix_into(block), 5)
+    assert peak < 2048, f"{peak} bytes allocated while mixing"

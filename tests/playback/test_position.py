@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import pytest
+from allocs import peak_growth
 
 from voicebot.playback.position import PlaybackPositions
 
@@ -64,13 +63,12 @@ def test_wraps_and_forgets_the_oldest_rows() -> None:
 def test_record_allocates_no_buffer() -> None:
     pos = PlaybackPositions()
     pos.record(1, 0, 480, 1.0)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for k in range(2000):
-            pos.record(1, 480 * k, 480, 1.0 + k * 0.01)
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak - base < 1024 and current - base < 512  # a few transient floats
+    k = 0
+
+    def record() -> None:
+        nonlocal k
+        k += 1
+        pos.record(1, 480 * k, 480, 1.0 + k * 0.01)
+
+    peak, current = peak_growth(record, 2000)
+    assert peak < 1024 and current < 512  # a few transient floats
