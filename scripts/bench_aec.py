@@ -282,11 +282,22 @@ def moved_delay_mic(ref: np.ndarray, every_s: float = 5.0) -> np.ndarray:
     return mic
 
 
+def trigger_starts(out: np.ndarray, voiced: int, window: int) -> list[float]:
+    """SpeechStarted times (s) on ``out`` with a start trigger of ``voiced`` VAD frames
+    of the last ``window``."""
+    from voicebot.capture.segmenter import SegmenterConfig
+
+    det = UtteranceDetector(SegmenterConfig(start_voiced_frames=voiced,
+                                            start_window_frames=window))
+    pcm = to_pcm16(out)
+    return [det.position / RATE for i in range(0, len(pcm), 2 * BLOCK)
+            for e in det.feed(pcm[i:i + 2 * BLOCK]) if isinstance(e, SpeechStarted)]
+
+
 def moved_delay(seconds: float) -> None:
     """False starts on echo alone when the echo path moves, with and without the
     guard, for the segmenter's start trigger (8 of 10 frames) and the quicker one
     used with echo cancellation (config.ECHO_START_FRAMES)."""
-    from voicebot.capture.segmenter import SegmenterConfig
     from voicebot.config import ECHO_START_FRAMES
 
     ref = reply(seconds)
@@ -296,11 +307,7 @@ def moved_delay(seconds: float) -> None:
         out, _ = run(Chosen(), mic, ref) if guard else run(_Unguarded(), mic, ref)
         counts = []
         for voiced, window in ((8, 10), ECHO_START_FRAMES):
-            det = UtteranceDetector(SegmenterConfig(start_voiced_frames=voiced,
-                                                    start_window_frames=window))
-            pcm = to_pcm16(out)
-            n = sum(1 for i in range(0, len(pcm), 2 * BLOCK)
-                    for e in det.feed(pcm[i:i + 2 * BLOCK]) if isinstance(e, SpeechStarted))
+            n = len(trigger_starts(out, voiced, window))
             counts.append(f"{n} ({voiced} of {window} frames)")
         print(f"  {'with' if guard else 'without'} the guard: {moves} moves of the delay in "
               f"{seconds:.0f} s, false starts " + ", ".join(counts), flush=True)
@@ -312,7 +319,6 @@ def start_triggers(seconds: float) -> None:
     nobody speaking (the room's echo at the rig's -10 dB, then 6 and 12 dB louder: a
     louder speaker or a closer microphone; and the echo path that moves), and the
     talkers over the reply detected, with the delay from their onset."""
-    from voicebot.capture.segmenter import SegmenterConfig
     from voicebot.config import ECHO_START_FRAMES
 
     ref = reply(seconds)
@@ -325,20 +331,13 @@ def start_triggers(seconds: float) -> None:
     talk = scene(ref, near=double_talk_parts(seconds))
     out_talk = run(Chosen(), talk.mic, ref)[0]
 
-    def starts(out: np.ndarray, voiced: int, window: int) -> list[float]:
-        det = UtteranceDetector(SegmenterConfig(start_voiced_frames=voiced,
-                                                start_window_frames=window))
-        pcm = to_pcm16(out)
-        return [det.position / RATE for i in range(0, len(pcm), 2 * BLOCK)
-                for e in det.feed(pcm[i:i + 2 * BLOCK]) if isinstance(e, SpeechStarted)]
-
     print(f"  {'trigger':14s} " + " ".join(f"{n:>11s}" for n in quiet)
           + "   talkers over the reply: detected, median / max after the onset")
     for voiced, window in ((8, 10), ECHO_START_FRAMES, (3, 4), (2, 3)):
         label = f"{voiced} of {window}" + (" (used)" if (voiced, window) == ECHO_START_FRAMES
                                           else "")
-        falses = [len(starts(o, voiced, window)) for o in outs.values()]
-        found = starts(out_talk, voiced, window)
+        falses = [len(trigger_starts(o, voiced, window)) for o in outs.values()]
+        found = trigger_starts(out_talk, voiced, window)
         lat = [1000 * (hit[0] - t.start_s) for t in talk.talk
                if (hit := [f for f in found if t.start_s <= f <= t.end_s])]
         print(f"  {label:14s} " + " ".join(f"{n:>11d}" for n in falses)
