@@ -31,8 +31,8 @@ while the VAD gate lets it run; ``BAR@FLOOR``: the takes' windows it learns as
 positives only at or over FLOOR (enroll's ``positive_threshold``). The candidates are
 every chunk scored, so any bar is scored from the same cache. ``--consecutive K``: also
 fire only when the threshold is passed in K chunks in a row. ``--looks``: also the
-verifier on the second look's windows (scripts/verifier_looks.py). wakebar-report.md
-has what these showed.
+verifier on the second look's windows (scripts/verifier_looks.py).
+scripts/bench_verifier-results.md has what these showed.
 
 ``--seed-offset N``: test on bench_wakeword's fresh corpus of that offset (the same
 recipe, other seeds; a held-out check). The enrolment is the same whatever the
