@@ -56,6 +56,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 _RIG_RESTARTS = pytest.StashKey[list[str]]()
 
 
+def _restart_rig(config: pytest.Config, what: str) -> str | None:
+    """Start the rig found down again and record ``what`` with its report for the
+    summary. None when it is up again; else why not, with the report."""
+    report = rig_report()
+    try:
+        start_rig()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"scripts/audio-up could not start it ({exc})\n{report}"
+    config.stash.setdefault(_RIG_RESTARTS, []).append(f"{what}\n{report}")
+    return None
+
+
 @pytest.fixture
 def audio_devices(request: pytest.FixtureRequest) -> Iterator[None]:
     """The PipeWire virtual mic and speaker, held exclusively for this test.
@@ -73,14 +85,10 @@ def audio_devices(request: pytest.FixtureRequest) -> Iterator[None]:
     with open(_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not audio_available():
-            report = rig_report()
-            try:
-                start_rig()
-            except (OSError, subprocess.SubprocessError) as exc:
-                pytest.fail("PipeWire virtual devices are not running and scripts/audio-up "
-                            f"could not start them ({exc})\n{report}")
-            request.config.stash.setdefault(_RIG_RESTARTS, []).append(
-                f"{request.node.nodeid}: the rig was down and was started again\n{report}")
+            failed = _restart_rig(request.config, f"{request.node.nodeid}: the rig was "
+                                  "down and was started again")
+            if failed is not None:
+                pytest.fail(f"PipeWire virtual devices are not running and {failed}")
         yield
 
 
@@ -94,14 +102,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     except Exception as failure:
         if item.get_closest_marker("audio") is None or audio_available():
             raise
-        report = rig_report()
-        try:
-            start_rig()
-        except (OSError, subprocess.SubprocessError):
+        if _restart_rig(item.config, f"{item.nodeid}: failed with the rig down; the rig "
+                        "was started again and the test run once more") is not None:
             raise failure from None
-        item.config.stash.setdefault(_RIG_RESTARTS, []).append(
-            f"{item.nodeid}: failed with the rig down; the rig was started again and "
-            f"the test run once more\n{report}")
         item.runtest()
         return None
 
