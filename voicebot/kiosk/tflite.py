@@ -64,11 +64,14 @@ def run_on_one_thread(owner: Any, *, interpreter: str, model: str, input_tensor:
         lib.TfLiteInterpreterOptionsDelete(options)
     if not created:
         return False
+    resized = True
     if input_shape is not None:
         dims = (ctypes.c_int32 * len(input_shape))(*input_shape)
-        lib.TfLiteInterpreterResizeInputTensor(created, ctypes.c_int32(0), dims,
-                                               ctypes.c_int32(len(input_shape)))
-    if lib.TfLiteInterpreterAllocateTensors(created) != 0:
+        resized = lib.TfLiteInterpreterResizeInputTensor(
+            created, ctypes.c_int32(0), dims, ctypes.c_int32(len(input_shape))) == 0
+    # A failed resize would leave the model's own input shape: wrong for the package's
+    # calls, so the package's interpreter is kept then.
+    if not resized or lib.TfLiteInterpreterAllocateTensors(created) != 0:
         lib.TfLiteInterpreterDelete(created)
         return False
     old = getattr(owner, interpreter)
