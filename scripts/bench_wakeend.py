@@ -49,9 +49,8 @@ def placements(scores: list[tuple[int, float]], ends: list[int], threshold: floa
     out = []
     fired = W.fire(scores, threshold)
     for end in ends:
-        near = [p for p, _ in fired if -1.0 * RATE <= p - end <= 1.5 * RATE]
-        if near:
-            cross = near[0]
+        cross = W.detection_of(fired, end)
+        if cross is not None:
             peak = max((s, p) for p, s in scores if cross <= p <= cross + window * CHUNK)[1]
             out.append((cross, peak, end))
     return out

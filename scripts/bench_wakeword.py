@@ -374,15 +374,21 @@ class Score:
     errors_s: list[float]
 
 
+def detection_of(fired: list[tuple[int, float]], end: int) -> int | None:
+    """The first detection (its chunk's end) that counts for the take whose wake word
+    ends at ``end``: from 1 s before it to 1.5 s after."""
+    return next((p for p, _ in fired if -1.0 * RATE <= p - end <= 1.5 * RATE), None)
+
+
 def score_positives(t: Trace, ends: list[int], threshold: float, lag_s: float) -> Score:
     fired = fire(t.scores, threshold)
     hits, errors, used = 0, [], set()
     for end in ends:
-        near = [(p, s) for p, s in fired if -1.0 * RATE <= p - end <= 1.5 * RATE]
-        if near:
+        found = detection_of(fired, end)
+        if found is not None:
             hits += 1
-            used.add(near[0][0])
-            errors.append((near[0][0] - end) / RATE - lag_s)
+            used.add(found)
+            errors.append((found - end) / RATE - lag_s)
     return Score(hits, len(ends), len([p for p, _ in fired if p not in used]), errors)
 
 
