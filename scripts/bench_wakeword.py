@@ -70,7 +70,8 @@ from voicebot.capture.noisegain import NoiseGain  # noqa: E402
 from voicebot.capture.segmenter import SegmenterConfig, SpeechStarted  # noqa: E402
 from voicebot.capture.vad import UtteranceDetector  # noqa: E402
 from voicebot.capture.vadmodels import VoicedTap, make_classifier  # noqa: E402
-from voicebot.kiosk.wakeword import WakeDetection, WakeWordConfig, WakeWordDetector  # noqa: E402
+from voicebot.kiosk.wakeword import (  # noqa: E402
+    WakeDetection, WakePlaced, WakeWordConfig, WakeWordDetector)
 
 RATE = 16_000
 BLOCK = 960  # 60 ms: the capture thread's block
@@ -262,8 +263,9 @@ class Heard:
 
 
 def listen(clip: np.ndarray, detector: WakeWordDetector | None, chain: Chain,
-           start: int = 0) -> Heard:
-    """Feed ``clip`` as the capture thread would: processor → segmenter's VAD → wake word."""
+           start: int = 0, placed: list[WakePlaced] | None = None) -> Heard:
+    """Feed ``clip`` as the capture thread would: processor → segmenter's VAD → wake word
+    (``placed`` gets the detections' ends placed again)."""
     tap = VoicedTap(make_classifier(chain.vad, 3))
     processor = (NoiseGain(chain.auto_gain_dbfs, chain.noise_suppression)
                  if chain.noise_suppression or chain.auto_gain_dbfs else None)
@@ -285,6 +287,8 @@ def listen(clip: np.ndarray, detector: WakeWordDetector | None, chain: Chain,
             block = np.frombuffer(pcm, np.int16)
             w0 = time.perf_counter()
             found += detector.feed(block, position, tap.take())
+            if placed is not None:
+                placed += detector.placed()
             wake_max = max(wake_max, time.perf_counter() - w0)
             wake_cpu += time.process_time() - t1
         position += len(pcm) // 2
@@ -297,14 +301,14 @@ def _detector(model: str, engine: str, gate: str, **options: object) -> WakeWord
 
 
 def _stream_through(detector: WakeWordDetector, clips: list[np.ndarray], chain: Chain,
-                    worst: list[float] | None = None
+                    worst: list[float] | None = None, placed: list[WakePlaced] | None = None
                     ) -> tuple[list[WakeDetection], int, float, float, float]:
     """Clips one after another as one continuous stream; detections, starts, CPU, seconds
-    (``worst`` gets each clip's longest block)."""
+    (``worst`` gets each clip's longest block, ``placed`` the ends placed again)."""
     found: list[WakeDetection] = []
     starts, vad_cpu, wake_cpu, seconds, position = 0, 0.0, 0.0, 0.0, 0
     for clip in clips:
-        h = listen(clip, detector, chain, position)
+        h = listen(clip, detector, chain, position, placed)
         if worst is not None:
             worst.append(h.wake_max_s)
         position += len(clip) // BLOCK * BLOCK

@@ -3,7 +3,7 @@
 The verifier combined with the speed-perturbed second look (kiosk/secondlook.py):
 where the shipped model's score rises through ``maybe``, a fresh openWakeWord hears
 the 2 s up to 320 ms after that chunk again, slowed down (x1.3 by default), as
-``WakeWordDetector``'s ``_Looker`` does it; this keeps, for each look, every chunk
+``WakeWordDetector``'s ``Looker`` does it; this keeps, for each look, every chunk
 the fresh model scores over the slowed audio: its score and its embedding window (what
 a verifier would be asked about). The looks are taken from the model's candidates
 (scripts/verifier_candidates.py, every chunk scored), so the trace runs the model
@@ -24,7 +24,7 @@ import bench_wakeword as B
 from verifier_candidates import Candidates
 from voicebot.kiosk.engines import OpenWakeWordEngine
 from voicebot.kiosk.secondlook import SecondLook, SecondLookConfig
-from voicebot.kiosk.wakeword import slow_down
+from voicebot.kiosk.looker import slow_down
 
 __all__ = ["Looks", "looks"]
 

@@ -63,6 +63,8 @@ CORES = [
     "voicebot.playback.mixer",
     "voicebot.kiosk.gate",
     "voicebot.kiosk.secondlook",
+    "voicebot.kiosk.wakeend",
+    "voicebot.kiosk.looker",
     "voicebot.kiosk.wakeword",
     "voicebot.kiosk.screenstate",
 ]

@@ -133,6 +133,10 @@ class Settings:
     #: cuts the model's CPU with talk in the room (7.7 -> 4.4 % of a core), but where
     #: speech never pauses (a TV) the kiosk then never wakes.
     wake_onset_window_ms: int = 0
+    #: The question is cut where the wake word ended, placed from the model's peak score
+    #: within this long after it fired (hey_jarvis, alexa; README "End of the wake
+    #: word"); 0: from the moment it fired. The wake earcon never waits for it.
+    wake_end_window_ms: int = 320
     #: A second engine listening for the same word ("microwakeword"; "": none), firing
     #: at ``wake_second_threshold`` (0: its own); either engine wakes the kiosk.
     wake_second_engine: str = ""
@@ -374,5 +378,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError("wake_second_look must be 0 (off) or a slow-down factor of 1-2")
     if s.wake_onset_window_ms < 0:
         raise ConfigError("wake_onset_window_ms must be >= 0 (0: off)")
+    if s.wake_end_window_ms < 0:
+        raise ConfigError("wake_end_window_ms must be >= 0 (0: off)")
     if not 0.0 <= s.earcon_volume <= 1.0:
         raise ConfigError("earcon_volume must be between 0 and 1")

@@ -30,14 +30,16 @@ def test_wake_word_detector_settings_from_the_config_file(tmp_path: Path) -> Non
     path = tmp_path / "kiosk.toml"
     path.write_text("[kiosk]\nwake_threshold = 0.6\nwake_onset_window_ms = 1800\n"
                     'wake_second_engine = "microwakeword"\nwake_second_threshold = 0.8\n'
-                    "wake_second_look = 1.2\n")
+                    "wake_second_look = 1.2\nwake_end_window_ms = 0\n")
     config = wake_word_config(resolve({}, config_path=str(path), env={}), "hey_jarvis")
     assert (config.model, config.engine, config.threshold, config.onset_window_ms,
             config.second_engine, config.second_threshold, config.second_look) == (
         "hey_jarvis", "openwakeword", 0.6, 1800, "microwakeword", 0.8, 1.2)
+    assert config.end_window_ms == 0
     plain = wake_word_config(Settings(), "okay_nabu")  # 0 and "": the models' own, off
     assert (plain.threshold, plain.onset_window_ms, plain.second_engine,
             plain.second_threshold, plain.second_look) == (None, None, None, None, None)
+    assert plain.end_window_ms == 320
     with pytest.raises(ConfigError, match="engine"):
         wake_word_config(Settings(wake_engine="porcupine"), "hey_jarvis")
 
@@ -49,6 +51,7 @@ def test_wake_word_detector_settings_from_the_config_file(tmp_path: Path) -> Non
     ("follow_up_ms = -1\n", "follow_up_ms"),
     ("[kiosk]\nwake_threshold = 1.5\n", "wake_threshold"),
     ("[kiosk]\nwake_onset_window_ms = -1\n", "wake_onset_window_ms"),
+    ("[kiosk]\nwake_end_window_ms = -1\n", "wake_end_window_ms"),
     ("[kiosk]\nwake_second_look = 0.5\n", "wake_second_look"),
 ])
 def test_bad_kiosk_settings(tmp_path: Path, text: str, message: str) -> None:

@@ -14,7 +14,7 @@ from vdev import write_wav
 from voicebot.capture.mic import FileSource, capture_events
 from voicebot.capture.vad import UtteranceDetector
 from voicebot.kiosk.listen import WakeTap
-from voicebot.kiosk.wakeword import WakeDetection
+from voicebot.kiosk.wakeword import WakeDetection, WakePlaced
 
 
 def test_tap_sees_every_block_in_order(tmp_path: Path) -> None:
@@ -61,15 +61,21 @@ class _Detector:
         assert samples.dtype == np.dtype("<i2")
         if position <= 16_000 < position + len(samples):
             return [WakeDetection("hey_jarvis", 16_000, 0.9)]
+        self._placed = position <= 20_000 < position + len(samples)
         return []
+
+    def placed(self) -> list[WakePlaced]:
+        return [WakePlaced("hey_jarvis", 15_000)] if getattr(self, "_placed", False) else []
 
 
 def test_wake_tap_posts_detections_to_the_loop() -> None:
     got: list[tuple[Any, ...]] = []
+    ends: list[int] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        tap = WakeTap(_Detector(), loop, lambda *a: got.append(a), clock=lambda: 100.0)  # type: ignore[arg-type]
+        tap = WakeTap(_Detector(), loop, lambda *a: got.append(a), ends.append,  # type: ignore[arg-type]
+                      clock=lambda: 100.0)
         block = bytes(960 * 2)
         for position in range(0, 32_000, 960):
             await asyncio.to_thread(tap, block, position, True)  # from another thread
@@ -80,3 +86,4 @@ def test_wake_tap_posts_detections_to_the_loop() -> None:
     (name, position, at), = got
     assert name == "hey_jarvis" and position == 16_000
     assert at == 100.0 - (16_320 - 16_000) / 16_000  # the block ended at 16320
+    assert ends == [15_000]  # the end placed again, later

@@ -14,13 +14,15 @@ from speech import compose
 from voicebot.capture.vad import UtteranceDetector, Vad
 from voicebot.capture.vadmodels import VoicedTap
 from voicebot.errors import ConfigError
-from voicebot.kiosk.wakeword import WakeDetection, WakeWordConfig, WakeWordDetector
+from voicebot.kiosk.wakeword import WakeDetection, WakePlaced, WakeWordConfig, WakeWordDetector
 
 RATE = 16_000
 BLOCK = 960  # 60 ms
 
 
-def listen(detector: WakeWordDetector, x: np.ndarray, start: int = 0) -> list[WakeDetection]:
+def listen(detector: WakeWordDetector, x: np.ndarray, start: int = 0,
+           placed: list[WakePlaced] | None = None) -> list[WakeDetection]:
+    """The detections; ``placed`` gets the ends placed again."""
     pcm = (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
     tap = VoicedTap(Vad(3).is_speech)
     segmenter = UtteranceDetector(classify=tap)
@@ -29,6 +31,8 @@ def listen(detector: WakeWordDetector, x: np.ndarray, start: int = 0) -> list[Wa
         block = pcm[i:i + BLOCK]
         segmenter.feed(block.tobytes())
         found += detector.feed(block, start + i, tap.take())
+        if placed is not None:
+            placed += detector.placed()
     return found
 
 
@@ -47,17 +51,34 @@ def test_wake_word_then_question_in_one_breath(detector: WakeWordDetector, voice
 
 
 def one_breath(detector: WakeWordDetector, voice: str, wpm: int, noise: str, dbfs: float,
-               tolerance_s: float) -> None:
-    """"hey jarvis, what time is it?": one detection, where the wake word ends."""
+               tolerance_s: float | None, placed: bool = True) -> None:
+    """"hey jarvis, what time is it?": one detection, where the wake word ends (the
+    detection's own placement within ``tolerance_s``, None: not checked), and, if
+    ``placed``, one placement again from the score's peak: at most 150 ms late (the
+    question keeps its first word) and 250 ms early (a syllable of the wake word)."""
     x, truth = compose([3.0, "hey jarvis,", 0.05, "what time is it?", 2.0], voice=voice,
                        wpm=wpm, noise=noise, noise_dbfs=dbfs, seed=3)
     detector.reset()
     start = 10 * RATE  # any capture position: the detector counts from what it is told
-    found = listen(detector, x, start)
+    again: list[WakePlaced] = []
+    found = listen(detector, x, start, again)
     assert len(found) == 1, found
     assert found[0].name == "hey_jarvis"
     error_s = (found[0].end_position - start) / RATE - truth[0].end_s
-    assert abs(error_s) <= tolerance_s, f"end of the wake word off by {1000 * error_s:.0f} ms"
+    if tolerance_s is not None:
+        assert abs(error_s) <= tolerance_s, f"wake word's end off by {1000 * error_s:.0f} ms"
+    if placed:
+        assert [p.name for p in again] == ["hey_jarvis"]
+        error_s = (again[0].end_position - start) / RATE - truth[0].end_s
+        assert -0.250 <= error_s <= 0.150, f"placed again {1000 * error_s:+.0f} ms off"
+
+
+def test_wake_word_end_placed_again_from_the_peak_keeps_the_question(
+        detector: WakeWordDetector) -> None:
+    """A voice whose score crosses the threshold late (scripts/bench_wakeend.py: about a
+    third of the takes are placed more than 150 ms late from the crossing, enough to
+    cut the question's first word): the end placed from the peak is not."""
+    one_breath(detector, "en-us+f3", 180, "fan", -45.0, tolerance_s=None)
 
 
 @pytest.mark.parametrize("which", ["detector", "fused"])
@@ -92,7 +113,8 @@ def fused() -> WakeWordDetector:
 def test_two_engines_detect_once(fused: WakeWordDetector, voice: str, wpm: int, noise: str,
                                  dbfs: float) -> None:
     # One detection where both engines heard it; microWakeWord's end is the less precise.
-    one_breath(fused, voice, wpm, noise, dbfs, tolerance_s=0.3)
+    # Placed again only when openWakeWord fired: microWakeWord's may come first.
+    one_breath(fused, voice, wpm, noise, dbfs, tolerance_s=0.3, placed=False)
 
 
 def test_second_engine_setting_is_checked() -> None:

@@ -325,6 +325,23 @@ def test_wake_word_gates_and_trims_and_follow_up_window() -> None:
     assert sim.of(ev.UtteranceIgnored)[-1].reason == "no_wake_word"
 
 
+def test_wake_word_end_placed_again_moves_the_cut_and_only_before_it() -> None:
+    """The detector places the word's end again a few chunks after the detection: the
+    question is cut there. One that comes after the cut changes nothing; it plays no
+    second earcon."""
+    sim = Sim(wake_word=True, earcons=True, follow_up_ms=0)
+    sim.feed(ip.WakeWord("hey_jarvis", int(4.3 * RATE), 4.3), 4.3)
+    got = sim.feed(ip.WakeWordEnd(int(4.0 * RATE)), 4.6)
+    assert not [o for o in got if isinstance(o, ip.PlayEarcon)]
+    sim.speak(3.2, 5.5, progress=False)
+    sim.feed(ip.TurnFinished(1, ip.TurnReport()), 7.0)
+    assert sim.of(ev.UserSaid)[0].audio_s == round(5.5 + TAIL_S - 4.0, 3)
+    assert [e.name for e in sim.of(ip.PlayEarcon)].count("wake") == 1
+    sim.feed(ip.WakeWordEnd(int(3.5 * RATE)), 7.1)  # too late: no wake word pending
+    got = sim.speak(9.0, 10.0)
+    assert [o.reason for o in got if isinstance(o, ev.UtteranceIgnored)] == ["no_wake_word"]
+
+
 def test_wake_word_over_a_reply_stops_it_and_its_question_is_the_next_turn() -> None:
     """The kiosk with echo cancellation: listening while the reply plays, no speech
     barge-in. Speech over the reply without the wake word changes nothing; the wake

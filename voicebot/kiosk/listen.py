@@ -6,7 +6,9 @@ it with every converted 16 kHz block beside the utterance detector (never while
 listening is muted: the model then rests, and warms up again on the next block).
 It runs the :class:`~.wakeword.WakeWordDetector` there and posts each detection
 to the loop with ``call_soon_threadsafe``: ``on_wake(name, end_position, at)``,
-``at`` being when the wake word's last sample was captured.
+``at`` being when the wake word's last sample was captured, and later, when the
+detector has placed the word's end again from the score's peak (:mod:`.wakeend`),
+``on_wake_end(end_position)``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class WakeTap:
 
     def __init__(self, detector: WakeWordDetector, loop: asyncio.AbstractEventLoop,
                  on_wake: Callable[[str, int, float], None],
+                 on_wake_end: Callable[[int], None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  voiced: Callable[[], bool] | None = None,
                  classify: Callable[[bytes], bool] | None = None) -> None:
@@ -44,6 +47,7 @@ class WakeTap:
         self._voiced = voiced
         self._loop = loop
         self._on_wake = on_wake
+        self._on_wake_end = on_wake_end
         self._clock = clock
         #: Wake words detected (capture thread writes).
         self.detections = 0
@@ -55,15 +59,19 @@ class WakeTap:
         if self._classify is not None:
             voiced = any([self._classify(frame) for frame in self._framer.push(pcm16)])
         found = self.detector.feed(samples, position, voiced)
-        if not found:
+        placed = self.detector.placed()
+        if not found and not placed:
             return
         # The block's last sample was captured about now (the reports' own `at`
         # is finer; the core uses the position, the time is for the records).
         end, now = position + len(samples), self._clock()
-        for d in found:
-            self.detections += 1
-            at = now - (end - d.end_position) / VAD_SAMPLE_RATE
-            try:
+        try:
+            for d in found:
+                self.detections += 1
+                at = now - (end - d.end_position) / VAD_SAMPLE_RATE
                 self._loop.call_soon_threadsafe(self._on_wake, d.name, d.end_position, at)
-            except RuntimeError:  # the loop closed during shutdown
-                return
+            if self._on_wake_end is not None:
+                for p in placed:
+                    self._loop.call_soon_threadsafe(self._on_wake_end, p.end_position)
+        except RuntimeError:  # the loop closed during shutdown
+            return

@@ -43,7 +43,7 @@ from ..recovery.speaker import ResilientSpeaker
 from ..turntaking import TurnTaking
 from ..turntaking.events import (DeviceStatus, ErrorEvent, Event, Listening, MuteChanged,
                                  Notice, StateChanged, TurnDone)
-from ..turntaking.inputs import WakeWord
+from ..turntaking.inputs import WakeWord, WakeWordEnd
 from .announce import Announcer, LocalVoice
 from .controls import Controls, TerminalKeys, key_char
 from .earcons import EARCON_NAMES, duration_ms, synthesize
@@ -78,6 +78,7 @@ def wake_word_config(settings: Settings, model: str) -> WakeWordConfig:
         model=model, engine=settings.wake_engine,
         threshold=settings.wake_threshold or None,
         onset_window_ms=settings.wake_onset_window_ms or None,
+        end_window_ms=settings.wake_end_window_ms,
         second_engine=settings.wake_second_engine.strip() or None,
         second_threshold=settings.wake_second_threshold or None,
         second_look=settings.wake_second_look or None,
@@ -203,9 +204,14 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
             if not listening.muted:  # muted since the capture thread heard it: not now
                 driver.feed(WakeWord(name, position, at))
 
+        def on_wake_end(position: int) -> None:
+            if not listening.muted:
+                driver.feed(WakeWordEnd(position))
+
         # With echo cancellation the wake word hears the filter's output, and the VAD
         # that gates it classifies that too (the detector's is on the guarded audio).
-        tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake, voiced=voiced.take,
+        tap = (WakeTap(wake_detector, asyncio.get_running_loop(), on_wake, on_wake_end,
+                       voiced=voiced.take,
                        classify=(make_classifier(settings.vad, vad.aggressiveness)
                                  if echo is not None else None))
                if wake_detector is not None else None)

@@ -17,6 +17,8 @@ canceller / noise processor, beside the utterance detector)::
     detections = wake.feed(block_int16, position_of_block_start, voiced=block_had_speech)
     for d in detections:   # post to the loop, then the core gets
         WakeWord(d.name, d.end_position, at=capture_time_of(d.end_position))
+    for p in wake.placed():   # up to ``end_window_ms`` later (:mod:`.wakeend`)
+        WakeWordEnd(p.end_position)
 
 Threads: a detector belongs to the thread that feeds it: the capture thread
 (``vb-capture``) in the kiosk; :meth:`WakeWordDetector.feed`,
@@ -36,10 +38,11 @@ from ..errors import ConfigError
 from .engines import BUILTIN_MODELS, MicroWakeWordEngine, OpenWakeWordEngine, open_engine
 from .fusion import EitherTrigger
 from .gate import GateConfig, ScoreTrigger, SpeechGate
-from .secondlook import LookRequest, SecondLook, SecondLookConfig
+from .looker import Looker
 from .verifier import Verifier, load_verifier
+from .wakeend import PeakPlacer
 
-__all__ = ["BUILTIN_MODELS", "WakeWordConfig", "WakeDetection", "WakeWordDetector"]
+__all__ = ["BUILTIN_MODELS", "WakeWordConfig", "WakeDetection", "WakePlaced", "WakeWordDetector"]
 
 _ENGINES = ("openwakeword", "microwakeword")
 _GATES = ("vad", "always")
@@ -59,7 +62,10 @@ class WakeWordConfig:
     ``hangover_ms``: the model keeps running this long after the last voiced block.
     ``catchup_chunks``: pre-roll chunks run per block beyond the new ones (spreads
     the burst when speech begins). ``end_lag_ms``: from the word's end to the
-    detection (None: measured per built-in model). ``onset_window_ms``: when set, a
+    detection (None: measured per built-in model). ``end_window_ms``: a detection's end
+    is placed again from the chunk where the model's score peaks within this long after
+    it fired (:mod:`.wakeend`; openWakeWord's built-in models, first engine; 0: never),
+    and reported by :meth:`WakeWordDetector.placed`. ``onset_window_ms``: when set, a
     detection counts only within this long of the start of the run of speech it is
     in (speech after at least ``onset_pause_ms`` of VAD silence): the wake word must
     begin an utterance. It removed the one false accept of the benchmark's speech hour,
@@ -97,6 +103,7 @@ class WakeWordConfig:
     hangover_ms: int = 1000
     catchup_chunks: int = 4
     end_lag_ms: int | None = None
+    end_window_ms: int = 320
     onset_window_ms: int | None = None
     onset_pause_ms: int = 500
     second_engine: str | None = None
@@ -125,7 +132,7 @@ class WakeWordConfig:
             if threshold is not None and not 0.0 < threshold <= 1.0:
                 raise ConfigError(f"wake word threshold must be in (0, 1], not {threshold}")
         for name in ("refractory_ms", "preroll_ms", "hangover_ms", "catchup_chunks",
-                     "onset_pause_ms", "second_look_delay_ms"):
+                     "onset_pause_ms", "second_look_delay_ms", "end_window_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"wake word {name} must not be negative")
         if self.second_look is not None:
@@ -154,6 +161,15 @@ class WakeDetection:
     score: float
 
 
+@dataclass(frozen=True)
+class WakePlaced:
+    """The wake word ``name`` last detected ended at capture sample ``end_position``:
+    placed again from the score's peak after the detection (:mod:`.wakeend`)."""
+
+    name: str
+    end_position: int
+
+
 class WakeWordDetector:
     """Listen for one wake word on the 16 kHz capture stream. Capture thread only.
 
@@ -165,7 +181,7 @@ class WakeWordDetector:
         self.config = config = config or WakeWordConfig()
         self._engines: list[OpenWakeWordEngine | MicroWakeWordEngine] = []
         self._gates: list[SpeechGate] = []
-        self._look: _Looker | None = None
+        self._look: Looker | None = None
         self._verifier: Verifier | None = None
         try:  # a later engine that fails to open must not leak the earlier ones
             threshold = config.threshold
@@ -181,13 +197,18 @@ class WakeWordDetector:
                                           config.second_model or config.model,
                                           config.second_threshold, gate))
             if config.second_look is not None:
-                self._look = _Looker(config, triggers[0], len(triggers))
+                self._look = Looker(config, triggers[0], len(triggers))
                 triggers.append(self._look.trigger)
         except BaseException:
             for engine in self._engines:
                 engine.close()
             raise
         self.name = self._engines[0].name
+        first = self._engines[0]
+        chunks = config.end_window_ms * (VAD_SAMPLE_RATE // 1000) // first.chunk_samples
+        self._placer = (PeakPlacer(first.chunk_samples, chunks, first.peak_lag_samples)
+                        if chunks > 0 and first.peak_lag_samples is not None else None)
+        self._placed: list[WakePlaced] = []
         self._trigger = EitherTrigger(triggers, config.refractory_ms * (VAD_SAMPLE_RATE // 1000))
         #: Chunks run through the first engine's model since construction (the
         #: benchmark reads it).
@@ -245,7 +266,7 @@ class WakeWordDetector:
         if self._closed:
             raise RuntimeError("WakeWordDetector.feed after close()")
         found: list[WakeDetection] = []
-        look = self._look
+        look, placer = self._look, self._placer
         for i, (engine, gate) in enumerate(zip(self._engines, self._gates)):
             for chunk in gate.feed(samples, position, voiced):
                 score = engine.score(chunk.samples)
@@ -253,6 +274,9 @@ class WakeWordDetector:
                     self.chunks_run += 1
                 if score is None or not chunk.scored:
                     continue
+                model_score = score
+                if i == 0 and placer is not None:
+                    self._place(placer.feed(chunk.end_position, score))
                 if i == 0 and look is not None:
                     look.timing.feed(chunk.end_position, score, gate.speech_onset)
                 if i == 0 and self._verifier is not None:
@@ -260,6 +284,10 @@ class WakeWordDetector:
                 end = self._trigger.feed(i, chunk.end_position, score, gate.speech_onset)
                 if end is not None:
                     found.append(WakeDetection(self.name, end, score))
+                    if i == 0 and placer is not None:
+                        self._place(placer.detected(chunk.end_position, model_score))
+        if placer is not None and placer.pending and not self._gates[0].is_open:
+            self._place(placer.idle())
         if look is not None:
             gate = self._gates[0]
             for request in look.timing.due(position + len(samples)):
@@ -270,6 +298,16 @@ class WakeWordDetector:
                 if end is not None:
                     found.append(WakeDetection(self.name, end, score))
         return found
+
+    def placed(self) -> list[WakePlaced]:
+        """The detections placed again since the last call (each some chunks after its
+        :class:`WakeDetection`; its ``end_position`` replaces the detection's)."""
+        placed, self._placed = self._placed, []
+        return placed
+
+    def _place(self, end_position: int | None) -> None:
+        if end_position is not None:
+            self._placed.append(WakePlaced(self.name, end_position))
 
     def _verified(self, score: float) -> float:
         """The verifier's probability for the first engine's chunk just scored (0 when
@@ -294,6 +332,9 @@ class WakeWordDetector:
         for gate in self._gates:
             gate.reset()
         self._trigger.reset()
+        if self._placer is not None:
+            self._placer.reset()
+        self._placed = []
         if self._look is not None:
             self._look.reset()
 
@@ -305,81 +346,3 @@ class WakeWordDetector:
                 engine.close()
             if self._look is not None:
                 self._look.engine.close()
-
-
-class _Looker:
-    """The second look's engine and its queue of looks. Capture thread only.
-
-    The model runs over the slowed audio ``second_look_chunks`` chunks per block (a
-    look of a 2 s window slowed by 1.3 is 32 chunks: ~0.12 s of CPU here, more than a
-    60 ms block), one look after another.
-    """
-
-    def __init__(self, config: WakeWordConfig, first: ScoreTrigger, index: int) -> None:
-        assert config.second_look is not None
-        ms = VAD_SAMPLE_RATE // 1000
-        self.factor = config.second_look
-        self.per_feed = config.second_look_chunks
-        self.index = index
-        self.engine = OpenWakeWordEngine(config.model)
-        self.timing = SecondLook(SecondLookConfig(
-            maybe=config.second_look_maybe, primary_threshold=first.threshold,
-            delay_samples=config.second_look_delay_ms * ms,
-            window_samples=config.second_look_window_ms * ms,
-            chunk_samples=self.engine.chunk_samples))
-        # Placed as the chunk that asked for it: its lag is the first model's.
-        self.trigger = ScoreTrigger(
-            threshold=config.second_look_threshold, refractory_samples=first.refractory_samples,
-            end_lag_samples=first.end_lag_samples, onset_window_samples=first.onset_window_samples)
-        self.looks_run = 0
-        self._queue: list[tuple[LookRequest, np.ndarray]] = []
-        self._next = 0  # the current look's next chunk
-        self._best = 0.0
-
-    def queue(self, request: LookRequest, audio: np.ndarray) -> None:
-        """A look at ``audio`` (the request's span, as much as the ring held)."""
-        slowed = slow_down(audio, self.factor)
-        n = self.engine.chunk_samples
-        # Whole chunks that end with the audio's end (the model reads the last ~2 s).
-        self._queue.append((request, slowed[len(slowed) % n:]))
-
-    def run(self) -> list[tuple[LookRequest, float]]:
-        """Run up to ``per_feed`` chunks of the queued looks; the looks finished, with
-        their best scores."""
-        done: list[tuple[LookRequest, float]] = []
-        budget = self.per_feed
-        n = self.engine.chunk_samples
-        while self._queue and budget > 0:
-            request, audio = self._queue[0]
-            if self._next == 0:
-                self.engine.reset()
-                self._best = 0.0
-            while budget > 0 and self._next < len(audio):
-                score = self.engine.score(audio[self._next:self._next + n])
-                self._next += n
-                budget -= 1
-                if score is not None:
-                    self._best = max(self._best, score)
-            if self._next >= len(audio):
-                self._queue.pop(0)
-                self._next = 0
-                self.looks_run += 1
-                done.append((request, self._best))
-        return done
-
-    def reset(self) -> None:
-        self.timing.reset()
-        self._queue = []
-        self._next = 0
-
-
-def slow_down(samples: np.ndarray, factor: float) -> np.ndarray:
-    """int16 ``samples`` (16 kHz) played ``factor`` times slower: resampled, so tempo and
-    pitch both fall (soxr, already a dependency, and cheap)."""
-    import soxr
-
-    if factor == 1.0 or len(samples) == 0:
-        return np.asarray(samples, np.int16)
-    y = soxr.resample(samples.astype(np.float32), VAD_SAMPLE_RATE, VAD_SAMPLE_RATE * factor)
-    slowed: np.ndarray = np.clip(np.round(y), -32768, 32767).astype(np.int16)
-    return slowed

@@ -86,6 +86,7 @@ from .inputs import (
     TypedText,
     UserParts,
     WakeWord,
+    WakeWordEnd,
 )
 from .latency import LatencyLog
 from .policy import Policy
@@ -220,6 +221,9 @@ class TurnTaking:
                 out.append(PlayEarcon("wake"))
             self._interrupt("wake_word", now, out)
             out += self._refresh_idle_state()
+        elif isinstance(event, WakeWordEnd):
+            if self._wake_position is not None:  # else its question was cut already
+                self._wake_position = event.position
         elif isinstance(event, PushToTalk):
             if event.pressed:
                 self._ptt_down_at = event.at

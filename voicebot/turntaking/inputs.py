@@ -21,7 +21,7 @@ from ..protocol.events import StreamEvent
 __all__ = [
     "Detected", "PlaybackProgress", "StreamInput", "TurnFinished", "TurnFailed",
     "TurnCancelled", "TimerDue", "TypedText", "UserParts", "InterruptRequest", "WakeWord",
-    "PushToTalk", "InputEnded", "Input", "TurnReport",
+    "WakeWordEnd", "PushToTalk", "InputEnded", "Input", "TurnReport",
     "StartTurn", "ConfirmTurn", "DiscardTurn", "CancelTurn", "SetMuted", "PlayEarcon", "Say", "Stop", "Command",
 ]
 
@@ -139,6 +139,14 @@ class WakeWord:
 
 
 @dataclass(frozen=True)
+class WakeWordEnd:
+    """The wake word last reported ended at capture ``position`` after all: placed again
+    by the detector a few hundred ms after the :class:`WakeWord` (its earcon need not
+    wait), before the question that follows it is cut."""
+    position: int
+
+
+@dataclass(frozen=True)
 class PushToTalk:
     """The talk button went down (``pressed``) or up."""
     pressed: bool
@@ -151,7 +159,8 @@ class InputEnded:
 
 
 Input = Union[Detected, PlaybackProgress, StreamInput, TurnFinished, TurnFailed, TurnCancelled,
-              TimerDue, TypedText, UserParts, InterruptRequest, WakeWord, PushToTalk, InputEnded]
+              TimerDue, TypedText, UserParts, InterruptRequest, WakeWord, WakeWordEnd, PushToTalk,
+              InputEnded]
 
 
 # ------------------------------------------------------------------------------ commands
