@@ -49,6 +49,22 @@ def test_nothing_is_silenced_before_the_echo_is_learnt() -> None:
     assert guard.erl is None and not guard.lost
 
 
+@pytest.mark.parametrize(("filter_out", "learns"), [
+    (ECHO / 1000, True),  # the linear filter itself removed 30 dB: echo
+    (ECHO / 4, True),  # 6 dB by the filter, the suppressor did the rest: echo
+    (ECHO / 2, False),  # 3 dB: a talker the suppressor thinned over a young filter
+    (ECHO, False),  # nothing removed by the filter
+    (None, True),  # no suppressor to tell apart: the output is the filter's
+])
+def test_the_echo_is_learnt_only_where_the_linear_filter_removed_it(
+        filter_out: float | None, learns: bool) -> None:
+    guard = EchoGuard(min_reference_power=1.0)
+    assert guard.admit(ECHO, ECHO / 1000, REF, filter_out)  # 30 dB out in all
+    assert (guard.erl is not None) is learns
+    # Unlearnt, a quieter frame the canceller left alone still passes (no echo known).
+    assert guard.admit(ECHO / 10, ECHO / 10, REF, ECHO / 10) is (not learns)
+
+
 def test_lost_after_frames_in_a_row_and_found_again() -> None:
     guard = _learnt()
     for k in range(4):

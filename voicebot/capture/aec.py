@@ -124,6 +124,13 @@ class AecConfig:
     #: dB; -27: 3 at +2 dB. A talker as loud as the echo itself is heard more often
     #: but later (20 of 23, median 0.83 s after the onset; without: 14, 0.48 s).
     guard_residual_db: float | None = -25.0
+    #: The guard learns the echo's level only from frames the linear filter alone took
+    #: this much out of (besides ``trust_erle_db`` in all): SpeexDSP's residual echo
+    #: suppressor also takes 15 dB or more out of a talker's words over a young filter
+    #: (a question said over the kiosk's wake earcon, no echo: 35 of 40 such questions
+    #: lost frames to the guard, which had learnt the talker as the echo; with 6 dB,
+    #: 0 of 40; the filter took at most 3.4 dB out of those frames).
+    guard_filter_erle_db: float = 6.0
 
     def __post_init__(self) -> None:
         if self.frame_ms not in (10, 20):
@@ -212,6 +219,7 @@ class EchoCanceller:
             young_min_erle_db=cfg.guard_young_min_erle_db,
             young_frames=cfg.guard_young_ms // cfg.frame_ms,
             learn_erle_db=cfg.trust_erle_db, residual_db=cfg.guard_residual_db,
+            filter_erle_db=cfg.guard_filter_erle_db,
             min_reference_power=(10 ** (cfg.guard_min_reference_dbfs / 20) * 32768) ** 2 * frame,
         ) if cfg.guard else None
         self.dropout_frames = 0
@@ -319,13 +327,21 @@ class EchoCanceller:
         live = [j for j in range(k) if mic_power[j] != 0.0]
         self.dropout_frames += k - len(live)
         out = np.zeros((k, frame), np.int16)
-        self._speex.cancel_frames(mic_frames, wide[:n].reshape(k, frame), out, live)
-        out_power = _frame_powers(out.reshape(-1), frame).tolist()
         guard = self._guard
+        # The guard learns the echo's level only where the linear filter removed it: the
+        # residual echo suppressor also takes power out of a talker's words over a young
+        # filter, and learning from those (a user's question over the wake earcon)
+        # made every quieter word of theirs look like echo.
+        filtered = np.zeros((k, frame), np.int16) if guard is not None else None
+        self._speex.cancel_frames(mic_frames, wide[:n].reshape(k, frame), out, live, filtered)
+        out_power = _frame_powers(out.reshape(-1), frame).tolist()
+        filter_power = (out_power if filtered is None
+                        else _frame_powers(filtered.reshape(-1), frame).tolist())
         warmup_silence = self.config.warmup_silence
         unguarded: np.ndarray | None = None  # the canceller's output, once a frame is silenced
         for j in live:
-            admitted = guard is None or guard.admit(mic_power[j], out_power[j], ref_loudest[j])
+            admitted = guard is None or guard.admit(mic_power[j], out_power[j], ref_loudest[j],
+                                                    filter_power[j])
             learnt = self.trusted or self._learnt(mic_power[j], out_power[j])
             if not admitted or (not learnt and warmup_silence):
                 if unguarded is None:

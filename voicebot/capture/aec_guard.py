@@ -16,8 +16,10 @@ WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels
   for a while after each pause in the reference and each new delay:
   :meth:`EchoGuard.refresh`): it passes, whatever is in it.
 - The echo return loss (how loud the echo is against the reference, ``erl``) is
-  learnt on such frames, as an upper envelope (it decays by ``erl_decay_db`` per
-  learning frame, so a quieter room is followed).
+  learnt on frames that lost ``learn_erle_db``, at least ``filter_erle_db`` of it to
+  the linear filter (a residual echo suppressor also thins a talker's words over a
+  young filter: those are no echo to learn), as an upper envelope (it decays by
+  ``erl_decay_db`` per learning frame, so a quieter room is followed).
 - A frame that loses less than ``min_erle_db`` is either double talk (someone is
   speaking over the reply) or echo the canceller missed. It passes only when the
   microphone is ``talk_margin_db`` louder than the loudest echo the recent
@@ -54,13 +56,15 @@ class EchoGuard:
                  young_frames: int = 150, learn_erle_db: float = 15.0,
                  talk_margin_db: float = 2.0, erl_decay_db: float = 0.1,
                  min_reference_power: float = 0.0, lost_erle_db: float = 6.0,
-                 lost_after_frames: int = 4, residual_db: float | None = None) -> None:
+                 lost_after_frames: int = 4, residual_db: float | None = None,
+                 filter_erle_db: float = 6.0) -> None:
         self._min_erle = _ratio(min_erle_db)
         self._young_min_erle = _ratio(young_min_erle_db)
         self._young_frames = young_frames
         self._frames = 0  # frames judged with loud reference
         self._lost_erle = _ratio(lost_erle_db)
         self._learn_erle = _ratio(learn_erle_db)
+        self._filter_erle = _ratio(filter_erle_db)
         self._talk_margin = _ratio(talk_margin_db)
         self._decay = _ratio(-erl_decay_db)
         self._min_ref = min_reference_power
@@ -83,12 +87,17 @@ class EchoGuard:
         ``lost_after_frames`` frames in a row."""
         return self._missed >= self._lost_after
 
-    def admit(self, mic_power: float, out_power: float, reference_power: float) -> bool:
+    def admit(self, mic_power: float, out_power: float, reference_power: float,
+              filter_power: float | None = None) -> bool:
         """Whether the cleaned frame may pass.
 
         ``mic_power``: the microphone frame; ``out_power``: the canceller's output
         for it; ``reference_power``: the loudest reference frame whose echo can be
-        in it (the echo path's span, with slack for a delay that moved).
+        in it (the echo path's span, with slack for a delay that moved);
+        ``filter_power``: the linear filter's output before any residual echo
+        suppressor (None: not known): ``erl`` is learnt only where the filter itself
+        removed ``filter_erle_db`` (a suppressor also takes power out of a talker's
+        words while the filter is young).
         """
         if reference_power <= self._min_ref:
             return True  # nothing loud played: no echo to fear
@@ -97,7 +106,8 @@ class EchoGuard:
         # 10-15 dB of echo now and then: it must remove more before a frame passes.
         young = self._frames <= self._young_frames
         cancelled = mic_power >= (self._young_min_erle if young else self._min_erle) * out_power
-        if mic_power >= self._learn_erle * out_power:
+        if (mic_power >= self._learn_erle * out_power
+                and (filter_power is None or mic_power >= self._filter_erle * filter_power)):
             erl = mic_power / reference_power
             self.erl = erl if self.erl is None else max(erl, self.erl * self._decay)
         if self.erl is None:

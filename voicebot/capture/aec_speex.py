@@ -156,10 +156,14 @@ class SpeexEchoCanceller:
         return bytes(buf[2].tobytes())
 
     def cancel_frames(self, mic: np.ndarray, reference: np.ndarray, out: np.ndarray,
-                      rows: Iterable[int] | None = None) -> None:
+                      rows: Iterable[int] | None = None,
+                      filtered: np.ndarray | None = None) -> None:
         """Frames in place: row ``k`` of ``out`` gets row ``k`` of ``mic`` without the
         echo of row ``k`` of ``reference``, for every ``k`` in ``rows`` (default: all,
-        in order); other rows of ``out`` are left as they are.
+        in order); other rows of ``out`` are left as they are. With ``filtered``, its
+        row ``k`` gets the adaptive filter's output before the residual echo
+        suppressor: what the linear filter alone removed (the suppressor also takes
+        power out of a talker's words while the filter is young).
 
         Each a C-contiguous int16 array of shape (frames, :attr:`frame_samples`),
         read and written through its address (checked here, once per call).
@@ -167,25 +171,32 @@ class SpeexEchoCanceller:
         shape = mic.shape
         if len(shape) != 2 or shape[1] != self.frame_samples:
             raise ValueError(f"frames must be rows of {self.frame_samples} samples")
-        for a in (mic, reference, out):
+        arrays = (mic, reference, out) if filtered is None else (mic, reference, out, filtered)
+        for a in arrays:
             if a.dtype != np.int16 or a.shape != shape or not a.flags.c_contiguous:
-                raise ValueError("mic, reference and out must be C-contiguous int16 "
-                                 "arrays of one shape")
-        if not out.flags.writeable:
-            raise ValueError("out must be writeable")
+                raise ValueError("mic, reference, out and filtered must be C-contiguous "
+                                 "int16 arrays of one shape")
+        if not out.flags.writeable or (filtered is not None and not filtered.flags.writeable):
+            raise ValueError("out and filtered must be writeable")
         if not self._echo:
             raise SpeexUnavailable("echo canceller is closed")
         echo, pre, step = self._echo, self._pre, self.frame_bytes
         run_echo = self._lib.speex_echo_cancellation
         run_pre = self._lib.speex_preprocess_run
         m, r, o = mic.ctypes.data, reference.ctypes.data, out.ctypes.data
+        f = None if filtered is None or not pre else filtered.ctypes.data
+        copy = ctypes.memmove
         for k in range(shape[0]) if rows is None else rows:
             if not 0 <= k < shape[0]:
                 raise IndexError(f"row {k} of {shape[0]}")
             at = k * step
             run_echo(echo, m + at, r + at, o + at)
+            if f is not None:
+                copy(f + at, o + at, step)
             if pre:
                 run_pre(pre, o + at)
+        if filtered is not None and not pre:  # no suppressor: the output is the filter's
+            filtered[...] = out
 
     def reset(self) -> None:
         """Forget the learnt echo path (keeps the configuration)."""
