@@ -46,12 +46,17 @@ RATE = 16_000
 CHUNK = 1280  # openWakeWord's 80 ms
 
 
-def traced(model: str, offset: int) -> tuple[list[tuple[int, float]], list[int]]:
-    """Every chunk score >= 0.01 over the corpus's positives of ``model``, and the truth."""
+def positives(model: str, offset: int) -> tuple[list[np.ndarray], list[int]]:
+    """The corpus's positives of ``model`` as one stream's clips, and the truth ends."""
     cache = W.default_cache(offset)
     cache.mkdir(parents=True, exist_ok=True)
     clips = [c for c in W.load_positives(cache, [model], False, offset) if c.wake == model]
-    samples, ends = W.positive_stream(clips)
+    return W.positive_stream(clips)
+
+
+def traced(model: str, offset: int) -> tuple[list[tuple[int, float]], list[int]]:
+    """Every chunk score >= 0.01 over the corpus's positives of ``model``, and the truth."""
+    samples, ends = positives(model, offset)
     return W.trace("openwakeword", model, "vad", samples).scores, ends
 
 
@@ -93,10 +98,8 @@ class Shipped:
 
 def shipped(model: str, offset: int) -> Shipped:
     """Run the shipped detector (its defaults for ``model``) over the corpus's positives."""
-    cache = W.default_cache(offset)
     specs = [s for s in W.positive_specs([model], False, offset) if s[0] == model]
-    clips = [c for c in W.load_positives(cache, [model], False, offset) if c.wake == model]
-    samples, ends = W.positive_stream(clips)
+    samples, ends = positives(model, offset)
     detector = WakeWordDetector(WakeWordConfig(model=model))
     placed: list[WakePlaced] = []
     found = W._stream_through(detector, samples, W.Chain(), placed=placed)[0]

@@ -55,7 +55,10 @@ def test_tap_is_not_called_while_muted(tmp_path: Path) -> None:
 
 
 class _Detector:
-    """Stands in for WakeWordDetector: one detection in the block holding sample 16000."""
+    """Stands in for WakeWordDetector: one detection in the block holding sample 16000,
+    its end placed again in the block holding sample 20000."""
+
+    _placed = False
 
     def feed(self, samples: np.ndarray, position: int, voiced: bool) -> list[WakeDetection]:
         assert samples.dtype == np.dtype("<i2")
@@ -65,7 +68,7 @@ class _Detector:
         return []
 
     def placed(self) -> list[WakePlaced]:
-        return [WakePlaced("hey_jarvis", 15_000)] if getattr(self, "_placed", False) else []
+        return [WakePlaced("hey_jarvis", 15_000)] if self._placed else []
 
 
 def test_wake_tap_posts_detections_to_the_loop() -> None:
