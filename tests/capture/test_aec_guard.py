@@ -20,7 +20,7 @@ def test_imports_nothing() -> None:
     tree = ast.parse(inspect.getsource(aec_guard))
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert names <= {"__future__"}, names
+    assert names <= {"__future__", "collections"}, names  # the standard library only
 
 
 def _learnt() -> EchoGuard:
@@ -63,6 +63,78 @@ def test_the_echo_is_learnt_only_where_the_linear_filter_removed_it(
     assert (guard.erl is not None) is learns
     # Unlearnt, a quieter frame the canceller left alone still passes (no echo known).
     assert guard.admit(ECHO / 10, ECHO / 10, REF, ECHO / 10) is (not learns)
+
+
+#: A frame the suppressor took 30 dB out of but the filter only 3 dB (unproven).
+UNPROVEN = (ECHO, ECHO / 1000, REF, ECHO / 2)
+
+
+@pytest.mark.parametrize(("gap", "learns"), [(0, True), (5, True), (25, True), (26, False)])
+def test_a_proof_vouches_for_the_unproven_frames_just_before_it(gap: int, learns: bool) -> None:
+    """The rig's first reply: the suppressor takes 15 dB out of the echo's loudest
+    frames before the filter has taken 6 dB out of any; the filter's first proof
+    comes on a quieter frame. Learning from the proof alone left the echo's level
+    8 dB low and the reply's next loud frames passed as a talker."""
+    guard = EchoGuard(min_reference_power=1.0, confirm_frames=25)
+    assert guard.admit(*UNPROVEN)  # the loud echo: nothing learnt yet
+    assert guard.erl is None
+    for _ in range(gap - 1):
+        guard.admit(ECHO / 100, ECHO / 100, REF, ECHO / 100)  # quiet, nothing to learn
+    guard.admit(ECHO / 10, ECHO / 1e4, REF, ECHO / 100)  # proven, 10 dB quieter
+    assert guard.erl == pytest.approx(0.1 if learns else 0.01)
+    assert guard.admit(ECHO, ECHO, REF) is not learns  # the loud echo missed again
+
+
+@pytest.mark.parametrize(("gap", "learns"), [(1, True), (25, True), (26, False)])
+def test_a_proof_vouches_for_the_unproven_frames_just_after_it(gap: int, learns: bool) -> None:
+    guard = EchoGuard(min_reference_power=1.0, confirm_frames=25)
+    guard.admit(ECHO / 10, ECHO / 1e4, REF, ECHO / 100)  # proven
+    for _ in range(gap - 1):
+        guard.admit(ECHO / 100, ECHO / 100, REF, ECHO / 100)
+    guard.admit(*UNPROVEN)
+    assert guard.erl == pytest.approx(0.1 if learns else 0.01)
+
+
+def test_unproven_frames_alone_never_teach_the_echo() -> None:
+    """A question over the kiosk's wake earcon, no echo: the suppressor thins the
+    talker's words, the filter proves nothing, the guard learns nothing."""
+    guard = EchoGuard(min_reference_power=1.0, confirm_frames=25)
+    for _ in range(200):
+        assert guard.admit(*UNPROVEN)
+        assert guard.admit(ECHO / 10, ECHO / 10, REF, ECHO / 10)  # quieter words pass
+    assert guard.erl is None
+
+
+def test_refresh_does_not_shift_the_proofs_window() -> None:
+    guard = EchoGuard(min_reference_power=1.0, confirm_frames=25, young_frames=150)
+    for _ in range(100):
+        guard.admit(ECHO / 100, ECHO / 100, REF, ECHO / 100)
+    guard.admit(*UNPROVEN)
+    guard.refresh(150)  # a new reply: young again (the frame count goes back)
+    for _ in range(30):
+        guard.admit(ECHO / 100, ECHO / 100, REF, ECHO / 100)
+    guard.admit(ECHO / 10, ECHO / 1e4, REF, ECHO / 100)  # 31 frames later: too late
+    assert guard.erl == pytest.approx(0.01)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.floats(1e-3, 1.0)), min_size=1, max_size=60),
+       st.integers(1, 30))
+@settings(max_examples=200)
+def test_the_learnt_level_is_a_proven_frames_or_a_neighbours(
+        frames: list[tuple[bool, float]], confirm: int) -> None:
+    """With no decay: the learnt level is the largest over the proven frames and the
+    unproven ones within ``confirm`` frames of a proven one, whatever the order."""
+    guard = EchoGuard(min_reference_power=1.0, confirm_frames=confirm, erl_decay_db=0.0)
+    for proven, level in frames:
+        mic = level * REF
+        guard.admit(mic, mic / 1e3, REF, mic / 1e3 if proven else mic / 2)
+    proofs = [i for i, (proven, _) in enumerate(frames) if proven]
+    counted = [level for i, (_, level) in enumerate(frames)
+               if any(abs(i - j) <= confirm for j in proofs)]
+    if counted:
+        assert guard.erl == pytest.approx(max(counted))
+    else:
+        assert guard.erl is None
 
 
 def test_lost_after_frames_in_a_row_and_found_again() -> None:

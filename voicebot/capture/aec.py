@@ -84,7 +84,10 @@ class AecConfig:
     echo_suppress_db: int = -40
     echo_suppress_active_db: int = -15
     #: The output is trusted once the delay is measured and the canceller has
-    #: removed at least ``trust_erle_db`` of the echo over ``trust_window_ms``.
+    #: removed at least ``trust_erle_db`` of the echo over ``trust_window_ms`` (and,
+    #: with the guard, once the guard has learnt the echo's level: until then it
+    #: lets everything through; on the rig trust came 100 ms before it in 1 of 16
+    #: first replies, and that reply's echo started speech).
     trust_erle_db: float = 15.0
     trust_window_ms: int = 200
     #: Give up waiting after this much reference (no echo at all: headphones, a
@@ -131,6 +134,11 @@ class AecConfig:
     #: lost frames to the guard, which had learnt the talker as the echo; with 6 dB,
     #: 0 of 40; the filter took at most 3.4 dB out of those frames).
     guard_filter_erle_db: float = 6.0
+    #: ... or from frames within this long of one (before or after it): learning from
+    #: those alone kept the echo's level up to 8 dB low while the filter converged, and
+    #: the rig's reply interrupted itself (4 of 16 first replies let echo frames
+    #: through, one of them started speech; 0 of 16 with 500 ms).
+    guard_confirm_ms: int = 500
 
     def __post_init__(self) -> None:
         if self.frame_ms not in (10, 20):
@@ -220,6 +228,7 @@ class EchoCanceller:
             young_frames=cfg.guard_young_ms // cfg.frame_ms,
             learn_erle_db=cfg.trust_erle_db, residual_db=cfg.guard_residual_db,
             filter_erle_db=cfg.guard_filter_erle_db,
+            confirm_frames=cfg.guard_confirm_ms // cfg.frame_ms,
             min_reference_power=(10 ** (cfg.guard_min_reference_dbfs / 20) * 32768) ** 2 * frame,
         ) if cfg.guard else None
         self.dropout_frames = 0
@@ -373,7 +382,8 @@ class EchoCanceller:
             del self._window_in[0], self._window_out[0]
         if len(self._window_in) == self._trust_frames:
             removed = sum(self._window_in) / max(sum(self._window_out), 1.0)
-            if removed >= 10 ** (cfg.trust_erle_db / 10):
+            guard = self._guard
+            if removed >= 10 ** (cfg.trust_erle_db / 10) and (guard is None or guard.erl is not None):
                 self.trusted = True
         return self.trusted
 

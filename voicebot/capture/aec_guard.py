@@ -16,10 +16,14 @@ WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels
   for a while after each pause in the reference and each new delay:
   :meth:`EchoGuard.refresh`): it passes, whatever is in it.
 - The echo return loss (how loud the echo is against the reference, ``erl``) is
-  learnt on frames that lost ``learn_erle_db``, at least ``filter_erle_db`` of it to
-  the linear filter (a residual echo suppressor also thins a talker's words over a
-  young filter: those are no echo to learn), as an upper envelope (it decays by
-  ``erl_decay_db`` per learning frame, so a quieter room is followed).
+  learnt on frames that lost ``learn_erle_db``, as an upper envelope (it decays by
+  ``erl_decay_db`` per learning frame, so a quieter room is followed). A residual
+  echo suppressor also thins a talker's words over a young filter, and those are no
+  echo to learn: a frame counts only if the linear filter itself took
+  ``filter_erle_db`` out of it or out of another frame within ``confirm_frames``
+  before or after it (the filter has proven an echo path there). Learning from the
+  proven frames alone kept ``erl`` up to 8 dB under the echo's loudest frames while
+  the filter converged: the reply's own echo then passed as a talker.
 - A frame that loses less than ``min_erle_db`` is either double talk (someone is
   speaking over the reply) or echo the canceller missed. It passes only when the
   microphone is ``talk_margin_db`` louder than the loudest echo the recent
@@ -37,6 +41,8 @@ Until ``erl`` is learnt nothing is silenced (headphones: there is no echo to lea
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 __all__ = ["EchoGuard"]
 
@@ -57,7 +63,7 @@ class EchoGuard:
                  talk_margin_db: float = 2.0, erl_decay_db: float = 0.1,
                  min_reference_power: float = 0.0, lost_erle_db: float = 6.0,
                  lost_after_frames: int = 4, residual_db: float | None = None,
-                 filter_erle_db: float = 6.0) -> None:
+                 filter_erle_db: float = 6.0, confirm_frames: int = 25) -> None:
         self._min_erle = _ratio(min_erle_db)
         self._young_min_erle = _ratio(young_min_erle_db)
         self._young_frames = young_frames
@@ -65,6 +71,11 @@ class EchoGuard:
         self._lost_erle = _ratio(lost_erle_db)
         self._learn_erle = _ratio(learn_erle_db)
         self._filter_erle = _ratio(filter_erle_db)
+        self._confirm_frames = confirm_frames
+        self._loud_frames = 0  # frames judged with loud reference, ever (never refreshed)
+        self._since_proof = confirm_frames + 1  # loud frames since the filter's last proof
+        # Unproven learning frames of the last ``confirm_frames``: (frame number, erl).
+        self._unproven: deque[tuple[int, float]] = deque()
         self._talk_margin = _ratio(talk_margin_db)
         self._decay = _ratio(-erl_decay_db)
         self._min_ref = min_reference_power
@@ -81,6 +92,22 @@ class EchoGuard:
         filter re-converges: a new reply after a pause, a new delay)."""
         self._frames = min(self._frames, max(0, self._young_frames - frames))
 
+    def _learn(self, erl: float, proven: bool) -> None:
+        """One learning frame's echo-to-reference ratio; ``proven``: the linear filter
+        took ``filter_erle_db`` out of it."""
+        unproven = self._unproven
+        while unproven and unproven[0][0] < self._loud_frames - self._confirm_frames:
+            unproven.popleft()
+        if proven:
+            self._since_proof = 0
+            for _, earlier in unproven:  # the proof vouches for the frames just before
+                erl = max(erl, earlier)
+            unproven.clear()
+        elif self._since_proof > self._confirm_frames:
+            unproven.append((self._loud_frames, erl))  # kept until a proof comes, or forgotten
+            return
+        self.erl = erl if self.erl is None else max(erl, self.erl * self._decay)
+
     @property
     def lost(self) -> bool:
         """The canceller has missed the echo (less than ``lost_erle_db`` removed) for
@@ -95,9 +122,9 @@ class EchoGuard:
         for it; ``reference_power``: the loudest reference frame whose echo can be
         in it (the echo path's span, with slack for a delay that moved);
         ``filter_power``: the linear filter's output before any residual echo
-        suppressor (None: not known): ``erl`` is learnt only where the filter itself
-        removed ``filter_erle_db`` (a suppressor also takes power out of a talker's
-        words while the filter is young).
+        suppressor (None: not known, every learning frame counts): ``erl`` is learnt
+        only near frames the filter itself took ``filter_erle_db`` out of (a suppressor
+        also takes power out of a talker's words while the filter is young).
         """
         if reference_power <= self._min_ref:
             return True  # nothing loud played: no echo to fear
@@ -106,10 +133,11 @@ class EchoGuard:
         # 10-15 dB of echo now and then: it must remove more before a frame passes.
         young = self._frames <= self._young_frames
         cancelled = mic_power >= (self._young_min_erle if young else self._min_erle) * out_power
-        if (mic_power >= self._learn_erle * out_power
-                and (filter_power is None or mic_power >= self._filter_erle * filter_power)):
-            erl = mic_power / reference_power
-            self.erl = erl if self.erl is None else max(erl, self.erl * self._decay)
+        self._loud_frames += 1
+        self._since_proof += 1
+        if mic_power >= self._learn_erle * out_power:
+            self._learn(mic_power / reference_power,
+                        filter_power is None or mic_power >= self._filter_erle * filter_power)
         if self.erl is None:
             self._missed = 0
             return True
