@@ -43,10 +43,12 @@ from .turntaking.inputs import (
     StartTurn,
     Stop,
     StreamInput,
+    Tick,
     TurnCancelled,
     TurnFailed,
     TurnFinished,
     TurnReport,
+    WakeAt,
 )
 
 __all__ = ["Driver", "Subscriber"]
@@ -131,6 +133,7 @@ class Driver:
         self._cancel_requested: dict[int, str | None] = {}
         self._discard_requested: set[int] = set()
         self._stopped: asyncio.Event | None = None
+        self._tick: asyncio.TimerHandle | None = None  # the core's WakeAt
         self._failure: BaseException | None = None
         #: The exit code of the last failed turn (0: none failed).
         self.exit_code = 0
@@ -169,6 +172,9 @@ class Driver:
             if self._failure is not None:
                 raise self._failure
         finally:
+            if self._tick is not None:
+                self._tick.cancel()
+                self._tick = None
             if capture is not None:
                 await cancel_and_wait(capture)
             await self._stop_turn()
@@ -219,6 +225,19 @@ class Driver:
             elif isinstance(out, Stop):
                 if self._stopped is not None:
                     self._stopped.set()
+            elif isinstance(out, WakeAt):
+                self._wake_at(out.at)
+
+    def _wake_at(self, at: float) -> None:
+        """Feed the core a Tick at ``at`` (this driver's clock), instead of any earlier."""
+        if self._tick is not None:
+            self._tick.cancel()
+        self._tick = asyncio.get_running_loop().call_later(max(0.0, at - self._clock()),
+                                                           self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        self.feed(Tick())
 
     def _start_turn(self, cmd: StartTurn) -> None:
         self._turn_number = cmd.turn

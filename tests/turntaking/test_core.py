@@ -325,6 +325,32 @@ def test_wake_word_gates_and_trims_and_follow_up_window() -> None:
     assert sim.of(ev.UtteranceIgnored)[-1].reason == "no_wake_word"
 
 
+def test_the_follow_up_window_closes_back_to_sleeping() -> None:
+    """After a reply the kiosk listens without the wake word for ``follow_up_ms``; the
+    state (the screen, systemd's STATUS) says so, and says "sleeping" again when the
+    window closes: the core asks to be woken then (it stayed "listening" for ever)."""
+    sim = Sim(wake_word=True, follow_up_ms=5000)
+    sim.feed(ip.WakeWord("hey_jarvis", int(1.0 * RATE), 1.0), 1.0)
+    sim.speak(0.5, 2.0, progress=False)
+    got = sim.feed(ip.TurnFinished(1, ip.TurnReport()), 4.0)
+    assert ip.WakeAt(9.0) in got and sim.core.state == "listening"
+    assert sim.feed(ip.Tick(), 8.9) == [] and sim.core.state == "listening"  # early: nothing
+    assert sim.feed(ip.Tick(), 9.001) == [ev.StateChanged(state="sleeping")]
+    assert sim.feed(ip.Tick(), 12.0) == []
+    # A turn cancelled opens no window and asks for no tick.
+    sim.feed(ip.WakeWord("hey_jarvis", int(13.0 * RATE), 13.0), 13.0)
+    sim.speak(12.5, 14.0, progress=False)
+    got = sim.feed(ip.TurnCancelled(2), 15.0)
+    assert not [o for o in got if isinstance(o, ip.WakeAt)] and sim.core.state == "sleeping"
+
+
+def test_no_window_no_tick_without_the_wake_word() -> None:
+    sim = Sim()
+    sim.feed(ip.TypedText("hi"), 1.0)
+    assert not [o for o in sim.feed(ip.TurnFinished(1, ip.TurnReport()), 2.0)
+                if isinstance(o, ip.WakeAt)]
+
+
 def test_wake_word_end_placed_again_moves_the_cut_and_only_before_it() -> None:
     """The detector places the word's end again a few chunks after the detection: the
     question is cut there. One that comes after the cut changes nothing; it plays no

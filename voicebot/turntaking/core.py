@@ -2,16 +2,18 @@
 
 A plain object. Feed it what happened (:mod:`.inputs`) with the current time;
 it answers with commands for the driver (start or cancel a turn, mute capture,
-play an earcon, say something, stop) and event records for the world
-(:mod:`.events`), in the order they must be carried out. No I/O, no clock, no
-asyncio: the desktop CLI, each websocket connection and the kiosk drive the same
-object, and tests drive it with no event loop at all.
+play an earcon, say something, stop, feed it a :class:`~.inputs.Tick` at a given
+time) and event records for the world (:mod:`.events`), in the order they must be
+carried out. No I/O, no clock, no asyncio: the desktop CLI, each websocket
+connection and the kiosk drive the same object, and tests drive it with no event
+loop at all.
 
 The rules, for every :class:`~.policy.Policy`:
 
 - An utterance (or typed text) becomes a turn when no turn is running; otherwise it
-  waits, in order. Gating first: with ``wake_word`` it counts only after a wake word
-  or within the follow-up window; with ``push_to_talk`` only if the button was held.
+  waits, in order. Gating first (:mod:`.gates`): with ``wake_word`` it counts only
+  after a wake word or within the follow-up window (the state says "listening" until
+  the window closes, then "sleeping"); with ``push_to_talk`` only if the button was held.
 - Half-duplex (``mute_while_replying``): capture is muted from the start of a turn
   until it is over.
 - Barge-in: speech over an audible reply that lasts ``barge_in_ms`` (counted from the
@@ -61,6 +63,7 @@ from .events import (
     UtteranceDetected,
     UtteranceIgnored,
 )
+from .gates import Gates
 from .inputs import (
     CancelTurn,
     Command,
@@ -78,6 +81,7 @@ from .inputs import (
     StartTurn,
     Stop,
     StreamInput,
+    Tick,
     TimerDue,
     TurnCancelled,
     TurnFailed,
@@ -85,6 +89,7 @@ from .inputs import (
     TurnReport,
     TypedText,
     UserParts,
+    WakeAt,
     WakeWord,
     WakeWordEnd,
 )
@@ -155,11 +160,7 @@ class TurnTaking:
         self._state = ""
         # Barge-in: when the user's current speech began to count (None: silent).
         self._speech_since: float | None = None
-        # Gates: the wake word's end (capture position) and the follow-up deadline.
-        self._wake_position: int | None = None
-        self._follow_up_until: float | None = None
-        self._ptt_down_at: float | None = None
-        self._ptt_last: tuple[float, float] | None = None
+        self._gates = Gates(self.policy)
         self._latency = LatencyLog()
         # Preemptive turns: the one on its way, the number of a discarded one whose
         # task has not ended yet (nothing starts until it has), and counts.
@@ -185,7 +186,7 @@ class TurnTaking:
 
     def start(self) -> list[Output]:
         """The first outputs: the initial state."""
-        return self._set_state(self._idle_state())
+        return self._set_state(self._idle_state(float("-inf")))
 
     def summary(self) -> Summary:
         """p50/p95 of each latency stage over the finished turns (ms)."""
@@ -216,27 +217,25 @@ class TurnTaking:
         elif isinstance(event, InterruptRequest):
             self._interrupt("request", now, out)
         elif isinstance(event, WakeWord):
-            self._wake_position = event.position
+            self._gates.wake_word(event.position)
             if self.policy.earcons:
                 out.append(PlayEarcon("wake"))
             self._interrupt("wake_word", now, out)
-            out += self._refresh_idle_state()
+            out += self._refresh_idle_state(now)
         elif isinstance(event, WakeWordEnd):
-            if self._wake_position is not None:  # else its question was cut already
-                self._wake_position = event.position
+            self._gates.wake_word_end(event.position)
         elif isinstance(event, PushToTalk):
+            self._gates.push_to_talk(event.pressed, event.at)
             if event.pressed:
-                self._ptt_down_at = event.at
                 self._interrupt("push_to_talk", now, out)
-            elif self._ptt_down_at is not None:
-                self._ptt_last = (self._ptt_down_at, event.at)
-                self._ptt_down_at = None
-            out += self._refresh_idle_state()
+            out += self._refresh_idle_state(now)
         elif isinstance(event, TimerDue):
             out.append(TimerFired(id=event.id, label=event.label, text=event.text))
             if self.policy.earcons:
                 out.append(PlayEarcon("timer"))
             out.append(Say(event.text))
+        elif isinstance(event, Tick):
+            out += self._refresh_idle_state(now)
         elif isinstance(event, InputEnded):
             self._ending = True
             self._discard_preemptive(out)
@@ -292,21 +291,12 @@ class TurnTaking:
                 and (end_s - start_s) * 1000 < self.policy.backchannel_ms):
             out.append(_ignored(ev, "backchannel"))
             return
-        pcm, start = ev.pcm, ev.start_sample
-        if self.policy.wake_word:
-            if self._wake_position is not None and self._wake_position < ev.end_sample:
-                # The command is what follows the wake word ("hey jarvis, what time is it").
-                cut = max(0, self._wake_position - start)
-                pcm, start = pcm[cut * 2:], start + cut
-                self._wake_position = None
-            elif self._follow_up_until is None or time_of(ev.start_sample) > self._follow_up_until:
-                out.append(_ignored(ev, "no_wake_word"))
-                return
-            self._follow_up_until = None
-        if self.policy.push_to_talk and not self._talk_held(time_of(ev.start_sample),
-                                                            time_of(ev.end_sample)):
-            out.append(_ignored(ev, "push_to_talk"))
+        admitted = self._gates.admit(ev, time_of)
+        if isinstance(admitted, str):
+            out.append(_ignored(ev, admitted))
+            out += self._refresh_idle_state(now)
             return
+        pcm, start = admitted
         audio_s = len(pcm) / 2 / CAPTURE_RATE
         request = _Request((input_audio_part(encode_wav(pcm, CAPTURE_RATE)),), None, audio_s,
                            (start / CAPTURE_RATE, end_s, ev.reason), speech_end_at, now)
@@ -349,12 +339,6 @@ class TurnTaking:
         self._turns += 1
         self._begin(_Turn(pre.number, request, now, self.policy.strip_ssml),
                     ConfirmTurn(pre.number), out)
-
-    def _talk_held(self, start_at: float, end_at: float) -> bool:
-        if self._ptt_down_at is not None and self._ptt_down_at <= end_at:
-            return True
-        last = self._ptt_last
-        return last is not None and last[0] <= end_at and last[1] >= start_at
 
     # ------------------------------------------------------------------ turns
 
@@ -491,9 +475,10 @@ class TurnTaking:
         if self._muted:
             self._muted = False
             out.append(SetMuted(False))
-        if self.policy.wake_word and not isinstance(ev, TurnCancelled):
-            self._follow_up_until = now + self.policy.follow_up_ms / 1000
-        out += self._set_state(self._idle_state())
+        closes_at = None if isinstance(ev, TurnCancelled) else self._gates.reply_over(now)
+        if closes_at is not None:
+            out.append(WakeAt(closes_at))  # to go back to sleep when the window closes
+        out += self._set_state(self._idle_state(now))
         self._maybe_next(now, out)
 
     def _turn_done(self, turn: _Turn, r: TurnReport) -> TurnDone:
@@ -505,15 +490,12 @@ class TurnTaking:
 
     # ------------------------------------------------------------------ state
 
-    def _idle_state(self) -> str:
-        p = self.policy
-        gated = ((p.wake_word and self._wake_position is None and self._follow_up_until is None)
-                 or (p.push_to_talk and self._ptt_down_at is None))
-        return "sleeping" if gated else "listening"
+    def _idle_state(self, now: float) -> str:
+        return "sleeping" if self._gates.closed(now) else "listening"
 
-    def _refresh_idle_state(self) -> list[Output]:
+    def _refresh_idle_state(self, now: float) -> list[Output]:
         """A gate opened or closed: between turns, sleeping or listening may change."""
-        return [] if self._active is not None else self._set_state(self._idle_state())
+        return [] if self._active is not None else self._set_state(self._idle_state(now))
 
     def _set_state(self, state: str) -> list[Output]:
         if state == self._state:

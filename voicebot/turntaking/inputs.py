@@ -21,8 +21,9 @@ from ..protocol.events import StreamEvent
 __all__ = [
     "Detected", "PlaybackProgress", "StreamInput", "TurnFinished", "TurnFailed",
     "TurnCancelled", "TimerDue", "TypedText", "UserParts", "InterruptRequest", "WakeWord",
-    "WakeWordEnd", "PushToTalk", "InputEnded", "Input", "TurnReport",
-    "StartTurn", "ConfirmTurn", "DiscardTurn", "CancelTurn", "SetMuted", "PlayEarcon", "Say", "Stop", "Command",
+    "WakeWordEnd", "PushToTalk", "InputEnded", "Tick", "Input", "TurnReport",
+    "StartTurn", "ConfirmTurn", "DiscardTurn", "CancelTurn", "SetMuted", "PlayEarcon", "Say",
+    "Stop", "WakeAt", "Command",
 ]
 
 
@@ -158,9 +159,14 @@ class InputEnded:
     """No more input will come (the file ended, the client left): finish and stop."""
 
 
+@dataclass(frozen=True)
+class Tick:
+    """Time passed, nothing else: the moment a :class:`WakeAt` asked for came."""
+
+
 Input = Union[Detected, PlaybackProgress, StreamInput, TurnFinished, TurnFailed, TurnCancelled,
               TimerDue, TypedText, UserParts, InterruptRequest, WakeWord, WakeWordEnd, PushToTalk,
-              InputEnded]
+              InputEnded, Tick]
 
 
 # ------------------------------------------------------------------------------ commands
@@ -229,4 +235,13 @@ class Stop:
     reason: str
 
 
-Command = Union[StartTurn, ConfirmTurn, DiscardTurn, CancelTurn, SetMuted, PlayEarcon, Say, Stop]
+@dataclass(frozen=True)
+class WakeAt:
+    """Feed a :class:`Tick` at monotonic time ``at`` (it replaces any earlier one): the
+    core has something to decide then with no input to say so (the follow-up window
+    after a reply closes: "listening" goes back to "sleeping")."""
+    at: float
+
+
+Command = Union[StartTurn, ConfirmTurn, DiscardTurn, CancelTurn, SetMuted, PlayEarcon, Say, Stop,
+                WakeAt]

@@ -1,0 +1,59 @@
+"""The driver carries out the core's WakeAt: one Tick at that time, the latest asked."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from voicebot.driver import Driver
+from voicebot.turntaking import Output, Policy, TurnTaking
+from voicebot.turntaking.inputs import Input, Stop, Tick, WakeAt
+
+
+class _Core(TurnTaking):
+    """A core that asks to be woken (twice: the second replaces the first) and stops
+    at the first Tick."""
+
+    def __init__(self, wake_after_s: tuple[float, ...]) -> None:
+        super().__init__(Policy())
+        self.wake_after_s = wake_after_s
+        self.ticks: list[float] = []
+
+    def start(self) -> list[Output]:
+        now = time.monotonic()
+        return super().start() + [WakeAt(now + s) for s in self.wake_after_s]
+
+    def feed(self, event: Input, now: float) -> list[Output]:
+        if isinstance(event, Tick):
+            self.ticks.append(now)
+            return [Stop("tick")]
+        return super().feed(event, now)
+
+
+def _run(core: _Core) -> float:
+    async def main() -> float:
+        t0 = time.monotonic()
+        driver = Driver(core, session=None)  # type: ignore[arg-type]  # starts no turn
+        await asyncio.wait_for(driver.run(), 5)
+        return t0
+    return asyncio.run(main())
+
+
+def test_a_tick_comes_at_the_time_asked() -> None:
+    core = _Core((0.15,))
+    t0 = _run(core)
+    [tick] = core.ticks
+    assert 0.15 <= tick - t0 < 1.0
+
+
+def test_a_later_wake_at_replaces_the_earlier() -> None:
+    core = _Core((0.05, 0.3))
+    t0 = _run(core)
+    [tick] = core.ticks
+    assert tick - t0 >= 0.3
+
+
+def test_a_time_already_past_ticks_at_once() -> None:
+    core = _Core((-1.0,))
+    t0 = _run(core)
+    assert core.ticks and core.ticks[0] - t0 < 1.0

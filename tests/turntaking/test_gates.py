@@ -1,0 +1,108 @@
+"""The gates before a turn (pure): wake word, follow-up window, push-to-talk."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicebot.capture.segmenter import UtteranceEnded
+from voicebot.turntaking.gates import Gates
+from voicebot.turntaking.policy import Policy
+
+RATE = 16_000
+
+
+def _time_of(sample: int) -> float:
+    return 100.0 + sample / RATE  # capture sample 0 at t = 100 s
+
+
+def _utterance(start_s: float, end_s: float) -> UtteranceEnded:
+    start, end = int(start_s * RATE), int(end_s * RATE)
+    pcm = b"".join(i.to_bytes(2, "little", signed=True) for i in range(end - start))
+    return UtteranceEnded(pcm, start, end, "silence")
+
+
+def test_open_without_gates() -> None:
+    gates = Gates(Policy())
+    ev = _utterance(1.0, 2.0)
+    assert not gates.closed(0.0)
+    assert gates.admit(ev, _time_of) == (ev.pcm, ev.start_sample)
+
+
+@pytest.mark.parametrize(("wake_s", "kept_from_s"), [
+    (1.5, 1.5),  # "hey jarvis, what time is it": the question after the wake word
+    (0.5, 1.0),  # the wake word ended before the utterance began: all of it
+])
+def test_the_wake_word_opens_once_and_cuts_what_came_before(wake_s: float,
+                                                             kept_from_s: float) -> None:
+    gates = Gates(Policy(wake_word=True))
+    assert gates.closed(0.0)
+    gates.wake_word(int(wake_s * RATE))
+    assert not gates.closed(0.0)
+    ev = _utterance(1.0, 3.0)
+    pcm, start = gates.admit(ev, _time_of)  # type: ignore[misc]
+    cut = int(kept_from_s * RATE) - ev.start_sample
+    assert start == int(kept_from_s * RATE) and pcm == ev.pcm[cut * 2:]
+    assert gates.closed(0.0) and gates.admit(_utterance(4.0, 5.0), _time_of) == "no_wake_word"
+
+
+def test_a_wake_word_after_the_utterance_waits_for_the_next() -> None:
+    gates = Gates(Policy(wake_word=True))
+    gates.wake_word(int(3.5 * RATE))
+    assert gates.admit(_utterance(1.0, 3.0), _time_of) == "no_wake_word"
+    assert gates.admit(_utterance(4.0, 5.0), _time_of) != "no_wake_word"
+
+
+def test_the_wake_words_end_moves_only_while_it_is_pending() -> None:
+    gates = Gates(Policy(wake_word=True))
+    gates.wake_word_end(RATE)  # no wake word pending: nothing opens
+    assert gates.closed(0.0)
+    gates.wake_word(int(1.2 * RATE))
+    gates.wake_word_end(int(1.4 * RATE))
+    _, start = gates.admit(_utterance(1.0, 3.0), _time_of)  # type: ignore[misc]
+    assert start == int(1.4 * RATE)
+
+
+@pytest.mark.parametrize(("start_s", "admitted"), [(5.9, True), (6.1, False)])
+def test_the_follow_up_window_after_a_reply(start_s: float, admitted: bool) -> None:
+    gates = Gates(Policy(wake_word=True, follow_up_ms=5000))
+    assert gates.reply_over(101.0) == 106.0
+    assert not gates.closed(101.0) and not gates.closed(106.0)
+    assert gates.closed(106.001)  # the window closed by itself
+    got = gates.admit(_utterance(start_s, start_s + 1), _time_of)  # begun at 105.9 / 106.1
+    assert (got != "no_wake_word") is admitted
+    assert gates.closed(101.0)  # one utterance per window, counted or not
+
+
+def test_no_follow_up_window_without_the_wake_word() -> None:
+    assert Gates(Policy()).reply_over(101.0) is None
+
+
+@pytest.mark.parametrize(("down_s", "up_s", "admitted"), [
+    (0.5, 1.5, True),  # held over the start
+    (1.5, 2.5, True),  # pressed during it
+    (2.5, 3.0, False),  # pressed after it
+    (0.1, 0.5, False),  # released before it
+])
+def test_push_to_talk_counts_an_utterance_the_button_overlapped(
+        down_s: float, up_s: float, admitted: bool) -> None:
+    gates = Gates(Policy(push_to_talk=True))
+    assert gates.closed(0.0)
+    gates.push_to_talk(True, _time_of(int(down_s * RATE)))
+    assert not gates.closed(0.0)
+    gates.push_to_talk(False, _time_of(int(up_s * RATE)))
+    assert gates.closed(0.0)
+    got = gates.admit(_utterance(1.0, 2.0), _time_of)
+    assert (got != "push_to_talk") is admitted
+
+
+def test_push_to_talk_still_held_counts_what_began_before_the_press_ended() -> None:
+    gates = Gates(Policy(push_to_talk=True))
+    gates.push_to_talk(True, _time_of(int(1.5 * RATE)))
+    assert gates.admit(_utterance(1.0, 2.0), _time_of) != "push_to_talk"
+    assert gates.admit(_utterance(0.2, 1.0), _time_of) == "push_to_talk"  # ended before
+
+
+def test_a_release_without_a_press_is_ignored() -> None:
+    gates = Gates(Policy(push_to_talk=True))
+    gates.push_to_talk(False, 101.0)
+    assert gates.admit(_utterance(0.5, 1.5), _time_of) == "push_to_talk"

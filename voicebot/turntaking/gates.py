@@ -1,0 +1,87 @@
+"""The gates an utterance passes before it becomes a turn: the wake word, the
+follow-up window after a reply, the push-to-talk button. Pure.
+
+Part of the turn-taking core (:mod:`.core`), which owns one :class:`Gates` per
+conversation and asks it about every utterance that ended. No I/O, no clock:
+times are the monotonic seconds the core is fed, positions are capture samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..capture.segmenter import UtteranceEnded
+from .policy import Policy
+
+__all__ = ["Gates"]
+
+
+class Gates:
+    """Which utterances count, and what of them: one thread (the core's)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
+        # The wake word's end (capture position) until an utterance takes it.
+        self._wake_position: int | None = None
+        self._follow_up_until: float | None = None
+        self._ptt_down_at: float | None = None
+        self._ptt_last: tuple[float, float] | None = None
+
+    def closed(self, now: float) -> bool:
+        """Nothing said at ``now`` would count (the idle state is "sleeping")."""
+        p = self._policy
+        follow_up = self._follow_up_until
+        return ((p.wake_word and self._wake_position is None
+                 and (follow_up is None or now > follow_up))
+                or (p.push_to_talk and self._ptt_down_at is None))
+
+    def wake_word(self, position: int) -> None:
+        """The wake word was heard; the question starts at capture sample ``position``."""
+        self._wake_position = position
+
+    def wake_word_end(self, position: int) -> None:
+        """The wake word's end placed again, later than at its detection."""
+        if self._wake_position is not None:  # else its question was cut already
+            self._wake_position = position
+
+    def push_to_talk(self, pressed: bool, at: float) -> None:
+        if pressed:
+            self._ptt_down_at = at
+        elif self._ptt_down_at is not None:
+            self._ptt_last = (self._ptt_down_at, at)
+            self._ptt_down_at = None
+
+    def reply_over(self, now: float) -> float | None:
+        """A reply ended (not cancelled): the follow-up window opens; returns when it
+        closes (None: no window, no wake word needed)."""
+        if not self._policy.wake_word:
+            return None
+        self._follow_up_until = now + self._policy.follow_up_ms / 1000
+        return self._follow_up_until
+
+    def admit(self, ev: UtteranceEnded,
+              time_of: Callable[[int], float]) -> tuple[bytes, int] | str:
+        """What of the utterance becomes the turn, ``(pcm, start_sample)``, or why
+        none of it does (``"no_wake_word"``, ``"push_to_talk"``). ``time_of`` maps a
+        capture sample to monotonic time."""
+        p = self._policy
+        pcm, start = ev.pcm, ev.start_sample
+        if p.wake_word:
+            if self._wake_position is not None and self._wake_position < ev.end_sample:
+                # The command is what follows the wake word ("hey jarvis, what time is it").
+                cut = max(0, self._wake_position - start)
+                pcm, start = pcm[cut * 2:], start + cut
+                self._wake_position = None
+            elif self._follow_up_until is None or time_of(ev.start_sample) > self._follow_up_until:
+                self._follow_up_until = None  # (begun after it closed)
+                return "no_wake_word"
+            self._follow_up_until = None
+        if p.push_to_talk and not self._talk_held(time_of(ev.start_sample), time_of(ev.end_sample)):
+            return "push_to_talk"
+        return pcm, start
+
+    def _talk_held(self, start_at: float, end_at: float) -> bool:
+        if self._ptt_down_at is not None and self._ptt_down_at <= end_at:
+            return True
+        last = self._ptt_last
+        return last is not None and last[0] <= end_at and last[1] >= start_at
