@@ -20,7 +20,7 @@ from voicebot.pipeline import make_session, timer_input
 from voicebot.server.serve import start_embedded
 from voicebot.session.builtin_tools import Timer
 from voicebot.turntaking import Policy, TurnTaking
-from voicebot.turntaking.events import Event
+from voicebot.turntaking.events import Event, StateChanged
 from voicebot.turntaking.inputs import InputEnded, TypedText
 
 
@@ -76,3 +76,44 @@ def test_a_typed_turn_and_a_timer_on_the_screen(server: Any) -> None:
     [timer] = done["timers"]
     assert timer["label"] == "pasta" and 590 < timer["remaining_s"] <= 600
     assert got["last"]["type"] == "screen" and got["last"]["timers"] == []
+
+
+def test_the_screen_goes_back_to_sleep_when_the_follow_up_window_closes(server: Any) -> None:
+    """The kiosk's policy (wake word, follow-up window): after the reply the screen
+    says "listening" for ``follow_up_ms``, then "sleeping" with nothing else happening
+    (it said "listening" until the next wake word)."""
+    follow_up_s = 0.4
+
+    async def main() -> list[tuple[str, float]]:
+        loop = asyncio.get_running_loop()
+        async with running_screen() as (hub, screen):
+            async with connect(f"ws://127.0.0.1:{screen.port}/ws") as ws:
+                states: list[tuple[str, float]] = []
+                driver: Driver | None = None
+
+                def record(event: Event) -> None:
+                    hub.publish(event)
+                    if isinstance(event, StateChanged):
+                        states.append((event.state, loop.time()))
+                        if event.state == "sleeping" and len(states) > 1:
+                            assert driver is not None
+                            driver.feed(InputEnded())
+
+                session, _ = make_session(Settings(model="local"), server.base_url,
+                                          lambda timer: None)
+                policy = Policy(wake_word=True, follow_up_ms=int(follow_up_s * 1000),
+                                pace_transcript=False)
+                driver = Driver(TurnTaking(policy), session, subscribers=[record])
+                async with session.client:
+                    await driver.run(inputs=[TypedText("what is two plus three")])
+                while (message := json.loads(await asyncio.wait_for(ws.recv(), 10))):
+                    if message["type"] == "screen" and message["state"] == "sleeping" \
+                            and message["exchange"]:
+                        break  # the page saw it too
+                return states
+
+    states = asyncio.run(asyncio.wait_for(main(), 60))
+    names = [s for s, _ in states]
+    assert names[0] == "sleeping" and names[-2:] == ["listening", "sleeping"], names
+    window = states[-1][1] - states[-2][1]
+    assert follow_up_s <= window < follow_up_s + 0.5, window
