@@ -152,6 +152,9 @@ class Settings:
     wake_word_verifier: str = "auto"
     #: After a reply, answer without the wake word for this long.
     follow_up_ms: int = _POLICY.follow_up_ms
+    #: After a wake word said alone ("hey jarvis." then the question), the question
+    #: may begin this long after it.
+    command_wait_ms: int = _POLICY.command_wait_ms
     #: A terminal key (one character, or "space"/"enter"/"tab") that is the talk
     #: button: press to talk, again to stop. "": none. With it, only utterances made
     #: while the button is on count (push-to-talk instead of the wake word).
@@ -220,7 +223,8 @@ class Settings:
                             if barge_in else 0),
             pace_transcript=pace_transcript, strip_ssml=self.ssml, max_turns=max_turns,
             vad_tail_ms=vad.tail_ms, preemptive=vad.pause_ms > 0, wake_word=wake_word,
-            follow_up_ms=self.follow_up_ms, push_to_talk=push_to_talk, earcons=earcons)
+            follow_up_ms=self.follow_up_ms, command_wait_ms=self.command_wait_ms,
+            push_to_talk=push_to_talk, earcons=earcons)
 
     def kiosk_policy(self, *, echo_cancelled: bool, wake_word: bool,
                      push_to_talk: bool) -> Policy:
@@ -370,8 +374,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("capture_block_ms must be 10-200")
     if not 0 <= s.speech_workers <= 16:
         raise ConfigError("speech_workers must be 0-16")
-    if s.follow_up_ms < 0:
-        raise ConfigError("follow_up_ms must be >= 0")
+    if s.follow_up_ms < 0 or s.command_wait_ms < 0:
+        raise ConfigError("follow_up_ms and command_wait_ms must be >= 0")
     if not (0.0 <= s.wake_threshold <= 1.0 and 0.0 <= s.wake_second_threshold <= 1.0):
         raise ConfigError("wake_threshold and wake_second_threshold must be 0-1 (0: the model's)")
     if s.wake_second_look != 0.0 and not 1.0 <= s.wake_second_look <= 2.0:

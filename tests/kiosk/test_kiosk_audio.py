@@ -39,6 +39,7 @@ from voicebot.kiosk.passage import reading_passage
 
 QUESTION = [0.3, "what time is it", 0.9]
 WOKEN = [1.0, "hey jarvis,", 0.05, "what time is it?", 1.0]
+PAUSED = [1.0, "hey jarvis.", 1.2, "what time is it?", 1.0]
 
 
 def _question_sent_whole(kiosk: Kiosk) -> None:
@@ -231,6 +232,26 @@ def test_wake_word_gates_the_question(audio_devices: None, server: str, tmp_path
     wake, s_wake = find_earcon(rec.samples, "wake")
     thinking, s_thinking = find_earcon(rec.samples, "thinking", start=wake)
     assert s_wake > 0.9 and s_thinking > 0.9, (s_wake, s_thinking)
+
+
+def test_wake_word_then_a_pause_then_the_question(audio_devices: None, server: str,
+                                                  tmp_path: Path) -> None:
+    """"Hey jarvis." [1.2 s: the earcon] "What time is it?" is answered: the wake
+    word's own utterance is no turn (the kiosk sent its tail and answered "I didn't
+    catch anything", and the question said over that was lost)."""
+    with Kiosk(["--wake-word", "hey_jarvis", "--base-url", server]) as kiosk:
+        kiosk.wait_for(90, "state", state="sleeping")
+        say_into_mic(tmp_path, "paused", PAUSED)
+        done = kiosk.wait_for(60, "turn.done")
+        kiosk.drain(1.0)
+        assert kiosk.stop() == 130, kiosk.stderr
+    assert _tells_the_time(done["text"]), done
+    ignored = [e["reason"] for e in kiosk.seen if e["type"] == "utterance.ignored"]
+    assert ignored == ["wake_word_only"], kiosk.seen
+    assert [e["turn"] for e in kiosk.seen if e["type"] == "turn.done"] == [1]
+    _, truth = compose(PAUSED, 16_000)
+    user = next(e for e in kiosk.seen if e["type"] == "user")
+    assert user["audio_s"] >= truth[1].end_s - truth[1].start_s, user  # the question whole
 
 
 def test_screen_buttons_talk_and_mute(audio_devices: None, server: str, tmp_path: Path) -> None:

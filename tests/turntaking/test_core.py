@@ -344,6 +344,36 @@ def test_the_follow_up_window_closes_back_to_sleeping() -> None:
     assert not [o for o in got if isinstance(o, ip.WakeAt)] and sim.core.state == "sleeping"
 
 
+def test_a_wake_word_said_alone_then_the_question_is_one_turn() -> None:
+    """"Hey jarvis." [the earcon] "What time is it?": the wake word's utterance ends
+    in the pause and is no turn (it was: the wake word's tail and the VAD's, answered
+    "I didn't catch anything", and the question was lost); the next utterance,
+    begun within ``command_wait_ms``, is the question, sent whole."""
+    sim = Sim(wake_word=True, command_wait_ms=4000, follow_up_ms=5000)
+    sim.feed(ip.WakeWord("hey_jarvis", int(1.8 * RATE), 1.8), 1.8)
+    got = sim.speak(1.0, 1.8, progress=False)  # ends at 2.5 s (the hang-over)
+    [ignored] = [o for o in got if isinstance(o, ev.UtteranceIgnored)]
+    assert ignored.reason == "wake_word_only" and ip.WakeAt(2.5 + 4.0) in got
+    assert not sim.of(ip.StartTurn) and sim.core.state == "listening"
+    sim.speak(3.3, 4.5, progress=False)  # the question, begun 0.8 s later
+    [start] = sim.of(ip.StartTurn)
+    [detected] = sim.of(ev.UtteranceDetected)
+    assert detected.start_s == round(3.3 - PREROLL_S, 3)  # whole, pre-roll included
+    sim.feed(ip.TurnFinished(1, ip.TurnReport()), 6.0)
+    sim.feed(ip.Tick(), 11.1)
+    assert sim.core.state == "sleeping"
+
+
+def test_a_wake_word_said_alone_and_nothing_after_goes_back_to_sleep() -> None:
+    sim = Sim(wake_word=True, command_wait_ms=4000)
+    sim.feed(ip.WakeWord("hey_jarvis", int(1.8 * RATE), 1.8), 1.8)
+    sim.speak(1.0, 1.8, progress=False)
+    assert sim.feed(ip.Tick(), 6.6) == [ev.StateChanged(state="sleeping")]
+    got = sim.speak(8.0, 9.0)  # too late: the wake word is needed again
+    assert [o.reason for o in got if isinstance(o, ev.UtteranceIgnored)] == ["no_wake_word"]
+    assert not sim.of(ip.StartTurn)
+
+
 def test_no_window_no_tick_without_the_wake_word() -> None:
     sim = Sim()
     sim.feed(ip.TypedText("hi"), 1.0)

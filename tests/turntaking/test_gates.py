@@ -9,6 +9,7 @@ from voicebot.turntaking.gates import Gates
 from voicebot.turntaking.policy import Policy
 
 RATE = 16_000
+NOW = 200.0  # when the utterance is decided (after it ended)
 
 
 def _time_of(sample: int) -> float:
@@ -25,7 +26,7 @@ def test_open_without_gates() -> None:
     gates = Gates(Policy())
     ev = _utterance(1.0, 2.0)
     assert not gates.closed(0.0)
-    assert gates.admit(ev, _time_of) == (ev.pcm, ev.start_sample)
+    assert gates.admit(ev, _time_of, NOW) == (ev.pcm, ev.start_sample)
 
 
 @pytest.mark.parametrize(("wake_s", "kept_from_s"), [
@@ -39,17 +40,17 @@ def test_the_wake_word_opens_once_and_cuts_what_came_before(wake_s: float,
     gates.wake_word(int(wake_s * RATE))
     assert not gates.closed(0.0)
     ev = _utterance(1.0, 3.0)
-    pcm, start = gates.admit(ev, _time_of)  # type: ignore[misc]
+    pcm, start = gates.admit(ev, _time_of, NOW)  # type: ignore[misc]
     cut = int(kept_from_s * RATE) - ev.start_sample
     assert start == int(kept_from_s * RATE) and pcm == ev.pcm[cut * 2:]
-    assert gates.closed(0.0) and gates.admit(_utterance(4.0, 5.0), _time_of) == "no_wake_word"
+    assert gates.closed(0.0) and gates.admit(_utterance(4.0, 5.0), _time_of, NOW) == "no_wake_word"
 
 
 def test_a_wake_word_after_the_utterance_waits_for_the_next() -> None:
     gates = Gates(Policy(wake_word=True))
     gates.wake_word(int(3.5 * RATE))
-    assert gates.admit(_utterance(1.0, 3.0), _time_of) == "no_wake_word"
-    assert gates.admit(_utterance(4.0, 5.0), _time_of) != "no_wake_word"
+    assert gates.admit(_utterance(1.0, 3.0), _time_of, NOW) == "no_wake_word"
+    assert gates.admit(_utterance(4.0, 5.0), _time_of, NOW) != "no_wake_word"
 
 
 def test_the_wake_words_end_moves_only_while_it_is_pending() -> None:
@@ -58,7 +59,7 @@ def test_the_wake_words_end_moves_only_while_it_is_pending() -> None:
     assert gates.closed(0.0)
     gates.wake_word(int(1.2 * RATE))
     gates.wake_word_end(int(1.4 * RATE))
-    _, start = gates.admit(_utterance(1.0, 3.0), _time_of)  # type: ignore[misc]
+    _, start = gates.admit(_utterance(1.0, 3.0), _time_of, NOW)  # type: ignore[misc]
     assert start == int(1.4 * RATE)
 
 
@@ -68,7 +69,7 @@ def test_the_follow_up_window_after_a_reply(start_s: float, admitted: bool) -> N
     assert gates.reply_over(101.0) == 106.0
     assert not gates.closed(101.0) and not gates.closed(106.0)
     assert gates.closed(106.001)  # the window closed by itself
-    got = gates.admit(_utterance(start_s, start_s + 1), _time_of)  # begun at 105.9 / 106.1
+    got = gates.admit(_utterance(start_s, start_s + 1), _time_of, NOW)  # begun at 105.9 / 106.1
     assert (got != "no_wake_word") is admitted
     assert gates.closed(101.0)  # one utterance per window, counted or not
 
@@ -91,18 +92,47 @@ def test_push_to_talk_counts_an_utterance_the_button_overlapped(
     assert not gates.closed(0.0)
     gates.push_to_talk(False, _time_of(int(up_s * RATE)))
     assert gates.closed(0.0)
-    got = gates.admit(_utterance(1.0, 2.0), _time_of)
+    got = gates.admit(_utterance(1.0, 2.0), _time_of, NOW)
     assert (got != "push_to_talk") is admitted
 
 
 def test_push_to_talk_still_held_counts_what_began_before_the_press_ended() -> None:
     gates = Gates(Policy(push_to_talk=True))
     gates.push_to_talk(True, _time_of(int(1.5 * RATE)))
-    assert gates.admit(_utterance(1.0, 2.0), _time_of) != "push_to_talk"
-    assert gates.admit(_utterance(0.2, 1.0), _time_of) == "push_to_talk"  # ended before
+    assert gates.admit(_utterance(1.0, 2.0), _time_of, NOW) != "push_to_talk"
+    assert gates.admit(_utterance(0.2, 1.0), _time_of, NOW) == "push_to_talk"  # ended before
 
 
 def test_a_release_without_a_press_is_ignored() -> None:
     gates = Gates(Policy(push_to_talk=True))
     gates.push_to_talk(False, 101.0)
-    assert gates.admit(_utterance(0.5, 1.5), _time_of) == "push_to_talk"
+    assert gates.admit(_utterance(0.5, 1.5), _time_of, NOW) == "push_to_talk"
+
+
+@pytest.mark.parametrize(("end_s", "alone"), [
+    (1.3, True),  # the VAD's tail (200 ms) and nothing else after the wake word
+    (1.54, True),  # 240 ms of speech after it: its last syllable, a wake end placed early
+    (1.56, False),  # 260 ms: "stop"
+    (2.5, False),  # "hey jarvis, what time is it" in one breath
+])
+def test_a_wake_word_said_alone_waits_for_the_question(end_s: float, alone: bool) -> None:
+    gates = Gates(Policy(wake_word=True, command_wait_ms=3000, command_min_ms=250,
+                         vad_tail_ms=200))
+    gates.wake_word(int(1.1 * RATE))
+    got = gates.admit(_utterance(0.5, end_s), _time_of, NOW)
+    if not alone:
+        assert isinstance(got, tuple) and got[1] == int(1.1 * RATE)
+        return
+    assert got == "wake_word_only" and gates.follow_up_until == NOW + 3.0
+    assert not gates.closed(NOW + 3.0) and gates.closed(NOW + 3.01)
+    question = _utterance(NOW + 2.9 - 100.0, NOW + 4.0 - 100.0)  # begins 2.9 s later
+    assert gates.admit(question, _time_of, NOW + 4.5) == (question.pcm, question.start_sample)
+    assert gates.closed(NOW + 4.5)
+
+
+def test_the_question_after_a_lone_wake_word_must_begin_in_time() -> None:
+    gates = Gates(Policy(wake_word=True, command_wait_ms=3000))
+    gates.wake_word(int(1.1 * RATE))
+    assert gates.admit(_utterance(0.5, 1.3), _time_of, NOW) == "wake_word_only"
+    late = _utterance(NOW + 3.1 - 100.0, NOW + 4.0 - 100.0)
+    assert gates.admit(late, _time_of, NOW + 4.5) == "no_wake_word"

@@ -291,9 +291,12 @@ class TurnTaking:
                 and (end_s - start_s) * 1000 < self.policy.backchannel_ms):
             out.append(_ignored(ev, "backchannel"))
             return
-        admitted = self._gates.admit(ev, time_of)
+        admitted = self._gates.admit(ev, time_of, now)
         if isinstance(admitted, str):
             out.append(_ignored(ev, admitted))
+            closes_at = self._gates.follow_up_until
+            if admitted == "wake_word_only" and closes_at is not None:
+                out.append(WakeAt(closes_at))  # no question by then: back to sleep
             out += self._refresh_idle_state(now)
             return
         pcm, start = admitted

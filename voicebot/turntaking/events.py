@@ -84,7 +84,8 @@ class UtteranceDetected(Event):
 @dataclass(frozen=True)
 class UtteranceIgnored(Event):
     """Speech that neither interrupts nor becomes a turn. ``reason``: ``backchannel``
-    (a short "mm-hmm" over the reply), ``no_wake_word``, ``push_to_talk`` (the talk
+    (a short "mm-hmm" over the reply), ``no_wake_word``, ``wake_word_only`` (the wake
+    word said alone: the next utterance is the question), ``push_to_talk`` (the talk
     button was not held)."""
     type: ClassVar[str] = "utterance.ignored"
     start_s: float

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..capture.segmenter import SAMPLE_RATE as CAPTURE_RATE
 from ..capture.segmenter import UtteranceEnded
 from .policy import Policy
 
@@ -51,6 +52,11 @@ class Gates:
             self._ptt_last = (self._ptt_down_at, at)
             self._ptt_down_at = None
 
+    @property
+    def follow_up_until(self) -> float | None:
+        """When the window in which no wake word is needed closes (None: none open)."""
+        return self._follow_up_until
+
     def reply_over(self, now: float) -> float | None:
         """A reply ended (not cancelled): the follow-up window opens; returns when it
         closes (None: no window, no wake word needed)."""
@@ -59,19 +65,29 @@ class Gates:
         self._follow_up_until = now + self._policy.follow_up_ms / 1000
         return self._follow_up_until
 
-    def admit(self, ev: UtteranceEnded,
-              time_of: Callable[[int], float]) -> tuple[bytes, int] | str:
+    def admit(self, ev: UtteranceEnded, time_of: Callable[[int], float],
+              now: float) -> tuple[bytes, int] | str:
         """What of the utterance becomes the turn, ``(pcm, start_sample)``, or why
-        none of it does (``"no_wake_word"``, ``"push_to_talk"``). ``time_of`` maps a
-        capture sample to monotonic time."""
+        none of it does (``"no_wake_word"``, ``"wake_word_only"``: the question is
+        the next utterance, within :attr:`follow_up_until`; ``"push_to_talk"``).
+        ``time_of`` maps a capture sample to monotonic time; ``now``: the time."""
         p = self._policy
         pcm, start = ev.pcm, ev.start_sample
         if p.wake_word:
-            if self._wake_position is not None and self._wake_position < ev.end_sample:
-                # The command is what follows the wake word ("hey jarvis, what time is it").
-                cut = max(0, self._wake_position - start)
-                pcm, start = pcm[cut * 2:], start + cut
+            wake = self._wake_position
+            if wake is not None and wake < ev.end_sample:
                 self._wake_position = None
+                tail = p.vad_tail_ms * CAPTURE_RATE // 1000 if ev.reason == "silence" else 0
+                if (ev.end_sample - tail - wake) * 1000 < p.command_min_ms * CAPTURE_RATE:
+                    # The wake word said alone, the user waiting for the earcon: sent,
+                    # the turn would be its last syllable and the VAD's tail (the
+                    # server: "I didn't catch that"), and the question, said while
+                    # that was answered, was lost.
+                    self._follow_up_until = now + p.command_wait_ms / 1000
+                    return "wake_word_only"
+                # The command is what follows the wake word ("hey jarvis, what time is it").
+                cut = max(0, wake - start)
+                pcm, start = pcm[cut * 2:], start + cut
             elif self._follow_up_until is None or time_of(ev.start_sample) > self._follow_up_until:
                 self._follow_up_until = None  # (begun after it closed)
                 return "no_wake_word"

@@ -28,7 +28,10 @@ class Policy:
       shorter than this ("mm-hmm") neither interrupts nor becomes a turn. 0: every
       such utterance is answered after the reply.
     - ``wake_word``: utterances count only after a :class:`~.inputs.WakeWord`, or
-      within ``follow_up_ms`` after a reply ended.
+      within ``follow_up_ms`` after a reply ended. A wake word said alone (less than
+      ``command_min_ms`` of speech after it: "hey jarvis." [the earcon] "what time
+      is it?") is no turn: the question is the next utterance if it begins within
+      ``command_wait_ms``.
     - ``push_to_talk``: utterances count only while the talk button is held.
     - ``pace_transcript``: release the assistant's words as the listener hears them
       (a speaker); False: as they arrive (files, no audio).
@@ -51,6 +54,8 @@ class Policy:
     backchannel_ms: int = 0
     wake_word: bool = False
     follow_up_ms: int = 5000
+    command_wait_ms: int = 5000
+    command_min_ms: int = 250
     push_to_talk: bool = False
     pace_transcript: bool = True
     earcons: bool = False
@@ -61,7 +66,7 @@ class Policy:
 
     def __post_init__(self) -> None:
         for name in ("barge_in_ms", "barge_in_grace_ms", "backchannel_ms", "follow_up_ms",
-                     "vad_tail_ms"):
+                     "command_wait_ms", "command_min_ms", "vad_tail_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
         if self.max_turns is not None and self.max_turns < 1:
