@@ -374,6 +374,16 @@ def test_a_wake_word_said_alone_and_nothing_after_goes_back_to_sleep() -> None:
     assert not sim.of(ip.StartTurn)
 
 
+def test_a_wake_word_no_utterance_took_expires() -> None:
+    sim = Sim(wake_word=True, command_wait_ms=4000)
+    sim.speak(3.2, 5.5, progress=False)  # the wake word comes after its utterance ended
+    got = sim.feed(ip.WakeWord("hey_jarvis", int(5.4 * RATE), 6.2), 6.2)
+    assert ip.WakeAt(10.2) in got and sim.core.state == "listening"
+    assert sim.feed(ip.Tick(), 10.3) == [ev.StateChanged(state="sleeping")]
+    got = sim.speak(40.0, 41.0)
+    assert [o.reason for o in got if isinstance(o, ev.UtteranceIgnored)] == ["no_wake_word"]
+
+
 def test_no_window_no_tick_without_the_wake_word() -> None:
     sim = Sim()
     sim.feed(ip.TypedText("hi"), 1.0)

@@ -37,7 +37,7 @@ def test_the_wake_word_opens_once_and_cuts_what_came_before(wake_s: float,
                                                              kept_from_s: float) -> None:
     gates = Gates(Policy(wake_word=True))
     assert gates.closed(0.0)
-    gates.wake_word(int(wake_s * RATE))
+    gates.wake_word(int(wake_s * RATE), NOW)
     assert not gates.closed(0.0)
     ev = _utterance(1.0, 3.0)
     pcm, start = gates.admit(ev, _time_of, NOW)  # type: ignore[misc]
@@ -48,7 +48,7 @@ def test_the_wake_word_opens_once_and_cuts_what_came_before(wake_s: float,
 
 def test_a_wake_word_after_the_utterance_waits_for_the_next() -> None:
     gates = Gates(Policy(wake_word=True))
-    gates.wake_word(int(3.5 * RATE))
+    gates.wake_word(int(3.5 * RATE), NOW)
     assert gates.admit(_utterance(1.0, 3.0), _time_of, NOW) == "no_wake_word"
     assert gates.admit(_utterance(4.0, 5.0), _time_of, NOW) != "no_wake_word"
 
@@ -57,7 +57,7 @@ def test_the_wake_words_end_moves_only_while_it_is_pending() -> None:
     gates = Gates(Policy(wake_word=True))
     gates.wake_word_end(RATE)  # no wake word pending: nothing opens
     assert gates.closed(0.0)
-    gates.wake_word(int(1.2 * RATE))
+    gates.wake_word(int(1.2 * RATE), NOW)
     gates.wake_word_end(int(1.4 * RATE))
     _, start = gates.admit(_utterance(1.0, 3.0), _time_of, NOW)  # type: ignore[misc]
     assert start == int(1.4 * RATE)
@@ -118,7 +118,7 @@ def test_a_release_without_a_press_is_ignored() -> None:
 def test_a_wake_word_said_alone_waits_for_the_question(end_s: float, alone: bool) -> None:
     gates = Gates(Policy(wake_word=True, command_wait_ms=3000, command_min_ms=250,
                          vad_tail_ms=200))
-    gates.wake_word(int(1.1 * RATE))
+    gates.wake_word(int(1.1 * RATE), NOW)
     got = gates.admit(_utterance(0.5, end_s), _time_of, NOW)
     if not alone:
         assert isinstance(got, tuple) and got[1] == int(1.1 * RATE)
@@ -132,7 +132,29 @@ def test_a_wake_word_said_alone_waits_for_the_question(end_s: float, alone: bool
 
 def test_the_question_after_a_lone_wake_word_must_begin_in_time() -> None:
     gates = Gates(Policy(wake_word=True, command_wait_ms=3000))
-    gates.wake_word(int(1.1 * RATE))
+    gates.wake_word(int(1.1 * RATE), NOW)
     assert gates.admit(_utterance(0.5, 1.3), _time_of, NOW) == "wake_word_only"
     late = _utterance(NOW + 3.1 - 100.0, NOW + 4.0 - 100.0)
     assert gates.admit(late, _time_of, NOW + 4.5) == "no_wake_word"
+
+
+def test_a_wake_word_nothing_followed_expires() -> None:
+    """The wake word heard, no utterance took it (it came after its utterance ended, or
+    the VAD dropped that one): minutes later speech must not count as its question."""
+    gates = Gates(Policy(wake_word=True, command_wait_ms=3000))
+    gates.wake_word(int(1.1 * RATE), NOW)
+    assert gates.next_change(NOW) == NOW + 3.0
+    assert not gates.closed(NOW + 3.0) and gates.closed(NOW + 3.01)
+    later = _utterance(NOW + 60.0 - 100.0, NOW + 61.0 - 100.0)
+    assert gates.admit(later, _time_of, NOW + 62.0) == "no_wake_word"
+    assert gates.next_change(NOW + 62.0) is None
+
+
+def test_next_change_is_the_earliest_window_still_open() -> None:
+    gates = Gates(Policy(wake_word=True, command_wait_ms=3000, follow_up_ms=5000))
+    assert gates.next_change(NOW) is None
+    gates.reply_over(NOW)
+    gates.wake_word(int(1.1 * RATE), NOW + 1.0)
+    assert gates.next_change(NOW) == NOW + 4.0
+    assert gates.next_change(NOW + 4.5) == NOW + 5.0
+    assert gates.next_change(NOW + 5.5) is None

@@ -161,6 +161,7 @@ class TurnTaking:
         # Barge-in: when the user's current speech began to count (None: silent).
         self._speech_since: float | None = None
         self._gates = Gates(self.policy)
+        self._wake_at: float | None = None  # the last WakeAt asked for
         self._latency = LatencyLog()
         # Preemptive turns: the one on its way, the number of a discarded one whose
         # task has not ended yet (nothing starts until it has), and counts.
@@ -217,7 +218,7 @@ class TurnTaking:
         elif isinstance(event, InterruptRequest):
             self._interrupt("request", now, out)
         elif isinstance(event, WakeWord):
-            self._gates.wake_word(event.position)
+            self._gates.wake_word(event.position, now)
             if self.policy.earcons:
                 out.append(PlayEarcon("wake"))
             self._interrupt("wake_word", now, out)
@@ -240,6 +241,10 @@ class TurnTaking:
             self._ending = True
             self._discard_preemptive(out)
             self._maybe_next(now, out)
+        wake_at = self._gates.next_change(now)
+        if wake_at is not None and wake_at != self._wake_at:
+            self._wake_at = wake_at  # a window closes then: sleeping again, with no input
+            out.append(WakeAt(wake_at))
         return out
 
     # ------------------------------------------------------------------ capture
@@ -294,9 +299,6 @@ class TurnTaking:
         admitted = self._gates.admit(ev, time_of, now)
         if isinstance(admitted, str):
             out.append(_ignored(ev, admitted))
-            closes_at = self._gates.follow_up_until
-            if admitted == "wake_word_only" and closes_at is not None:
-                out.append(WakeAt(closes_at))  # no question by then: back to sleep
             out += self._refresh_idle_state(now)
             return
         pcm, start = admitted
@@ -478,9 +480,8 @@ class TurnTaking:
         if self._muted:
             self._muted = False
             out.append(SetMuted(False))
-        closes_at = None if isinstance(ev, TurnCancelled) else self._gates.reply_over(now)
-        if closes_at is not None:
-            out.append(WakeAt(closes_at))  # to go back to sleep when the window closes
+        if not isinstance(ev, TurnCancelled):
+            self._gates.reply_over(now)
         out += self._set_state(self._idle_state(now))
         self._maybe_next(now, out)
 

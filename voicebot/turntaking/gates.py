@@ -22,8 +22,10 @@ class Gates:
 
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
-        # The wake word's end (capture position) until an utterance takes it.
+        # The wake word's end (capture position) until an utterance takes it, and the
+        # time by which that utterance must have begun.
         self._wake_position: int | None = None
+        self._wake_until = 0.0
         self._follow_up_until: float | None = None
         self._ptt_down_at: float | None = None
         self._ptt_last: tuple[float, float] | None = None
@@ -32,13 +34,23 @@ class Gates:
         """Nothing said at ``now`` would count (the idle state is "sleeping")."""
         p = self._policy
         follow_up = self._follow_up_until
-        return ((p.wake_word and self._wake_position is None
-                 and (follow_up is None or now > follow_up))
+        woken = self._wake_position is not None and now <= self._wake_until
+        return ((p.wake_word and not woken and (follow_up is None or now > follow_up))
                 or (p.push_to_talk and self._ptt_down_at is None))
 
-    def wake_word(self, position: int) -> None:
-        """The wake word was heard; the question starts at capture sample ``position``."""
+    def next_change(self, now: float) -> float | None:
+        """The next time after ``now`` at which :meth:`closed` may change by itself
+        (a window closes), or None."""
+        times = [t for t in (self._follow_up_until,
+                             self._wake_until if self._wake_position is not None else None)
+                 if t is not None and t >= now]
+        return min(times) if times else None
+
+    def wake_word(self, position: int, now: float) -> None:
+        """The wake word was heard at ``now``; the question starts at capture sample
+        ``position``, in an utterance that begins within ``command_wait_ms``."""
         self._wake_position = position
+        self._wake_until = now + self._policy.command_wait_ms / 1000
 
     def wake_word_end(self, position: int) -> None:
         """The wake word's end placed again, later than at its detection."""
@@ -75,6 +87,8 @@ class Gates:
         pcm, start = ev.pcm, ev.start_sample
         if p.wake_word:
             wake = self._wake_position
+            if wake is not None and time_of(ev.start_sample) > self._wake_until:
+                wake = self._wake_position = None  # nothing was said after it in time
             if wake is not None and wake < ev.end_sample:
                 self._wake_position = None
                 tail = p.vad_tail_ms * CAPTURE_RATE // 1000 if ev.reason == "silence" else 0

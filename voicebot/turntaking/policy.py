@@ -31,7 +31,7 @@ class Policy:
       within ``follow_up_ms`` after a reply ended. A wake word said alone (less than
       ``command_min_ms`` of speech after it: "hey jarvis." [the earcon] "what time
       is it?") is no turn: the question is the next utterance if it begins within
-      ``command_wait_ms``.
+      ``command_wait_ms``; a wake word no utterance has begun to take by then expires.
     - ``push_to_talk``: utterances count only while the talk button is held.
     - ``pace_transcript``: release the assistant's words as the listener hears them
       (a speaker); False: as they arrive (files, no audio).
