@@ -69,7 +69,6 @@ from .inputs import (
     Command,
     ConfirmTurn,
     Detected,
-    DiscardTurn,
     Input,
     InputEnded,
     InterruptRequest,
@@ -95,6 +94,7 @@ from .inputs import (
 )
 from .latency import LatencyLog
 from .policy import Policy
+from .preemptive import Preemption, Preemptive
 from .reply import REPLY_SAMPLE_RATE, ReplyTrack
 from ..audio.wav import encode_wav
 
@@ -126,16 +126,6 @@ class _Turn:
         self.user_said = False
 
 
-@dataclass
-class _Preemptive:
-    """A preemptive turn on its way: turn ``number`` if the utterance that started at
-    capture sample ``start_sample`` ends in the pause it was sent in."""
-    number: int
-    start_sample: int
-    parts: tuple[dict[str, Any], ...]
-    audio_s: float
-
-
 def _ignored(ev: UtteranceEnded, reason: str) -> UtteranceIgnored:
     return UtteranceIgnored(start_s=round(ev.start_sample / CAPTURE_RATE, 3),
                             end_s=round(ev.end_sample / CAPTURE_RATE, 3), reason=reason)
@@ -163,12 +153,7 @@ class TurnTaking:
         self._gates = Gates(self.policy)
         self._wake_at: float | None = None  # the last WakeAt asked for
         self._latency = LatencyLog()
-        # Preemptive turns: the one on its way, the number of a discarded one whose
-        # task has not ended yet (nothing starts until it has), and counts.
-        self._preemptive: _Preemptive | None = None
-        self._discarding: int | None = None
-        self._preemptive_sent = 0
-        self._preemptive_discarded = 0
+        self._preemption = Preemption()
 
     # ------------------------------------------------------------------ queries
 
@@ -191,8 +176,8 @@ class TurnTaking:
 
     def summary(self) -> Summary:
         """p50/p95 of each latency stage over the finished turns (ms)."""
-        return self._latency.summary({"sent": self._preemptive_sent,
-                                      "discarded": self._preemptive_discarded})
+        pre = self._preemption
+        return self._latency.summary({"sent": pre.sent, "discarded": pre.discarded})
 
         # ------------------------------------------------------------------ the one entry
 
@@ -265,9 +250,9 @@ class TurnTaking:
         elif isinstance(ev, (SpeechResumed, UtteranceDiscarded)):
             self._discard_preemptive(out)
         elif isinstance(ev, UtteranceEnded):
-            p = self._preemptive
-            if p is not None and p.start_sample == ev.start_sample:
-                self._confirm(p, ev, d, now, out)
+            pre = self._preemption.take(ev.start_sample)
+            if pre is not None:
+                self._confirm(pre, ev, d, now, out)
             else:
                 self._discard_preemptive(out)
                 self._utterance(ev, d, now, out)
@@ -314,29 +299,22 @@ class TurnTaking:
         p = self.policy
         limit = p.max_turns
         if (not p.preemptive or p.wake_word or p.push_to_talk or self._stopped
-                or self._active is not None or self._waiting or self._preemptive is not None
-                or self._discarding is not None or (limit is not None and self._turns >= limit)):
+                or self._active is not None or self._waiting or self._preemption.busy
+                or (limit is not None and self._turns >= limit)):
             return
         parts = (input_audio_part(encode_wav(ev.pcm, CAPTURE_RATE)),)
-        pre = self._preemptive = _Preemptive(self._turns + 1, ev.start_sample, parts,
-                                             len(ev.pcm) / 2 / CAPTURE_RATE)
-        self._preemptive_sent += 1
-        out.append(StartTurn(pre.number, parts, None, preemptive=True))
+        out.append(self._preemption.send(Preemptive(self._turns + 1, ev.start_sample, parts,
+                                                    len(ev.pcm) / 2 / CAPTURE_RATE)))
 
     def _discard_preemptive(self, out: list[Output]) -> None:
         """Speech went on (or something else came first): drop the preemptive turn."""
-        pre = self._preemptive
-        if pre is None:
-            return
-        self._preemptive = None
-        self._discarding = pre.number
-        self._preemptive_discarded += 1
-        out.append(DiscardTurn(pre.number))
+        discard = self._preemption.discard()
+        if discard is not None:
+            out.append(discard)
 
-    def _confirm(self, pre: _Preemptive, ev: UtteranceEnded, d: Detected, now: float,
+    def _confirm(self, pre: Preemptive, ev: UtteranceEnded, d: Detected, now: float,
                  out: list[Output]) -> None:
         """The utterance ended in the pause the preemptive turn was sent in: it is the turn."""
-        self._preemptive = None
         start_s, end_s = ev.start_sample / CAPTURE_RATE, ev.end_sample / CAPTURE_RATE
         tail = self.policy.vad_tail_ms * CAPTURE_RATE // 1000 if ev.reason == "silence" else 0
         request = _Request(pre.parts, None, pre.audio_s, (start_s, end_s, ev.reason),
@@ -353,7 +331,7 @@ class TurnTaking:
         self._maybe_next(now, out)
 
     def _maybe_next(self, now: float, out: list[Output]) -> None:
-        if self._active is not None or self._stopped or self._discarding is not None:
+        if self._active is not None or self._stopped or self._preemption.discarding:
             return
         limit = self.policy.max_turns
         if limit is not None and self._turns >= limit:
@@ -453,9 +431,8 @@ class TurnTaking:
 
     def _turn_over(self, ev: TurnFinished | TurnFailed | TurnCancelled, now: float,
                    out: list[Output]) -> None:
-        if ev.turn == self._discarding and isinstance(ev, TurnCancelled):
-            self._discarding = None  # its task has ended: its number may be used again
-            self._maybe_next(now, out)
+        if isinstance(ev, TurnCancelled) and self._preemption.task_ended(ev.turn):
+            self._maybe_next(now, out)  # the discarded one's number may be used again
             return
         turn = self._active
         if turn is None or turn.number != ev.turn:
