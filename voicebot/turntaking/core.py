@@ -221,6 +221,7 @@ class TurnTaking:
                 out.append(PlayEarcon("timer"))
             out.append(Say(event.text))
         elif isinstance(event, Tick):
+            self._wake_at = None  # it came (a timer may fire a little early: asked again)
             out += self._refresh_idle_state(now)
         elif isinstance(event, InputEnded):
             self._ending = True

@@ -34,8 +34,10 @@ class Gates:
         """Nothing said at ``now`` would count (the idle state is "sleeping")."""
         p = self._policy
         follow_up = self._follow_up_until
-        woken = self._wake_position is not None and now <= self._wake_until
-        return ((p.wake_word and not woken and (follow_up is None or now > follow_up))
+        # Windows are [opened, until): closed at their deadline, where the Tick asked
+        # for it comes.
+        woken = self._wake_position is not None and now < self._wake_until
+        return ((p.wake_word and not woken and (follow_up is None or now >= follow_up))
                 or (p.push_to_talk and self._ptt_down_at is None))
 
     def next_change(self, now: float) -> float | None:
@@ -43,7 +45,7 @@ class Gates:
         (a window closes), or None."""
         times = [t for t in (self._follow_up_until,
                              self._wake_until if self._wake_position is not None else None)
-                 if t is not None and t >= now]
+                 if t is not None and t > now]
         return min(times) if times else None
 
     def wake_word(self, position: int, now: float) -> None:
@@ -87,7 +89,7 @@ class Gates:
         pcm, start = ev.pcm, ev.start_sample
         if p.wake_word:
             wake = self._wake_position
-            if wake is not None and time_of(ev.start_sample) > self._wake_until:
+            if wake is not None and time_of(ev.start_sample) >= self._wake_until:
                 wake = self._wake_position = None  # nothing was said after it in time
             if wake is not None and wake < ev.end_sample:
                 self._wake_position = None
@@ -102,7 +104,7 @@ class Gates:
                 # The command is what follows the wake word ("hey jarvis, what time is it").
                 cut = max(0, wake - start)
                 pcm, start = pcm[cut * 2:], start + cut
-            elif self._follow_up_until is None or time_of(ev.start_sample) > self._follow_up_until:
+            elif self._follow_up_until is None or time_of(ev.start_sample) >= self._follow_up_until:
                 self._follow_up_until = None  # (begun after it closed)
                 return "no_wake_word"
             self._follow_up_until = None
