@@ -134,6 +134,7 @@ class Driver:
         self._discard_requested: set[int] = set()
         self._stopped: asyncio.Event | None = None
         self._tick: asyncio.TimerHandle | None = None  # the core's WakeAt
+        self._ticking = True
         self._failure: BaseException | None = None
         #: The exit code of the last failed turn (0: none failed).
         self.exit_code = 0
@@ -160,6 +161,7 @@ class Driver:
         cancellation the turn in progress and the capture are stopped.
         """
         self._stopped = asyncio.Event()
+        self._ticking = True
         capture = None
         try:
             self._carry_out(self.core.start())
@@ -172,9 +174,8 @@ class Driver:
             if self._failure is not None:
                 raise self._failure
         finally:
-            if self._tick is not None:
-                self._tick.cancel()
-                self._tick = None
+            self._ticking = False  # inputs fed while it stops ask for no more ticks
+            self._cancel_tick()
             if capture is not None:
                 await cancel_and_wait(capture)
             await self._stop_turn()
@@ -230,14 +231,22 @@ class Driver:
 
     def _wake_at(self, at: float) -> None:
         """Feed the core a Tick at ``at`` (this driver's clock), instead of any earlier."""
+        self._cancel_tick()
+        if self._ticking:
+            self._tick = asyncio.get_running_loop().call_later(max(0.0, at - self._clock()),
+                                                               self._on_tick)
+
+    def _cancel_tick(self) -> None:
         if self._tick is not None:
             self._tick.cancel()
-        self._tick = asyncio.get_running_loop().call_later(max(0.0, at - self._clock()),
-                                                           self._on_tick)
+            self._tick = None
 
     def _on_tick(self) -> None:
         self._tick = None
-        self.feed(Tick())
+        try:
+            self.feed(Tick())
+        except BaseException as exc:  # noqa: BLE001 - a loop callback: handed to run()
+            self._fail(exc)
 
     def _start_turn(self, cmd: StartTurn) -> None:
         self._turn_number = cmd.turn

@@ -105,16 +105,23 @@ def test_unproven_frames_alone_never_teach_the_echo() -> None:
     assert guard.erl is None
 
 
-def test_refresh_does_not_shift_the_proofs_window() -> None:
-    guard = EchoGuard(min_reference_power=1.0, confirm_frames=25, young_frames=150)
-    for _ in range(100):
-        guard.admit(ECHO / 100, ECHO / 100, REF, ECHO / 100)
-    guard.admit(*UNPROVEN)
-    guard.refresh(150)  # a new reply: young again (the frame count goes back)
-    for _ in range(30):
-        guard.admit(ECHO / 100, ECHO / 100, REF, ECHO / 100)
-    guard.admit(ECHO / 10, ECHO / 1e4, REF, ECHO / 100)  # 31 frames later: too late
-    assert guard.erl == pytest.approx(0.01)
+@pytest.mark.parametrize("order", ["proof first", "unproven first"])
+def test_a_pause_in_the_reference_separates_a_proof_from_unproven_frames(order: str) -> None:
+    """A reply ends on a proven frame; minutes later the user's question over the
+    wake earcon is thinned by the suppressor (the reverse order too): no echo to learn.
+    Quiet reference counts as time, and a new stretch of reference (refresh) forgets
+    both."""
+    for pause, refresh in ((30_000, False), (0, True)):
+        guard = EchoGuard(min_reference_power=1.0, confirm_frames=25)
+        proof = (ECHO / 10, ECHO / 1e4, REF, ECHO / 100)
+        first, second = (proof, UNPROVEN) if order == "proof first" else (UNPROVEN, proof)
+        guard.admit(*first)
+        for _ in range(pause):
+            guard.admit(ECHO / 1e4, ECHO / 1e4, 0.5, ECHO / 1e4)  # quiet reference
+        if refresh:
+            guard.refresh(50)  # the echo stage became active again
+        guard.admit(*second)
+        assert guard.erl == pytest.approx(0.01), (pause, refresh)
 
 
 @given(st.lists(st.tuples(st.booleans(), st.floats(1e-3, 1.0)), min_size=1, max_size=60),

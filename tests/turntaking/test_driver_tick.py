@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from voicebot.driver import Driver
 from voicebot.turntaking import Output, Policy, TurnTaking
 from voicebot.turntaking.inputs import Input, Stop, Tick, WakeAt
@@ -14,9 +16,10 @@ class _Core(TurnTaking):
     """A core that asks to be woken (twice: the second replaces the first) and stops
     at the first Tick."""
 
-    def __init__(self, wake_after_s: tuple[float, ...]) -> None:
+    def __init__(self, wake_after_s: tuple[float, ...], fail: bool = False) -> None:
         super().__init__(Policy())
         self.wake_after_s = wake_after_s
+        self.fail = fail
         self.ticks: list[float] = []
 
     def start(self) -> list[Output]:
@@ -26,6 +29,8 @@ class _Core(TurnTaking):
     def feed(self, event: Input, now: float) -> list[Output]:
         if isinstance(event, Tick):
             self.ticks.append(now)
+            if self.fail:
+                raise RuntimeError("a bug in the core")
             return [Stop("tick")]
         return super().feed(event, now)
 
@@ -57,3 +62,10 @@ def test_a_time_already_past_ticks_at_once() -> None:
     core = _Core((-1.0,))
     t0 = _run(core)
     assert core.ticks and core.ticks[0] - t0 < 1.0
+
+
+def test_a_tick_that_fails_ends_the_conversation_with_its_error() -> None:
+    """A Tick runs in a loop callback: its failure must reach run(), as any input's
+    does, not only asyncio's log."""
+    with pytest.raises(RuntimeError, match="a bug in the core"):
+        _run(_Core((0.01,), fail=True))

@@ -158,3 +158,11 @@ def test_next_change_is_the_earliest_window_still_open() -> None:
     assert gates.next_change(NOW) == NOW + 4.0
     assert gates.next_change(NOW + 4.5) == NOW + 5.0
     assert gates.next_change(NOW + 5.5) is None
+
+
+def test_a_lone_wake_word_never_shortens_an_open_follow_up_window() -> None:
+    gates = Gates(Policy(wake_word=True, command_wait_ms=3000, follow_up_ms=5000))
+    gates.reply_over(NOW)
+    gates.wake_word(int(1.1 * RATE), NOW + 1.0)
+    assert gates.admit(_utterance(0.5, 1.3), _time_of, NOW + 1.0) == "wake_word_only"
+    assert gates.follow_up_until == NOW + 5.0

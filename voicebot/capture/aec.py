@@ -337,11 +337,11 @@ class EchoCanceller:
         self.dropout_frames += k - len(live)
         out = np.zeros((k, frame), np.int16)
         guard = self._guard
-        # The guard learns the echo's level only where the linear filter removed it: the
-        # residual echo suppressor also takes power out of a talker's words over a young
-        # filter, and learning from those (a user's question over the wake earcon)
-        # made every quieter word of theirs look like echo. (No suppressor: the output
-        # is the filter's own.)
+        # The guard learns the echo's level only near frames the linear filter removed it
+        # from: the residual echo suppressor also takes power out of a talker's words
+        # over a young filter, and learning from those (a user's question over the wake
+        # earcon) made every quieter word of theirs look like echo. (No suppressor: the
+        # output is the filter's own.)
         filtered = (np.zeros((k, frame), np.int16)
                     if guard is not None and self.config.suppress else None)
         self._speex.cancel_frames(mic_frames, wide[:n].reshape(k, frame), out, live, filtered)

@@ -72,7 +72,7 @@ class EchoGuard:
         self._learn_erle = _ratio(learn_erle_db)
         self._filter_erle = _ratio(filter_erle_db)
         self._confirm_frames = confirm_frames
-        self._loud_frames = 0  # frames judged with loud reference, ever (never refreshed)
+        self._judged = 0  # frames judged, ever (never refreshed)
         self._since_proof = confirm_frames + 1  # loud frames since the filter's last proof
         # Unproven learning frames of the last ``confirm_frames``: (frame number, erl).
         self._unproven: deque[tuple[int, float]] = deque()
@@ -91,12 +91,16 @@ class EchoGuard:
         """Judge the next ``frames`` frames of loud reference as young again (the
         filter re-converges: a new reply after a pause, a new delay)."""
         self._frames = min(self._frames, max(0, self._young_frames - frames))
+        # A proof vouches for its neighbours in the same stretch of reference only:
+        # across a pause (minutes, maybe) the talker over the next earcon is no echo.
+        self._unproven.clear()
+        self._since_proof = self._confirm_frames + 1
 
     def _learn(self, erl: float, proven: bool) -> None:
         """One learning frame's echo-to-reference ratio; ``proven``: the linear filter
         took ``filter_erle_db`` out of it."""
         unproven = self._unproven
-        while unproven and unproven[0][0] < self._loud_frames - self._confirm_frames:
+        while unproven and unproven[0][0] < self._judged - self._confirm_frames:
             unproven.popleft()
         if proven:
             self._since_proof = 0
@@ -104,7 +108,7 @@ class EchoGuard:
                 erl = max(erl, earlier)
             unproven.clear()
         elif self._since_proof > self._confirm_frames:
-            unproven.append((self._loud_frames, erl))  # kept until a proof comes, or forgotten
+            unproven.append((self._judged, erl))  # kept until a proof comes, or forgotten
             return
         self.erl = erl if self.erl is None else max(erl, self.erl * self._decay)
 
@@ -126,6 +130,8 @@ class EchoGuard:
         only near frames the filter itself took ``filter_erle_db`` out of (a suppressor
         also takes power out of a talker's words while the filter is young).
         """
+        self._judged += 1  # every frame judged: the proof's window is time
+        self._since_proof += 1
         if reference_power <= self._min_ref:
             return True  # nothing loud played: no echo to fear
         self._frames += 1
@@ -133,8 +139,6 @@ class EchoGuard:
         # 10-15 dB of echo now and then: it must remove more before a frame passes.
         young = self._frames <= self._young_frames
         cancelled = mic_power >= (self._young_min_erle if young else self._min_erle) * out_power
-        self._loud_frames += 1
-        self._since_proof += 1
         if mic_power >= self._learn_erle * out_power:
             self._learn(mic_power / reference_power,
                         filter_power is None or mic_power >= self._filter_erle * filter_power)

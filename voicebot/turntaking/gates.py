@@ -99,7 +99,8 @@ class Gates:
                     # the turn would be its last syllable and the VAD's tail (the
                     # server: "I didn't catch that"), and the question, said while
                     # that was answered, was lost.
-                    self._follow_up_until = now + p.command_wait_ms / 1000
+                    until = now + p.command_wait_ms / 1000
+                    self._follow_up_until = max(until, self._follow_up_until or until)
                     return "wake_word_only"
                 # The command is what follows the wake word ("hey jarvis, what time is it").
                 cut = max(0, wake - start)
