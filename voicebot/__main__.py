@@ -23,7 +23,14 @@ def run() -> None:
     if pending:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        # Before main's own handler is in place: building the parser, parsing (CI
+        # caught one in argparse on Python 3.13, Ctrl-C 0.3 s after the start).
+        sys.stderr.write("interrupted\n")
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":
