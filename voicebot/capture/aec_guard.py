@@ -73,7 +73,7 @@ class EchoGuard:
         self._filter_erle = _ratio(filter_erle_db)
         self._confirm_frames = confirm_frames
         self._judged = 0  # frames judged, ever (never refreshed)
-        self._since_proof = confirm_frames + 1  # loud frames since the filter's last proof
+        self._proof_at = -(confirm_frames + 1)  # ``_judged`` at the filter's last proof
         # Unproven learning frames of the last ``confirm_frames``: (frame number, erl).
         self._unproven: deque[tuple[int, float]] = deque()
         self._talk_margin = _ratio(talk_margin_db)
@@ -94,7 +94,7 @@ class EchoGuard:
         # A proof vouches for its neighbours in the same stretch of reference only:
         # across a pause (minutes, maybe) the talker over the next earcon is no echo.
         self._unproven.clear()
-        self._since_proof = self._confirm_frames + 1
+        self._proof_at = self._judged - self._confirm_frames - 1
 
     def _learn(self, erl: float, proven: bool) -> None:
         """One learning frame's echo-to-reference ratio; ``proven``: the linear filter
@@ -103,11 +103,11 @@ class EchoGuard:
         while unproven and unproven[0][0] < self._judged - self._confirm_frames:
             unproven.popleft()
         if proven:
-            self._since_proof = 0
+            self._proof_at = self._judged
             for _, earlier in unproven:  # the proof vouches for the frames just before
                 erl = max(erl, earlier)
             unproven.clear()
-        elif self._since_proof > self._confirm_frames:
+        elif self._judged - self._proof_at > self._confirm_frames:
             unproven.append((self._judged, erl))  # kept until a proof comes, or forgotten
             return
         self.erl = erl if self.erl is None else max(erl, self.erl * self._decay)
@@ -131,7 +131,6 @@ class EchoGuard:
         also takes power out of a talker's words while the filter is young).
         """
         self._judged += 1  # every frame judged: the proof's window is time
-        self._since_proof += 1
         if reference_power <= self._min_ref:
             return True  # nothing loud played: no echo to fear
         self._frames += 1
