@@ -74,6 +74,27 @@ def test_a_talker_over_the_reply_is_detected() -> None:
     assert len(starts) == len(sc.talk)
 
 
+def test_speech_over_the_reply_is_described_as_the_guard_judged_it() -> None:
+    """``describe_recent``: for a ``-v`` log when speech starts over a reply. A talker's
+    frames got through the guard only by its rules: the canceller removed 10 dB or
+    more (grown up), or the microphone stood 2 dB over the loudest echo expected."""
+    ref = reply(16.0)
+    sc = scene(ref, near=double_talk_parts(16.0))
+    aec = EchoCanceller()
+    assert aec.describe_recent() == ""
+    talker = sc.talk[0]
+    upto = int((talker.start_s + 0.3) * RATE)
+    _run(aec, sc.mic[:upto], ref[:upto])
+    line = aec.describe_recent(10)
+    assert "delay 40." in line and "last 10 frames" in line, line
+    frames = line.rsplit("): ", 1)[1].split()
+    passed = [f for f in frames if not f.endswith("x")]
+    assert len(passed) >= 5, line  # the talker's
+    for frame in passed:
+        removed, over = frame.split("/")
+        assert float(removed) >= 10 or float(over) >= 2, line
+
+
 @pytest.mark.parametrize("loudness", [4.0, 6.3])  # the echo +2 and +6 dB above the scene's
 def test_a_loud_speakers_echo_is_never_heard_as_speech(loudness: float) -> None:
     """Replies of 8 s with 2 s between them, the echo 12 and 16 dB louder than the

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -166,6 +167,41 @@ def test_capture_time_is_when_the_sample_was_read_less_what_waits_behind_it() ->
     assert resampled
     for report, last_frame_at, _ in resampled:
         assert last_frame_at - 0.040 <= report.at <= last_frame_at  # less than a block
+
+
+class _Describing:
+    """A processor that passes audio through and says "what it made of it"."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def process(self, pcm16_16k: bytes, at: float) -> bytes:
+        return pcm16_16k
+
+    def describe_recent(self) -> str:
+        self.asked += 1
+        return f"judgement {self.asked}"
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_speech_start_logs_what_the_processor_made_of_it(verbose: bool, caplog) -> None:  # type: ignore[no-untyped-def]
+    """With ``-v``, each utterance's start logs the processor's description (the echo
+    stage's guard decisions: why speech started over a reply); without, it is never asked."""
+    x = compose([0.3, "what time is it", 0.6, "and the weather", 0.6], rate=RATE)[0]
+    processor = _Describing()
+    feed = DetectorFeed(UtteranceDetector(), RATE, 1, processor=processor)
+    caplog.set_level(logging.DEBUG if verbose else logging.WARNING, "voicebot.capture.worker")
+    starts = 0
+    for first in range(0, len(x), 960):
+        starts += sum(isinstance(r.event, SpeechStarted)
+                      for r in feed.feed([x[first:first + 960, None]], 0))
+    assert starts == 2
+    logged = [r.getMessage() for r in caplog.records if r.name == "voicebot.capture.worker"]
+    if verbose:
+        assert logged == [f"speech started over the reply; echo stage: judgement {k}"
+                          for k in (1, 2)]
+    else:
+        assert logged == [] and processor.asked == 0
 
 
 # -- the virtual microphone -------------------------------------------------------------

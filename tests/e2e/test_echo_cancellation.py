@@ -84,8 +84,15 @@ def _reply() -> tuple[np.ndarray, list[float]]:
 def _chat(server: ReplyServer, max_turns: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "voicebot", "chat", "--aec", "on", "--max-turns", str(max_turns),
-         "--json", "--base-url", server.base_url],
+         "--json", "-v", "--base-url", server.base_url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+
+
+def _why(stderr: str) -> str:
+    """What ``-v`` said of speech that started over a reply: the echo stage's last
+    judgements (whether the canceller missed its echo, or heard a talker)."""
+    said = [line for line in stderr.splitlines() if "speech started over the reply" in line]
+    return "\n".join(["--- voicebot -v, speech over a reply:", *said] if said else [])
 
 
 def _to16k(x: np.ndarray, rate: int) -> np.ndarray:
@@ -132,10 +139,10 @@ def test_a_reply_heard_through_the_loopback_plays_to_its_end(audio_devices: None
                         break
         finally:
             proc.terminate()
-            wait(proc, 20)
+            err = wait(proc, 20)
     kinds = [e["type"] for e in seen]
     cuts = [e for e in seen if e["type"] == "interrupted"]
-    assert not cuts, f"the reply interrupted itself: {cuts}"
+    assert not cuts, f"the reply interrupted itself: {cuts}\n{_why(err)}"
     assert kinds.count("utterance") == 1, kinds  # the question, nothing of the reply
     assert "utterance.ignored" not in kinds, kinds
     assert len(server.requests) == 1
@@ -175,8 +182,12 @@ def test_speaking_over_the_reply_silences_it_within_300_ms(audio_devices: None,
             play_into_mic(over_wav, wait=False)
             cut = until(events, seen, lambda e: e["type"] == "interrupted", 20)
             end = until(events, seen, lambda e: e["type"] in ("turn.done", "interrupted"), 30)
-            assert end["type"] == "turn.done", f"the second reply was cut too: {end}"
+            if end["type"] != "turn.done":
+                proc.terminate()
+                raise AssertionError(f"the second reply was cut too: {end}\n"
+                                     f"{_why(wait(proc, 20))}")
             err = wait(proc, 20)
+            print(_why(err))
         finally:
             proc.kill()
     assert proc.returncode == 0, err

@@ -50,6 +50,7 @@ import numpy as np
 from ..errors import ConfigError
 from .aec_align import CaptureClock, DelayEstimator, ReferenceTimeline
 from .aec_guard import EchoGuard
+from .aec_record import BlockJudgement, JudgementRecord
 from .aec_speex import SpeexEchoCanceller, SpeexUnavailable, speexdsp_available
 
 __all__ = ["AecConfig", "EchoCanceller", "AEC_MODES", "echo_canceller_for", "aec_available"]
@@ -241,6 +242,7 @@ class EchoCanceller:
         self.trusted = False
         """True once the canceller has learnt the room (see the module docstring).
         Written by the capture thread; any thread may read it."""
+        self._record = JudgementRecord()
         self.processed_samples = 0
         """Microphone samples that went through the canceller (not passed through)."""
         self.unguarded = b""
@@ -350,14 +352,20 @@ class EchoCanceller:
                         else _frame_powers(filtered.reshape(-1), frame).tolist())
         warmup_silence = self.config.warmup_silence
         unguarded: np.ndarray | None = None  # the canceller's output, once a frame is silenced
+        decisions: list[bool] = []
         for j in live:
             admitted = guard is None or guard.admit(mic_power[j], out_power[j], ref_loudest[j],
                                                     filter_power[j])
+            decisions.append(admitted)
             learnt = self.trusted or self._learnt(mic_power[j], out_power[j])
             if not admitted or (not learnt and warmup_silence):
                 if unguarded is None:
                     unguarded = out.copy()
                 out[j] = 0
+        self._record.add(BlockJudgement(
+            slot, mic_power, out_power, ref_loudest, live, decisions,
+            None if guard is None else guard.erl, self._delay.delay,
+            guard is not None and guard.young))
         if guard is not None and guard.lost and not self._delay.urgent:
             self._delay.wake()  # the delay moved: measure it again now
         self.processed_samples += n
@@ -365,6 +373,12 @@ class EchoCanceller:
         result = out.tobytes()
         self.unguarded = result if unguarded is None else unguarded.tobytes()
         return result
+
+    def describe_recent(self, frames: int = 10) -> str:
+        """The guard's last ``frames`` judgements as one line, for a log ("" before
+        any): why speech that started over a reply got through (a talker, or echo the
+        canceller missed). Capture thread."""
+        return self._record.describe(frames, _RATE)
 
     def _learnt(self, mic_power: float, out_power: float) -> bool:
         """Warm-up (first reference only): has the canceller learnt the room yet?

@@ -113,6 +113,11 @@ class EchoGuard:
         self.erl = erl if self.erl is None else max(erl, self.erl * self._decay)
 
     @property
+    def young(self) -> bool:
+        """Whether the next frames are judged as a young filter's (stricter)."""
+        return self._frames < self._young_frames
+
+    @property
     def lost(self) -> bool:
         """The canceller has missed the echo (less than ``lost_erle_db`` removed) for
         ``lost_after_frames`` frames in a row."""

@@ -35,6 +35,10 @@ from .reference import ReferenceRing, ReferenceRun, SteadyCaptureTimes
 
 __all__ = ["EchoStage", "ReferenceSource", "SpeakerReference"]
 
+#: Frames described when speech starts over a reply: the speech trigger's span (4 of 5
+#: 30 ms VAD frames) and a little before it.
+_DESCRIBED_FRAMES = 12
+
 PushReference = Callable[[bytes, float], None]
 
 
@@ -170,6 +174,14 @@ class EchoStage:
             reference.drain(push)
         steady = self._times.place(len(pcm16_16k) // 2, at)
         return self.canceller.process(pcm16_16k, steady)
+
+    def describe_recent(self) -> str:
+        """Why the last frames got through, while the canceller works on a reply ("" when
+        it does not): its guard's last judgements (:meth:`EchoCanceller.describe_recent`),
+        for a ``-v`` log when speech starts over a reply. Capture thread."""
+        if self._bypassed or not self.canceller.active:
+            return ""
+        return self.canceller.describe_recent(_DESCRIBED_FRAMES)
 
     def heard(self, processed: bytes) -> bytes:
         """What utterances record and the tap hears of ``processed``, the block

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -46,7 +47,7 @@ import numpy as np
 from ..aio import within
 from ..audio import VAD_SAMPLE_RATE
 from .report import CaptureReport
-from .segmenter import Event
+from .segmenter import Event, SpeechStarted
 from .ring import BlockRing
 from .vad import CaptureConverter, UtteranceDetector
 
@@ -69,6 +70,8 @@ class StreamEnded:
         self.error = error
 
 
+_log = logging.getLogger(__name__)
+
 InboxItem = Union[tuple[CaptureReport, ...], StreamEnded]
 
 
@@ -80,7 +83,9 @@ class CaptureProcessor(Protocol):
     input in order (it may hold back a few samples for the next call, or release
     held ones): what the VAD classifies, and what utterances record and the tap
     hears unless the processor also has ``heard(processed) -> bytes`` (optional):
-    then that, for the block ``process`` has just returned (the same span).
+    then that, for the block ``process`` has just returned (the same span). With
+    ``describe_recent() -> str`` (optional), a ``-v`` log says what the processor made
+    of the frames when speech starts ("": nothing to say).
     """
 
     def process(self, pcm16_16k: bytes, at: float) -> bytes: ...
@@ -107,6 +112,7 @@ class DetectorFeed:
         self.detector = detector
         self.processor = processor
         self._heard: Callable[[bytes], bytes] | None = getattr(processor, "heard", None)
+        self._describe: Callable[[], str] | None = getattr(processor, "describe_recent", None)
         self._tap = tap
         self.sample_rate = sample_rate
         self._clock = clock
@@ -141,6 +147,8 @@ class DetectorFeed:
             start = detector.position
             # Two streams only when they differ: a plain detector takes one argument.
             events = detector.feed(pcm) if vad_pcm is None else detector.feed(pcm, vad_pcm)
+            if events and self._describe is not None:
+                self._log_start(events)
             if self._tap is not None and not detector.muted:
                 self._tap(pcm, start, detector.in_speech)
             self._frames_in += len(block)
@@ -157,6 +165,17 @@ class DetectorFeed:
         return tuple(CaptureReport(event, position, self._at(last_frame_at, position, frames_in),
                                    voiced)
                      for event, position, frames_in, voiced in made)
+
+    def _log_start(self, events: list[Event]) -> None:
+        """At speech's start, what the processor made of it (echo cancellation: a
+        talker over the reply, or echo it missed), when ``-v`` asks for it."""
+        if not _log.isEnabledFor(logging.DEBUG) or not any(
+                isinstance(event, SpeechStarted) for event in events):
+            return
+        assert self._describe is not None
+        said = self._describe()
+        if said:
+            _log.debug("speech started over the reply; echo stage: %s", said)
 
     def _process(self, pcm: bytes, origin_at: float) -> bytes:
         """The processor's hook: ``pcm`` (converted from the block being fed) with the
