@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicebot.capture.segmenter import SpeechStarted, UtteranceEnded
+from voicebot.capture.segmenter import SpeechStarted, UtteranceDiscarded, UtteranceEnded
 from voicebot.protocol.events import (
     AudioDelta,
     Done,
@@ -344,6 +344,47 @@ def test_the_follow_up_window_closes_back_to_sleeping() -> None:
     sim.speak(12.5, 14.0, progress=False)
     got = sim.feed(ip.TurnCancelled(2), 15.0)
     assert not [o for o in got if isinstance(o, ip.WakeAt)] and sim.core.state == "sleeping"
+
+
+def _window_closes_at_9() -> Sim:
+    """A kiosk whose follow-up window, after a reply, closes at 9.0 s."""
+    sim = Sim(wake_word=True, follow_up_ms=5000)
+    sim.feed(ip.WakeWord("hey_jarvis", int(1.0 * RATE), 1.0), 1.0)
+    sim.speak(0.5, 2.0, progress=False)
+    assert ip.WakeAt(9.0) in sim.feed(ip.TurnFinished(1, ip.TurnReport()), 4.0)
+    return sim
+
+
+def test_a_question_begun_before_the_window_closed_keeps_it_listening() -> None:
+    """A follow-up question begun just before the window closed counts (it began
+    inside it): the state said "sleeping" while the user was still asking it."""
+    sim = _window_closes_at_9()
+    start = int((8.7 - PREROLL_S) * RATE)
+    sim.feed(ip.Detected(SpeechStarted(start), int(8.9 * RATE), 8.9, int(8.9 * RATE)), 8.9)
+    assert sim.feed(ip.Tick(), 9.0) == [] and sim.core.state == "listening"
+    end = int(10.0 * RATE)
+    pcm = b"\0\0" * (end - start)
+    got = sim.feed(ip.Detected(UtteranceEnded(pcm, start, end, "silence"), end, 10.0), 10.0)
+    assert [s.turn for s in sim.of(ip.StartTurn)] == [1, 2]
+    assert not [o for o in got if isinstance(o, ev.StateChanged) and o.state == "sleeping"]
+
+
+def test_speech_begun_in_the_window_and_then_discarded_goes_back_to_sleep() -> None:
+    sim = _window_closes_at_9()
+    start = int((8.7 - PREROLL_S) * RATE)
+    sim.feed(ip.Detected(SpeechStarted(start), int(8.9 * RATE), 8.9, int(8.9 * RATE)), 8.9)
+    assert sim.feed(ip.Tick(), 9.0) == []
+    got = sim.feed(ip.Detected(UtteranceDiscarded(start, int(9.2 * RATE)), int(9.2 * RATE),
+                               9.2), 9.2)
+    assert ev.StateChanged(state="sleeping") in got and sim.core.state == "sleeping"
+
+
+def test_speech_begun_after_the_window_closed_leaves_it_sleeping() -> None:
+    sim = _window_closes_at_9()
+    assert sim.feed(ip.Tick(), 9.0) == [ev.StateChanged(state="sleeping")]
+    got = sim.speak(9.5, 10.5)
+    assert [o.reason for o in got if isinstance(o, ev.UtteranceIgnored)] == ["no_wake_word"]
+    assert not [o for o in got if isinstance(o, ev.StateChanged)]
 
 
 def test_a_wake_word_said_alone_then_the_question_is_one_turn() -> None:

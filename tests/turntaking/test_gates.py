@@ -166,3 +166,36 @@ def test_a_lone_wake_word_never_shortens_an_open_follow_up_window() -> None:
     gates.wake_word(int(1.1 * RATE), NOW + 1.0)
     assert gates.admit(_utterance(0.5, 1.3), _time_of, NOW + 1.0) == "wake_word_only"
     assert gates.follow_up_until == NOW + 5.0
+
+
+def _after_reply(policy: Policy) -> Gates:
+    gates = Gates(policy)
+    gates.reply_over(10.0)  # the follow-up window: [10, 15)
+    return gates
+
+
+@pytest.mark.parametrize(("gates", "start_at", "now", "takes"), [
+    (lambda: Gates(Policy()), 3.0, 4.0, True),  # no gate: everything counts
+    (lambda: Gates(Policy(wake_word=True)), 3.0, 4.0, False),  # asleep
+    # Begun inside the follow-up window, still spoken after it closed: it counts.
+    (lambda: _after_reply(Policy(wake_word=True, follow_up_ms=5000)), 14.9, 16.0, True),
+    (lambda: _after_reply(Policy(wake_word=True, follow_up_ms=5000)), 15.0, 16.0, False),
+])
+def test_an_utterance_being_spoken_counts_if_it_began_inside_a_window(
+        gates, start_at: float, now: float, takes: bool) -> None:  # type: ignore[no-untyped-def]
+    assert gates().takes(start_at, now) is takes
+
+
+def test_an_utterance_being_spoken_after_the_wake_word_counts_until_its_wait_ends() -> None:
+    gates = Gates(Policy(wake_word=True, command_wait_ms=4000))
+    gates.wake_word(int(1.0 * RATE), 101.0)  # the question must begin before 105 s
+    assert gates.takes(104.9, 107.0) and not gates.takes(105.0, 107.0)
+
+
+def test_an_utterance_being_spoken_counts_once_the_button_was_held_during_it() -> None:
+    gates = Gates(Policy(push_to_talk=True))
+    assert not gates.takes(1.0, 2.0)
+    gates.push_to_talk(True, 1.5)
+    assert gates.takes(1.0, 2.0)
+    gates.push_to_talk(False, 2.5)  # released while it is still spoken: it counts
+    assert gates.takes(1.0, 3.0) and not gates.takes(2.6, 3.0)

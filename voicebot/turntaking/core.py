@@ -150,6 +150,8 @@ class TurnTaking:
         self._state = ""
         # Barge-in: when the user's current speech began to count (None: silent).
         self._speech_since: float | None = None
+        # When the utterance being spoken began, pre-roll included (None: none is).
+        self._hearing_from: float | None = None
         self._gates = Gates(self.policy)
         self._wake_at: float | None = None  # the last WakeAt asked for
         self._latency = LatencyLog()
@@ -242,14 +244,17 @@ class TurnTaking:
             # of the block that fired it, not the block's end (up to a block later).
             # With barge_in_ms = 0 the start itself interrupts, not the next report.
             self._speech_since = d.at if d.voiced_end is None else d.time_of(d.voiced_end)
+            self._hearing_from = d.time_of(ev.start_sample)
         elif isinstance(ev, (UtteranceEnded, UtteranceDiscarded)):
-            self._speech_since = None
+            self._speech_since = self._hearing_from = None
         if d.voiced_end is not None:
             self._check_barge_in(d.time_of(d.voiced_end), now, out)
         if isinstance(ev, SpeechPaused):
             self._preempt(ev, now, out)
         elif isinstance(ev, (SpeechResumed, UtteranceDiscarded)):
             self._discard_preemptive(out)
+            if isinstance(ev, UtteranceDiscarded):
+                out += self._refresh_idle_state(now)  # no question after all
         elif isinstance(ev, UtteranceEnded):
             pre = self._preemption.take(ev.start_sample)
             if pre is not None:
@@ -473,7 +478,9 @@ class TurnTaking:
     # ------------------------------------------------------------------ state
 
     def _idle_state(self, now: float) -> str:
-        return "sleeping" if self._gates.closed(now) else "listening"
+        # A question begun before its window closed still counts while it is spoken.
+        hearing = self._hearing_from is not None and self._gates.takes(self._hearing_from, now)
+        return "sleeping" if self._gates.closed(now) and not hearing else "listening"
 
     def _refresh_idle_state(self, now: float) -> list[Output]:
         """A gate opened or closed: between turns, sleeping or listening may change."""

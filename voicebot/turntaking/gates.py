@@ -40,6 +40,19 @@ class Gates:
         return ((p.wake_word and not woken and (follow_up is None or now >= follow_up))
                 or (p.push_to_talk and self._ptt_down_at is None))
 
+    def takes(self, start_at: float, now: float) -> bool:
+        """An utterance that began at ``start_at`` (its pre-roll included) and is still
+        spoken at ``now`` would count if it ended now: begun inside a window, or with
+        the button held while it was spoken. (The idle state stays "listening" while
+        it is spoken, though its window has closed since.)"""
+        p = self._policy
+        if p.wake_word:
+            woken = self._wake_position is not None and start_at < self._wake_until
+            follow_up = self._follow_up_until
+            if not woken and (follow_up is None or start_at >= follow_up):
+                return False
+        return not p.push_to_talk or self._talk_held(start_at, now)
+
     def next_change(self, now: float) -> float | None:
         """The next time after ``now`` at which :meth:`closed` may change by itself
         (a window closes), or None."""
