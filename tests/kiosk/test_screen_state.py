@@ -194,6 +194,19 @@ def test_what_the_screen_does_not_show_changes_nothing() -> None:
     assert state.snapshot(1.7, WALL) == before
 
 
+def test_an_announcement_shows_no_user_line() -> None:
+    """A timer that fired is announced through the server as the kiosk's own text turn
+    ("Repeat after me: …"): nobody said it; the screen showed it as the user's words."""
+    line = "Your timer for 8 seconds is done."
+    records: list[tuple[float, Event]] = [
+        (0.0, UserSaid(turn=2, text=f"Repeat after me: {line}")),
+        (0.5, done(2, line))]
+    snap = fed(records, announcement_prefix="Repeat after me: ").snapshot(1.0, WALL)
+    assert snap["exchange"]["user"] is None and snap["exchange"]["assistant"] == line
+    said = fed([(0.0, UserSaid(turn=1, text="Repeat after me: hello"))]).snapshot(1.0, WALL)
+    assert said["exchange"]["user"] == "Repeat after me: hello"  # no prefix given: typed
+
+
 @pytest.mark.parametrize(("records", "now", "expected"), [
     ([], 0.0, None),
     ([(0.0, ErrorEvent(message="boom", turn=1))], 1.0, 10.0),

@@ -319,6 +319,15 @@ def test_tool_matching_fills_from_the_utterance():
      "The get weather tool says: temperature 21, sky clear"),
     ("calculate", "error: calculate failed: ZeroDivisionError: division by zero",
      "The calculate tool failed: calculate failed: ZeroDivisionError: division by zero"),
+    ("getCurrentTime", "17:20", "It is 17:20."),
+    # The kiosk's timer tools (voicebot.session.builtin_tools): "set_timer" is no clock
+    # (it was said "It is timer 1 set for 8 seconds.").
+    ("set_timer", "timer 1 set for 8 seconds", "Timer 1 set for 8 seconds."),
+    ("cancel_timer", "cancelled", "Cancelled."),
+    ("list_timers", '[{"id": 1, "label": "", "remaining_s": 61.2}, '
+     '{"id": 2, "label": "the tea", "remaining_s": 0.3}]',
+     "Timer 1 has 1 minute and 1 second left. Timer 2 for the tea has 1 second left."),
+    ("list_timers", "[]", "You have no timers."),
 ])
 def test_tool_results_are_spoken_as_answers(name, result, spoken):
     a = Assistant()

@@ -44,14 +44,14 @@ from ..turntaking import TurnTaking
 from ..turntaking.events import (DeviceStatus, ErrorEvent, Event, Listening, MuteChanged,
                                  Notice, StateChanged, TurnDone)
 from ..turntaking.inputs import WakeWord, WakeWordEnd
-from .announce import Announcer, LocalVoice
+from .announce import PROMPT, Announcer, LocalVoice
 from .controls import Controls, TerminalKeys, key_char
 from .earcons import EARCON_NAMES, duration_ms, synthesize
 from .enroll import default_verifier_path
 from .listen import WakeTap
 from .notify import Notifier, Watchdog, watchdog_interval_s
 from .screen import ScreenHub, ScreenServer
-from .screenstate import Mute, ScreenCommand, Talk
+from .screenstate import Mute, ScreenCommand, ScreenState, Talk
 from .backoff import Change
 from .upstream import UpstreamMonitor
 from .wakeword import WakeWordConfig, WakeWordDetector
@@ -370,7 +370,7 @@ async def _screen(port: int, driver: Driver, command: Callable[[str], None]
         elif isinstance(cmd, Talk):
             command("talk")
 
-    hub = ScreenHub(on_command)
+    hub = ScreenHub(on_command, state=ScreenState(announcement_prefix=PROMPT))
     driver.subscribers.append(hub.publish)
     try:
         async with ScreenServer(hub, port=port):

@@ -112,9 +112,14 @@ class ScreenState:
     """
 
     def __init__(self, *, error_hold_s: float = ERROR_HOLD_S, done_hold_s: float = DONE_HOLD_S,
-                 max_text_chars: int = 600, max_timers: int = 16) -> None:
+                 max_text_chars: int = 600, max_timers: int = 16,
+                 announcement_prefix: str | None = None) -> None:
         if max_text_chars < 2:
             raise ValueError("max_text_chars must be at least 2")
+        #: A user turn whose text starts with this is the kiosk's own announcement (a
+        #: timer that fired, asked of the server as a text turn): nobody said it, so the
+        #: exchange shows no user line.
+        self.announcement_prefix = announcement_prefix
         self.error_hold_s = error_hold_s
         self.done_hold_s = done_hold_s
         self.max_text_chars = max_text_chars
@@ -171,7 +176,9 @@ class ScreenState:
             ex = self._exchange = _Exchange(record.turn)
         if isinstance(record, UserSaid):
             ex.user_said = True
-            ex.user = record.text or record.transcript
+            prefix = self.announcement_prefix
+            announced = bool(prefix and record.text and record.text.startswith(prefix))
+            ex.user = None if announced else record.text or record.transcript
             ex.user_audio_s = record.audio_s
         elif isinstance(record, TranscriptDelta):
             ex.assistant = self._clip(ex.assistant + record.text)

@@ -209,8 +209,15 @@ class Assistant:
             if t.ssml is not None:
                 segments.append(Segment(body, ssml=t.ssml))
             else:
-                segments.extend(_sentences(*_split(_speak_result(t.tool_name, body))))
+                spoken = _speak_timers(t.tool_name, t.text) or _speak_result(t.tool_name, body)
+                segments.extend(_sentences(*_split(spoken)))
         return Reply(tuple(segments))
+
+
+def _name_words(tool_name: str | None) -> set[str]:
+    """A tool's name as lowercase words: ``get_current_time``, ``getCurrentTime`` and
+    ``current-time`` all hold "time"; ``set_timer`` holds "timer", not "time"."""
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", tool_name or "")}
 
 
 def _speak_result(tool_name: str | None, body: str) -> str:
@@ -218,14 +225,43 @@ def _speak_result(tool_name: str | None, body: str) -> str:
     …", not "The get current time tool says: …". Unknown tools are named, so the
     listener knows where the words come from."""
     name = (tool_name or "").lower()
+    words = _name_words(tool_name)
     label = name.replace("_", " ") or "the"
     if body.lower().startswith("error:"):
         return f"The {label} tool failed: {body[len('error:'):].strip()}"
-    if re.search(r"time|date|clock", name):
+    if words & {"time", "date", "clock", "datetime"}:
         return f"It is {body.rstrip('.')}."
     if re.search(r"calc|math|eval|arithmetic", name):
         return f"That is {body.rstrip('.')}."
+    if words & _TIMER_WORDS:  # "timer 1 set for 8 seconds", "cancelled": said as they are
+        return f"{body[:1].upper()}{body[1:].rstrip('.')}."
     return f"The {label} tool says: {body}"
+
+
+_TIMER_WORDS = {"timer", "timers", "alarm", "alarms", "countdown"}
+
+
+def _speak_timers(tool_name: str | None, text: str) -> str | None:
+    """A timer tool's list (voicebot's ``list_timers``: ``[{"id", "label",
+    "remaining_s"}]``) as sentences; None for anything else."""
+    if not _name_words(tool_name) & _TIMER_WORDS:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("remaining_s"), (int, float))
+            for t in value):
+        return None
+    if not value:
+        return "You have no timers."
+    lines = []
+    for t in value:
+        label = f" for {t['label']}" if t.get("label") else ""
+        lines.append(f"Timer {t.get('id', '')}{label} has "
+                     f"{say_duration(max(1.0, float(t['remaining_s'])))} left.")
+    return " ".join(lines)
 
 
 def _readable(text: str) -> str:
