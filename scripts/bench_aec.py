@@ -50,7 +50,7 @@ from aec_scene import (RATE, double_talk_parts, from_pcm16, reply,  # noqa: E402
                        room_impulse_response, scene, to_pcm16)
 
 from voicebot.capture.segmenter import SpeechStarted  # noqa: E402
-from voicebot.config import Settings  # noqa: E402
+from voicebot.config import ECHO_START_FRAMES, Settings  # noqa: E402
 from voicebot.capture.vad import CaptureConverter, UtteranceDetector  # noqa: E402
 from voicebot.capture.aec import AecConfig, EchoCanceller  # noqa: E402
 from voicebot.capture.aec_speex import SpeexEchoCanceller  # noqa: E402
@@ -345,6 +345,70 @@ def start_triggers(seconds: float) -> None:
               f"{max(lat):.0f} ms", flush=True)
 
 
+class _ReplyByReply(Chosen):
+    """The chosen canceller fed as chat feeds it: the reference only while a reply
+    plays (silence between replies is not pushed), so each reply starts the filter's
+    young period afresh."""
+
+    def __init__(self, config: AecConfig) -> None:
+        self.name = "voicebot EchoCanceller, reply by reply"
+        self.aec = EchoCanceller(config)
+
+    def process(self, mic: bytes, ref: bytes, at: float) -> bytes:
+        if any(ref):
+            self.aec.push_reference(ref, at)
+        return self.aec.process(mic, at)
+
+
+#: Said over the replies (a talker interrupting): short, as people interrupt.
+_INTERRUPTIONS = ("wait, stop", "no, what about tomorrow", "hold on a second", "excuse me",
+                  "tell me again")
+
+
+def successive_replies(seconds: float) -> None:
+    """Replies of 6 s with 2 s between them, each one a young filter's again for its
+    first second (AecConfig.guard_fresh_ms), with the residue floor used while young
+    (AecConfig.guard_young_residual_db) and without it: false starts on the echo alone
+    (at the rig's -10 dB and louder), and talkers who interrupt early in a reply (0.15,
+    0.4, 0.7, 1.0 and 2.0 s in, three voices), detected and how soon."""
+    from speech import compose
+
+    from voicebot.config import ECHO_START_FRAMES
+
+    count = max(2, int(seconds // 8))
+    base = reply(6.0 * count)
+    ref = np.concatenate([part for i in range(0, len(base), 6 * RATE)
+                          for part in (base[i:i + 6 * RATE], np.zeros(2 * RATE, np.float32))])
+    near = np.zeros(len(ref), np.float32)
+    spans = []
+    for k in range(1, count):
+        at_s = 8.0 * k + (0.15, 0.4, 0.7, 1.0, 2.0)[k % 5]
+        said, truth = compose([_INTERRUPTIONS[k % len(_INTERRUPTIONS)]], RATE,
+                              voice=("en-us", "en-us+f3", "en-us+m3")[k % 3])
+        a = int(at_s * RATE)
+        near[a:a + len(said)] += 0.5 * said[:len(near) - a]
+        spans.append((at_s + truth[0].start_s, at_s + truth[0].end_s))
+    rir = room_impulse_response()
+    voiced, window = ECHO_START_FRAMES
+    used = AecConfig().guard_young_residual_db
+    for floor in (used, None):
+        config = AecConfig(guard_young_residual_db=floor)
+        falses = [len(trigger_starts(run(_ReplyByReply(config), scene(ref, rir=g * rir).mic,
+                                         ref)[0], voiced, window))
+                  for g in (1.0, 2.0, 4.0)]
+        out = run(_ReplyByReply(config), scene(ref).mic + near, ref)[0]
+        found = trigger_starts(out, voiced, window)
+        lat = [1000 * (hit[0] - a) for a, b in spans
+               if (hit := [f for f in found if a <= f <= b + 0.2])]
+        others = sum(1 for f in found if not any(a <= f <= b + 0.2 for a, b in spans))
+        label = "none" if floor is None else f"{floor:.0f} dB" + (" (used)" if floor == used
+                                                                  else "")
+        print(f"  young residue floor {label:14s} false starts (echo -10 / -4 / +2 dB): "
+              f"{' / '.join(map(str, falses))}; talkers {len(lat)}/{len(spans)}, median "
+              f"{statistics.median(lat):.0f} / max {max(lat):.0f} ms; other starts {others}",
+              flush=True)
+
+
 class _Unguarded(Chosen):
     def __init__(self) -> None:
         self.name = "voicebot EchoCanceller without the guard"
@@ -421,6 +485,9 @@ def main() -> None:
         print(f"\nstart triggers (voiced VAD frames of the last so many, 30 ms each): false "
               f"starts with nobody speaking in {args.seconds:.0f} s:")
         start_triggers(args.seconds)
+        print(f"\nreplies one after another ({max(2, int(args.seconds // 8))} of 6 s, 2 s "
+              f"apart), start trigger {'/'.join(map(str, ECHO_START_FRAMES))}:")
+        successive_replies(args.seconds)
         block_ms = Settings().capture_block_ms
         base, full = chosen_pipeline_cpu(min(args.seconds, 30.0), block_ms)
         print(f"\nchat's capture thread, {block_ms} ms blocks, best of 3: capture (48 kHz "

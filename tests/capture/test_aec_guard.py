@@ -222,6 +222,23 @@ def test_the_residue_of_a_loud_echo_is_silenced_once_grown_up() -> None:
     assert guard.admit(ECHO, ECHO / 1000, 0.5)  # nothing loud played
 
 
+def test_a_young_filters_residue_is_silenced_below_its_own_floor() -> None:
+    """The rig's second reply after a barge-in: the filter, young again, removed 26-31
+    dB of the echo, and what was left (30-35 dB below the echo) passed to a VAD that
+    called it speech: the reply interrupted itself 0.4 s in. While young the floor is
+    ``young_residual_db``: lower, for a young suppressor also thins a talker."""
+    def young_guard(young_residual_db: float | None) -> EchoGuard:
+        guard = EchoGuard(min_reference_power=1.0, residual_db=-25.0, young_frames=100,
+                          young_residual_db=young_residual_db)
+        assert guard.admit(ECHO, ECHO / 1000, REF)  # learns the echo's level
+        return guard
+
+    guard = young_guard(-30.0)
+    assert not guard.admit(ECHO / 2, ECHO / 2 / 10 ** 2.8, REF)  # 28 dB removed: 31 below
+    assert guard.admit(ECHO, ECHO / 10 ** 2.7, REF)  # 27 below the echo: maybe a talker
+    assert young_guard(None).admit(ECHO / 2, ECHO / 2 / 10 ** 2.8, REF)  # control: passed
+
+
 @given(st.lists(st.tuples(st.floats(1.0, 1e12), st.floats(0.0, 1e12), st.floats(0.0, 1e12)),
                 max_size=40))
 @settings(max_examples=200)

@@ -115,5 +115,8 @@ def test_the_screen_goes_back_to_sleep_when_the_follow_up_window_closes(server: 
     states = asyncio.run(asyncio.wait_for(main(), 60))
     names = [s for s, _ in states]
     assert names[0] == "sleeping" and names[-2:] == ["listening", "sleeping"], names
+    # Timed from when the subscriber saw each state: "listening" can reach it a few ms
+    # after the core opened the window (a loaded machine: 3 ms, once), so the window
+    # it measures may look that much shorter.
     window = states[-1][1] - states[-2][1]
-    assert follow_up_s <= window < follow_up_s + 0.5, window
+    assert follow_up_s - 0.05 <= window < follow_up_s + 0.5, window

@@ -128,6 +128,14 @@ class AecConfig:
     #: dB; -27: 3 at +2 dB. A talker as loud as the echo itself is heard more often
     #: but later (20 of 23, median 0.83 s after the onset; without: 14, 0.48 s).
     guard_residual_db: float | None = -25.0
+    #: ... and ``guard_young_residual_db`` while the filter is young (a new reply's
+    #: first second, the first replies of its life): the rig's loopback left a
+    #: residue 30-35 dB below the echo at a second reply's start, passed to a VAD
+    #: that called it speech (1 in ~7 replies after a barge-in interrupted itself
+    #: ~0.4 s in). -25 dB there held the first talker over a fresh reply back by
+    #: 1.3 s (tests/capture/test_aec.py); -30 holds back none (bench_aec, "replies
+    #: one after another").
+    guard_young_residual_db: float | None = -30.0
     #: The guard learns the echo's level only from frames the linear filter alone took
     #: this much out of (besides ``trust_erle_db`` in all): SpeexDSP's residual echo
     #: suppressor also takes 15 dB or more out of a talker's words over a young filter
@@ -146,8 +154,10 @@ class AecConfig:
             raise ConfigError("aec frame_ms must be 10 or 20")
         if self.filter_ms < 2 * self.frame_ms or self.margin_ms < 0 or self.max_delay_ms < 0:
             raise ConfigError("aec filter_ms must be >= two frames; margins must be >= 0")
-        if self.guard_residual_db is not None and self.guard_residual_db >= 0:
-            raise ConfigError("aec guard_residual_db must be below 0 dB (or None: off)")
+        for name in ("guard_residual_db", "guard_young_residual_db"):
+            db = getattr(self, name)
+            if db is not None and db >= 0:
+                raise ConfigError(f"aec {name} must be below 0 dB (or None: off)")
 
     @property
     def frame_samples(self) -> int:
@@ -228,6 +238,7 @@ class EchoCanceller:
             young_min_erle_db=cfg.guard_young_min_erle_db,
             young_frames=cfg.guard_young_ms // cfg.frame_ms,
             learn_erle_db=cfg.trust_erle_db, residual_db=cfg.guard_residual_db,
+            young_residual_db=cfg.guard_young_residual_db,
             filter_erle_db=cfg.guard_filter_erle_db,
             confirm_frames=cfg.guard_confirm_ms // cfg.frame_ms,
             min_reference_power=(10 ** (cfg.guard_min_reference_dbfs / 20) * 32768) ** 2 * frame,

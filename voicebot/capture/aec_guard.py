@@ -32,7 +32,9 @@ WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels
 - With ``residual_db``, once the filter has grown up, a frame whose output is that
   far below the loudest echo the recent reference could have made is silenced even
   though the canceller worked: it is the canceller's residue (~28 dB below the
-  echo), which a loud speaker makes loud enough for the VAD to call speech.
+  echo), which a loud speaker makes loud enough for the VAD to call speech. While
+  the filter is young, ``young_residual_db`` (lower: the suppressor of a young
+  filter also thins a talker's words, which ``residual_db`` would take for residue).
 - Frames silenced in a row (``lost_after_frames``) that lost less than
   ``lost_erle_db`` mean the echo is lost, not briefly leaking: :attr:`EchoGuard.lost`
   asks for the delay to be measured again at once.
@@ -63,7 +65,8 @@ class EchoGuard:
                  talk_margin_db: float = 2.0, erl_decay_db: float = 0.1,
                  min_reference_power: float = 0.0, lost_erle_db: float = 6.0,
                  lost_after_frames: int = 4, residual_db: float | None = None,
-                 filter_erle_db: float = 6.0, confirm_frames: int = 25) -> None:
+                 filter_erle_db: float = 6.0, confirm_frames: int = 25,
+                 young_residual_db: float | None = None) -> None:
         self._min_erle = _ratio(min_erle_db)
         self._young_min_erle = _ratio(young_min_erle_db)
         self._young_frames = young_frames
@@ -81,6 +84,7 @@ class EchoGuard:
         self._min_ref = min_reference_power
         self._lost_after = lost_after_frames
         self._residual = None if residual_db is None else _ratio(residual_db)
+        self._young_residual = None if young_residual_db is None else _ratio(young_residual_db)
         self.erl: float | None = None
         """Learnt echo power per unit of the loudest recent reference frame's power."""
         self._missed = 0  # frames silenced in a row
@@ -151,13 +155,14 @@ class EchoGuard:
             return True
         if cancelled:
             self._missed = 0
-            if (self._residual is None or young
-                    or out_power >= self._residual * self.erl * reference_power):
+            residual = self._young_residual if young else self._residual
+            if residual is None or out_power >= residual * self.erl * reference_power:
                 return True
             # Far below the loudest echo the reference could make: what the canceller
             # left of the echo, which a louder speaker makes loud enough to sound voiced.
-            # (Not while young: the stricter young rule holds there, and with both a
-            # talker over a fresh reply was heard up to a second later.)
+            # (Lower while young: with residual_db there a talker over a fresh reply was
+            # heard up to a second later; with none, a second reply's residue started
+            # speech on the rig.)
             self.silenced_frames += 1
             return False
         if mic_power >= self._talk_margin * self.erl * reference_power:
