@@ -129,12 +129,12 @@ class AecConfig:
     #: but later (20 of 23, median 0.83 s after the onset; without: 14, 0.48 s).
     guard_residual_db: float | None = -25.0
     #: ... and ``guard_young_residual_db`` while the filter is young (a new reply's
-    #: first second, the first replies of its life): the rig's loopback left a
-    #: residue 30-35 dB below the echo at a second reply's start, passed to a VAD
-    #: that called it speech (1 in ~7 replies after a barge-in interrupted itself
-    #: ~0.4 s in). -25 dB there held the first talker over a fresh reply back by
-    #: 1.3 s (tests/capture/test_aec.py); -30 holds back none (bench_aec, "replies
-    #: one after another").
+    #: first second, the first replies of its life): on the rig's loopback a reply
+    #: after a barge-in left a residue 30-35 dB below the echo in its first 0.4 s,
+    #: which the VAD called speech (the reply interrupted itself in ~1 of 7 tries).
+    #: -25 dB there held the first talker over a fresh reply back by 1.3 s
+    #: (tests/capture/test_aec.py); -30 holds back none (bench_aec, "replies one
+    #: after another").
     guard_young_residual_db: float | None = -30.0
     #: The guard learns the echo's level only from frames the linear filter alone took
     #: this much out of (besides ``trust_erle_db`` in all): SpeexDSP's residual echo
