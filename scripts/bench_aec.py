@@ -298,8 +298,6 @@ def moved_delay(seconds: float) -> None:
     """False starts on echo alone when the echo path moves, with and without the
     guard, for the segmenter's start trigger (8 of 10 frames) and the quicker one
     used with echo cancellation (config.ECHO_START_FRAMES)."""
-    from voicebot.config import ECHO_START_FRAMES
-
     ref = reply(seconds)
     mic = moved_delay_mic(ref)
     moves = len(range(5 * RATE, len(ref), 5 * RATE))
@@ -319,8 +317,6 @@ def start_triggers(seconds: float) -> None:
     nobody speaking (the room's echo at the rig's -10 dB, then 6 and 12 dB louder: a
     louder speaker or a closer microphone; and the echo path that moves), and the
     talkers over the reply detected, with the delay from their onset."""
-    from voicebot.config import ECHO_START_FRAMES
-
     ref = reply(seconds)
     rir = room_impulse_response()
     quiet = {"echo -10 dB": scene(ref).mic,
@@ -372,8 +368,6 @@ def successive_replies(seconds: float) -> None:
     (at the rig's -10 dB and louder), and talkers who interrupt early in a reply (0.15,
     0.4, 0.7, 1.0 and 2.0 s in, three voices), detected and how soon."""
     from speech import compose
-
-    from voicebot.config import ECHO_START_FRAMES
 
     count = max(2, int(seconds // 8))
     base = reply(6.0 * count)

@@ -209,8 +209,7 @@ class Assistant:
             if t.ssml is not None:
                 segments.append(Segment(body, ssml=t.ssml))
             else:
-                spoken = _speak_timers(t.tool_name, t.text) or _speak_result(t.tool_name, body)
-                segments.extend(_sentences(*_split(spoken)))
+                segments.extend(_sentences(*_split(_speak_result(t.tool_name, body, t.text))))
         return Reply(tuple(segments))
 
 
@@ -220,10 +219,11 @@ def _name_words(tool_name: str | None) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", tool_name or "")}
 
 
-def _speak_result(tool_name: str | None, body: str) -> str:
+def _speak_result(tool_name: str | None, body: str, raw: str = "") -> str:
     """A tool result as the sentence a person would hear: a clock's answer is "It is
     …", not "The get current time tool says: …". Unknown tools are named, so the
-    listener knows where the words come from."""
+    listener knows where the words come from. ``body``: the result as words
+    (:func:`_readable`); ``raw``: as the tool returned it (a timer list's JSON)."""
     name = (tool_name or "").lower()
     words = _name_words(tool_name)
     label = name.replace("_", " ") or "the"
@@ -234,18 +234,16 @@ def _speak_result(tool_name: str | None, body: str) -> str:
     if re.search(r"calc|math|eval|arithmetic", name):
         return f"That is {body.rstrip('.')}."
     if words & _TIMER_WORDS:  # "timer 1 set for 8 seconds", "cancelled": said as they are
-        return f"{body[:1].upper()}{body[1:].rstrip('.')}."
+        return _speak_timers(raw) or f"{body[:1].upper()}{body[1:].rstrip('.')}."
     return f"The {label} tool says: {body}"
 
 
 _TIMER_WORDS = {"timer", "timers", "alarm", "alarms", "countdown"}
 
 
-def _speak_timers(tool_name: str | None, text: str) -> str | None:
+def _speak_timers(text: str) -> str | None:
     """A timer tool's list (voicebot's ``list_timers``: ``[{"id", "label",
     "remaining_s"}]``) as sentences; None for anything else."""
-    if not _name_words(tool_name) & _TIMER_WORDS:
-        return None
     try:
         value = json.loads(text)
     except ValueError:

@@ -33,12 +33,15 @@ class Gates:
     def closed(self, now: float) -> bool:
         """Nothing said at ``now`` would count (the idle state is "sleeping")."""
         p = self._policy
-        follow_up = self._follow_up_until
-        # Windows are [opened, until): closed at their deadline, where the Tick asked
-        # for it comes.
-        woken = self._wake_position is not None and now < self._wake_until
-        return ((p.wake_word and not woken and (follow_up is None or now >= follow_up))
+        return ((p.wake_word and not self._window_open(now))
                 or (p.push_to_talk and self._ptt_down_at is None))
+
+    def _window_open(self, at: float) -> bool:
+        """A wake word's wait or the follow-up window is open at ``at``. Windows are
+        [opened, until): closed at their deadline, where the Tick asked for it comes."""
+        woken = self._wake_position is not None and at < self._wake_until
+        follow_up = self._follow_up_until
+        return woken or (follow_up is not None and at < follow_up)
 
     def takes(self, start_at: float, now: float) -> bool:
         """An utterance that began at ``start_at`` (its pre-roll included) and is still
@@ -46,12 +49,8 @@ class Gates:
         the button held while it was spoken. (The idle state stays "listening" while
         it is spoken, though its window has closed since.)"""
         p = self._policy
-        if p.wake_word:
-            woken = self._wake_position is not None and start_at < self._wake_until
-            follow_up = self._follow_up_until
-            if not woken and (follow_up is None or start_at >= follow_up):
-                return False
-        return not p.push_to_talk or self._talk_held(start_at, now)
+        return ((not p.wake_word or self._window_open(start_at))
+                and (not p.push_to_talk or self._talk_held(start_at, now)))
 
     def next_change(self, now: float) -> float | None:
         """The next time after ``now`` at which :meth:`closed` may change by itself
