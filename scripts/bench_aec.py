@@ -364,7 +364,8 @@ _INTERRUPTIONS = ("wait, stop", "no, what about tomorrow", "hold on a second", "
 def successive_replies(seconds: float) -> None:
     """Replies of 6 s with 2 s between them, each one a young filter's again for its
     first second (AecConfig.guard_fresh_ms), with the residue floor used while young
-    (AecConfig.guard_young_residual_db) and without it: false starts on the echo alone
+    (AecConfig.guard_young_residual_db) and without it, and without the rule for the
+    room's reverberation after a reply (AecConfig.guard_tail_ms): false starts on the echo alone
     (at the rig's -10 dB and louder), and talkers who interrupt early in a reply (0.15,
     0.4, 0.7, 1.0 and 2.0 s in, three voices), detected and how soon."""
     from speech import compose
@@ -385,8 +386,9 @@ def successive_replies(seconds: float) -> None:
     rir = room_impulse_response()
     voiced, window = ECHO_START_FRAMES
     used = AecConfig().guard_young_residual_db
-    for floor in (used, None):
-        config = AecConfig(guard_young_residual_db=floor)
+    for floor, tail_ms in ((used, AecConfig().guard_tail_ms), (None, AecConfig().guard_tail_ms),
+                           (used, 0)):
+        config = AecConfig(guard_young_residual_db=floor, guard_tail_ms=tail_ms)
         falses = [len(trigger_starts(run(_ReplyByReply(config), scene(ref, rir=g * rir).mic,
                                          ref)[0], voiced, window))
                   for g in (1.0, 2.0, 4.0)]
@@ -395,9 +397,9 @@ def successive_replies(seconds: float) -> None:
         lat = [1000 * (hit[0] - a) for a, b in spans
                if (hit := [f for f in found if a <= f <= b + 0.2])]
         others = sum(1 for f in found if not any(a <= f <= b + 0.2 for a, b in spans))
-        label = "none" if floor is None else f"{floor:.0f} dB" + (" (used)" if floor == used
-                                                                  else "")
-        print(f"  young residue floor {label:14s} false starts (echo -10 / -4 / +2 dB): "
+        label = ("none" if floor is None else f"{floor:.0f} dB") + (
+            f", tail rule {tail_ms} ms" if tail_ms else ", no tail rule")
+        print(f"  young residue floor {label:28s} false starts (echo -10 / -4 / +2 dB): "
               f"{' / '.join(map(str, falses))}; talkers {len(lat)}/{len(spans)}, median "
               f"{statistics.median(lat):.0f} / max {max(lat):.0f} ms; other starts {others}",
               flush=True)

@@ -252,3 +252,36 @@ def test_the_residue_rule_only_ever_silences_more(frames: list[tuple[float, floa
         admitted = strict.admit(mic, out, ref)
         assert plain.admit(mic, out, ref) or not admitted
         assert strict.erl == plain.erl
+
+
+@pytest.mark.parametrize(("mic", "ref", "admitted"), [
+    (ECHO / 10, REF, True),  # 10 dB under the echo: a talker's first, quiet sounds
+    (ECHO / 500, REF, True),  # 27 dB under: still a talker's (a clipped onset is worse)
+    (ECHO / 2000, REF, False),  # 33 dB under: the room's reverberation
+    (2 * ECHO, REF, True),  # louder than the echo: a talker
+    (1e-3, 0.5, True),  # nothing loud played: nothing to fear
+])
+def test_the_tail_after_the_canceller_stopped_is_judged_by_level(mic: float, ref: float,
+                                                                 admitted: bool) -> None:
+    guard = _learnt()
+    assert guard.admit_tail(mic, ref) is admitted
+
+
+def test_the_tail_teaches_the_guard_nothing() -> None:
+    """The next reply meets the guard as the last reply left it: the tail's frames
+    change neither the echo's level, nor how young the filter is judged, nor the
+    count towards a lost echo."""
+    guard = _learnt()
+    before = (guard.erl, guard.young, guard.lost)
+    for mic in (ECHO, ECHO / 100, ECHO / 1e5, 10 * ECHO) * 20:
+        guard.admit_tail(mic, REF)
+    assert (guard.erl, guard.young, guard.lost) == before
+    control = _learnt()
+    for _ in range(80):
+        control.admit(ECHO / 100, ECHO / 1e5, REF)  # what admit() would have made of them
+    assert control.erl != before[0], "control: judging them as cancelled frames learns"
+
+
+def test_before_the_echo_is_learnt_the_tail_passes_whole() -> None:
+    guard = EchoGuard(min_reference_power=1.0)
+    assert all(guard.admit_tail(m, REF) for m in (ECHO, ECHO / 1e6, 0.0))

@@ -43,12 +43,12 @@ through as silence without touching the filter, which keeps what it learnt.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError
 from .aec_align import CaptureClock, DelayEstimator, ReferenceTimeline
+from .aec_config import AecConfig
 from .aec_guard import EchoGuard
 from .aec_record import BlockJudgement, JudgementRecord
 from .aec_speex import SpeexEchoCanceller, SpeexUnavailable, speexdsp_available
@@ -57,111 +57,6 @@ __all__ = ["AecConfig", "EchoCanceller", "AEC_MODES", "echo_canceller_for", "aec
 
 AEC_MODES = ("auto", "on", "off")
 _RATE = 16_000
-
-
-@dataclass(frozen=True)
-class AecConfig:
-    """How the echo canceller works. Durations in milliseconds.
-
-    Defaults were chosen on simulated rooms with eSpeak NG speech
-    (``scripts/bench_aec.py``): 20 ms frames cancel 2-3 dB more than 10 ms ones
-    for a quarter less CPU; a 64 ms filter behind the measured delay holds a desk
-    speaker's echo path (the tail beyond it is left to the residual echo
-    suppressor, which is worth 5-7 dB and keeps webrtcvad quiet on what remains).
-    """
-
-    frame_ms: int = 20
-    #: Adaptive filter length: the echo path it models, starting ``margin_ms``
-    #: before the measured delay.
-    filter_ms: int = 64
-    #: The reference is read this much earlier than the measured delay, so the
-    #: direct path lands inside the filter even if the estimate is a little late.
-    margin_ms: int = 4
-    #: The longest delay beyond the timestamps that is looked for.
-    max_delay_ms: int = 500
-    #: Residual echo suppression (SpeexDSP's preprocessor) after the filter: the
-    #: most it attenuates the echo the filter left, with and without a talker.
-    suppress: bool = True
-    echo_suppress_db: int = -40
-    echo_suppress_active_db: int = -15
-    #: The output is trusted once the delay is measured and the canceller has
-    #: removed at least ``trust_erle_db`` of the echo over ``trust_window_ms`` (and,
-    #: with the guard, once the guard has learnt the echo's level: until then it
-    #: lets everything through; on the rig trust came 100 ms before it in 1 of 16
-    #: first replies, and that reply's echo started speech).
-    trust_erle_db: float = 15.0
-    trust_window_ms: int = 200
-    #: Give up waiting after this much reference (no echo at all: headphones, a
-    #: muted speaker; or a user talking through the warm-up) and trust it anyway.
-    warmup_max_ms: int = 2000
-    #: Output silence during reference until trusted (False: the canceller's output,
-    #: for a caller that is deaf by other means while it learns).
-    warmup_silence: bool = True
-    #: The guard (``aec_guard.EchoGuard``): a frame that lost less than
-    #: ``guard_min_erle_db`` through the canceller passes only if it is
-    #: ``guard_talk_margin_db`` louder than the loudest echo the reference of the
-    #: last ``guard_back_ms`` (and next ``guard_ahead_ms``: a delay that shrank)
-    #: could have made; a reference frame below ``guard_min_reference_dbfs`` has no
-    #: echo to fear.
-    guard: bool = True
-    guard_min_erle_db: float = 10.0
-    #: ... and ``guard_young_min_erle_db`` in the first ``guard_young_ms`` of loud
-    #: reference of the canceller's life, while its filter converges.
-    guard_young_min_erle_db: float = 20.0
-    guard_young_ms: int = 3000
-    #: ... and in the first ``guard_fresh_ms`` of loud reference after each pause in
-    #: it (a new reply): the filter re-converges when a reply lands a sample off where
-    #: the last one did (DAC times jitter; 1 sample costs it 20 dB of echo for a
-    #: second or more), or when it adapted to a talker over the last reply; and again
-    #: after each new measurement of the delay (the filter re-converges on the moved
-    #: echo path: on the rig, 5-15 dB removed for ~0.5 s after a 10 ms move).
-    guard_fresh_ms: int = 1000
-    guard_talk_margin_db: float = 2.0
-    guard_back_ms: int = 200
-    guard_ahead_ms: int = 100
-    guard_min_reference_dbfs: float = -50.0
-    #: ... and any frame whose output is this far below the loudest echo the recent
-    #: reference could have made is the canceller's residue, silenced (None: off).
-    #: The residue is ~28 dB below the echo; a louder speaker makes it loud enough to
-    #: sound voiced (bench_aec "start triggers": echo at -4 dB, 1 false start in 2
-    #: min; at +2 dB, 34) while the rig's -10 dB has none. -25 dB: none at -10 to +6
-    #: dB; -27: 3 at +2 dB. A talker as loud as the echo itself is heard more often
-    #: but later (20 of 23, median 0.83 s after the onset; without: 14, 0.48 s).
-    guard_residual_db: float | None = -25.0
-    #: ... and ``guard_young_residual_db`` while the filter is young (a new reply's
-    #: first second, the first replies of its life): on the rig's loopback a reply
-    #: after a barge-in left a residue 30-35 dB below the echo in its first 0.4 s,
-    #: which the VAD called speech (the reply interrupted itself in ~1 of 7 tries).
-    #: -25 dB there held the first talker over a fresh reply back by 1.3 s
-    #: (tests/capture/test_aec.py); -30 holds back none (bench_aec, "replies one
-    #: after another").
-    guard_young_residual_db: float | None = -30.0
-    #: The guard learns the echo's level only from frames the linear filter alone took
-    #: this much out of (besides ``trust_erle_db`` in all): SpeexDSP's residual echo
-    #: suppressor also takes 15 dB or more out of a talker's words over a young filter
-    #: (a question said over the kiosk's wake earcon, no echo: 35 of 40 such questions
-    #: lost frames to the guard, which had learnt the talker as the echo; with 6 dB,
-    #: 0 of 40; the filter took at most 3.4 dB out of those frames).
-    guard_filter_erle_db: float = 6.0
-    #: ... or from frames within this long of one (before or after it): learning from
-    #: those alone kept the echo's level up to 8 dB low while the filter converged, and
-    #: the rig's reply interrupted itself (4 of 16 first replies let echo frames
-    #: through, one of them started speech; 0 of 16 with 500 ms).
-    guard_confirm_ms: int = 500
-
-    def __post_init__(self) -> None:
-        if self.frame_ms not in (10, 20):
-            raise ConfigError("aec frame_ms must be 10 or 20")
-        if self.filter_ms < 2 * self.frame_ms or self.margin_ms < 0 or self.max_delay_ms < 0:
-            raise ConfigError("aec filter_ms must be >= two frames; margins must be >= 0")
-        for name in ("guard_residual_db", "guard_young_residual_db"):
-            db = getattr(self, name)
-            if db is not None and db >= 0:
-                raise ConfigError(f"aec {name} must be below 0 dB (or None: off)")
-
-    @property
-    def frame_samples(self) -> int:
-        return self.frame_ms * _RATE // 1000
 
 
 def aec_available() -> bool:
@@ -225,6 +120,7 @@ class EchoCanceller:
         self._pending_slot = 0
         self._margin = cfg.margin_ms * _RATE // 1000
         self._tail = cfg.filter_ms * _RATE // 1000 + self._frame
+        self._guard_tail = cfg.guard_tail_ms * _RATE // 1000 if cfg.guard else 0
         self._was_active = False
         # Frames judged young again at a new reply and after a new delay.
         self._fresh_frames = cfg.guard_fresh_ms // cfg.frame_ms
@@ -238,7 +134,7 @@ class EchoCanceller:
             young_min_erle_db=cfg.guard_young_min_erle_db,
             young_frames=cfg.guard_young_ms // cfg.frame_ms,
             learn_erle_db=cfg.trust_erle_db, residual_db=cfg.guard_residual_db,
-            young_residual_db=cfg.guard_young_residual_db,
+            young_residual_db=cfg.guard_young_residual_db, tail_db=cfg.guard_tail_db,
             filter_erle_db=cfg.guard_filter_erle_db,
             confirm_frames=cfg.guard_confirm_ms // cfg.frame_ms,
             min_reference_power=(10 ** (cfg.guard_min_reference_dbfs / 20) * 32768) ** 2 * frame,
@@ -308,13 +204,17 @@ class EchoCanceller:
         shift = max(0, delay - self._margin)
         with self._lock:
             active = self._timeline.overlaps(slot - shift - self._tail, slot + len(mic))
+            tail = not active and self._guard_tail > 0 and self._timeline.overlaps(
+                slot - shift - self._tail - self._guard_tail, slot + len(mic))
         if not active:
             if self._was_active:
                 self._delay.reset_history()
             self._was_active = False
-            self._ref_history[:] = 0
             self._pending = np.zeros(0, np.int16)
             self.unguarded = mic.astype("<i2").tobytes()
+            if tail:
+                return self._judge_tail(mic, slot)
+            self._ref_history[:] = 0
             return self.unguarded
         if not self._was_active and self._guard is not None:
             self._guard.refresh(self._fresh_frames)
@@ -384,6 +284,30 @@ class EchoCanceller:
         result = out.tobytes()
         self.unguarded = result if unguarded is None else unguarded.tobytes()
         return result
+
+    def _judge_tail(self, mic: np.ndarray, slot: int) -> bytes:
+        """The echo's reverberant tail after the canceller stopped: each frame of
+        ``mic`` passes or is silenced by the guard on level alone, against the reply's
+        last reference (``AecConfig.guard_tail_ms``). Capture thread."""
+        guard = self._guard
+        assert guard is not None
+        frame, back, ahead = self._frame, self._back_frames, self._ahead_frames
+        k = -(-len(mic) // frame)
+        out = np.zeros(k * frame, np.int16)
+        out[:len(mic)] = mic
+        mic_power = _frame_powers(out, frame).tolist()
+        # Nothing is played in these frames (else the canceller would run): the
+        # reference's recent powers move on with silence.
+        powers = np.concatenate([self._ref_history, np.zeros(k + ahead, np.float32)])
+        ref_loudest = [float(powers[j:j + back + ahead + 1].max()) for j in range(k)]
+        self._ref_history = powers[k:k + back]
+        decisions = [guard.admit_tail(mic_power[j], ref_loudest[j]) for j in range(k)]
+        for j, admitted in enumerate(decisions):
+            if not admitted:
+                out[j * frame:(j + 1) * frame] = 0
+        self._record.add(BlockJudgement(slot, mic_power, mic_power, ref_loudest, list(range(k)),
+                                        decisions, guard.erl, self._delay.delay, guard.young))
+        return out[:len(mic)].tobytes()
 
     def describe_recent(self, frames: int = 10) -> str:
         """The guard's last ``frames`` judgements as one line, for a log ("" before

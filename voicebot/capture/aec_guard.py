@@ -35,6 +35,11 @@ WebRTC AEC3's suppressor and SpeexDSP's residual echo suppressor do, from levels
   echo), which a loud speaker makes loud enough for the VAD to call speech. While
   the filter is young, ``young_residual_db`` (lower: the suppressor of a young
   filter also thins a talker's words, which ``residual_db`` would take for residue).
+- After the reference has ended and the canceller has stopped, the room's
+  reverberation goes on a little: :meth:`EchoGuard.admit_tail` silences those frames
+  that stand ``tail_db`` below the loudest echo the reply's last reference could have
+  made (as the residue rules do), learning nothing, so the next reply meets the
+  guard as the last one left it.
 - Frames silenced in a row (``lost_after_frames``) that lost less than
   ``lost_erle_db`` mean the echo is lost, not briefly leaking: :attr:`EchoGuard.lost`
   asks for the delay to be measured again at once.
@@ -66,7 +71,7 @@ class EchoGuard:
                  min_reference_power: float = 0.0, lost_erle_db: float = 6.0,
                  lost_after_frames: int = 4, residual_db: float | None = None,
                  filter_erle_db: float = 6.0, confirm_frames: int = 25,
-                 young_residual_db: float | None = None) -> None:
+                 young_residual_db: float | None = None, tail_db: float = -30.0) -> None:
         self._min_erle = _ratio(min_erle_db)
         self._young_min_erle = _ratio(young_min_erle_db)
         self._young_frames = young_frames
@@ -85,6 +90,7 @@ class EchoGuard:
         self._lost_after = lost_after_frames
         self._residual = None if residual_db is None else _ratio(residual_db)
         self._young_residual = None if young_residual_db is None else _ratio(young_residual_db)
+        self._tail = _ratio(tail_db)
         self.erl: float | None = None
         """Learnt echo power per unit of the loudest recent reference frame's power."""
         self._missed = 0  # frames silenced in a row
@@ -171,5 +177,23 @@ class EchoGuard:
         # Leaking (a filter still converging) is silenced; lost (the echo came
         # through almost whole) is also counted towards measuring the delay again.
         self._missed = self._missed + 1 if mic_power < self._lost_erle * out_power else 0
+        self.silenced_frames += 1
+        return False
+
+    def admit_tail(self, mic_power: float, reference_power: float) -> bool:
+        """Whether a microphone frame after the canceller stopped may pass: the echo's
+        reverberant tail beyond the filter, which the canceller never saw.
+
+        ``reference_power``: as for :meth:`admit` (the loudest reference frame whose
+        echo can still be in it). A frame ``tail_db`` below the echo that reference
+        could have made is the room's reverberation, silenced; anything louder passes
+        (a user who answers the moment the reply ends: their first sounds are quieter
+        than the echo was, and a stricter rule clipped them, bench_aec). Learns
+        nothing and counts towards nothing but :attr:`silenced_frames`.
+        """
+        if self.erl is None or reference_power <= self._min_ref:
+            return True
+        if mic_power >= self._tail * self.erl * reference_power:
+            return True
         self.silenced_frames += 1
         return False
