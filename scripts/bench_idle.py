@@ -435,7 +435,8 @@ def _speech_pcm(seconds: float) -> np.ndarray:
 
 def child_capture(block_ms: int) -> None:
     """The capture stage alone: the microphone through ``capture_events``, in a loop."""
-    from voicebot.capture.mic import MicrophoneSource, capture_events
+    from voicebot.capture.listen import capture_events
+    from voicebot.capture.mic import MicrophoneSource
     from voicebot.capture.vad import UtteranceDetector
 
     async def main() -> None:

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from voicebot.capture.mic import Utterance, utterance_wav
+from voicebot.capture.listen import Utterance, utterance_wav
 from voicebot.protocol.events import StreamEvent
 from voicebot.protocol.request import input_audio_part
 from voicebot.session.client import ChatClient

@@ -24,8 +24,9 @@ from collections.abc import AsyncGenerator, Callable
 
 from .capture.aec import AecConfig, echo_canceller_for
 from .capture.echo import EchoStage, SpeakerReference
+from .capture.listen import capture_events
 from .capture.mic import (CAPTURE_BUFFER_MS, CAPTURE_QUICK_BUFFER_MS, FileSource,
-                          MicrophoneSource, capture_events)
+                          MicrophoneSource)
 from .capture.reference import ReferenceRing
 from .capture.report import CaptureReport
 from .capture.vad import UtteranceDetector

@@ -21,14 +21,8 @@ from capture_truth import CFG, RATE, RecordingDetector, check_bounds, offset_s
 from speech import compose
 from vdev import play_into_mic, write_wav
 from voicebot.audio import decode_wav, float_to_pcm16
-from voicebot.capture.mic import (
-    FileSource,
-    MicrophoneSource,
-    Utterance,
-    capture_events,
-    utterance_wav,
-    utterances,
-)
+from voicebot.capture.listen import Utterance, capture_events, utterance_wav, utterances
+from voicebot.capture.mic import FileSource, MicrophoneSource
 from voicebot.capture.segmenter import SpeechStarted, UtteranceEnded
 from voicebot.capture.vad import UtteranceDetector
 from voicebot.errors import AudioDeviceError, InputFileError

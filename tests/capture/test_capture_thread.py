@@ -27,7 +27,8 @@ from capture_truth import CFG, RATE, RecordingDetector, offset_s
 from speech import compose
 from vdev import play_into_mic, write_wav
 from voicebot.audio import float_to_pcm16
-from voicebot.capture.mic import FileSource, MicrophoneSource, capture_events
+from voicebot.capture.listen import capture_events
+from voicebot.capture.mic import FileSource, MicrophoneSource
 from voicebot.capture.report import CaptureReport
 from voicebot.capture.segmenter import SpeechStarted, UtteranceDiscarded, UtteranceEnded
 from voicebot.capture.vad import UtteranceDetector

@@ -11,7 +11,8 @@ import numpy as np
 
 from speech import compose
 from vdev import write_wav
-from voicebot.capture.mic import FileSource, capture_events
+from voicebot.capture.listen import capture_events
+from voicebot.capture.mic import FileSource
 from voicebot.capture.vad import UtteranceDetector
 from voicebot.kiosk.listen import WakeTap
 from voicebot.kiosk.wakeword import WakeDetection, WakePlaced

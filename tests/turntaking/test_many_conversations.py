@@ -17,7 +17,8 @@ import pytest
 from speech import compose
 from vdev import write_wav
 
-from voicebot.capture.mic import FileSource, capture_events
+from voicebot.capture.listen import capture_events
+from voicebot.capture.mic import FileSource
 from voicebot.capture.vad import UtteranceDetector
 from voicebot.driver import Driver
 from voicebot.playback.sinks import NullSink

@@ -18,7 +18,8 @@ from speech import compose
 from test_many_conversations import Recorder, server  # noqa: F401 - a fixture
 from vdev import write_wav
 
-from voicebot.capture.mic import FileSource, capture_events
+from voicebot.capture.listen import capture_events
+from voicebot.capture.mic import FileSource
 from voicebot.capture.segmenter import SegmenterConfig
 from voicebot.capture.vad import UtteranceDetector
 from voicebot.driver import Driver

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..aio import cancel_and_wait, within
-from ..capture.mic import capture_events
+from ..capture.listen import capture_events
 from ..driver import Driver
 from ..errors import BridgeError
 from ..pipeline import timer_input

@@ -1,5 +1,5 @@
 """A client's audio as a capture source: frames pushed by the connection, pulled by
-:func:`voicebot.capture.mic.capture_events` (the same conversion, VAD and
+:func:`voicebot.capture.listen.capture_events` (the same conversion, VAD and
 segmentation as a microphone's).
 
 The connection's receive loop calls :meth:`FrameSource.push` with each binary
@@ -25,7 +25,7 @@ __all__ = ["FrameSource"]
 class FrameSource:
     """Capture blocks from pushed PCM16 frames. Loop thread only.
 
-    Implements the ``AudioSource`` protocol of ``capture.mic``. :meth:`end` ends
+    Implements the ``AudioSource`` protocol of ``capture.listen``. :meth:`end` ends
     :meth:`blocks` after the frames already pushed. ``delays`` (when given) counts,
     per frame, the time from its arrival to the end of its processing (the capture
     task's work on it, turn-taking included): the benchmark's figure.

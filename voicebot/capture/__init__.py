@@ -1,6 +1,8 @@
 """Capture: microphone or file → VAD → utterances (PCM16 16 kHz mono).
 
 - :mod:`.segmenter`: pure state machine, VAD frames → utterance events.
+- :mod:`.events`: pure, those events (speech started, paused, resumed; utterance ended
+  or discarded).
 - :mod:`.ring`: pure :class:`~.ring.BlockRing`, the preallocated block pool the
   capture thread copies into for ``blocks()`` (sequence numbers, overwrite detection).
 - :mod:`.report`: pure :class:`~.report.CaptureReport`, what capture tells the loop.
@@ -10,9 +12,10 @@
   and segmentation where the samples arrive).
 - :mod:`.filesource`: :class:`~.filesource.FileSource`, a file standing in for the
   microphone.
-- :mod:`.mic`: the I/O edges (:class:`~.mic.MicrophoneSource`, :class:`~.mic.FileSource`)
-  and :func:`~.mic.capture_events` / :func:`~.mic.utterances`, which join a source to
-  a detector.
+- :mod:`.mic`: the I/O edge, :class:`~.mic.MicrophoneSource` (and :class:`~.mic.FileSource`
+  re-exported).
+- :mod:`.listen`: :func:`~.listen.capture_events` / :func:`~.listen.utterances`, which
+  join a source to a detector.
 
 Nothing is re-exported here: importing the pure segmenter must not load the edges'
 libraries (asyncio, soxr, webrtcvad, sounddevice). Import from the modules.

@@ -1,17 +1,13 @@
-"""The capture I/O edges: a microphone (sounddevice) or a file, and the utterance loop.
+"""The capture I/O edge: a microphone (sounddevice); a file stands in for it.
 
 Sources only move data: each yields float32 blocks shaped (frames, channels) at
-its own ``sample_rate``/``channels``. :func:`capture_events` runs them through the
-pure pieces in ``vad.py`` (conversion, VAD, segmentation): for the microphone on
-its capture thread (``worker.py``), waking the loop only with reports; for a file
-on the event loop. :func:`utterances` keeps only the finished utterances.
-
-Typical use from the pipeline (one task that keeps pulling)::
-
-    detector = UtteranceDetector(SegmenterConfig())
-    async with MicrophoneSource(device, asyncio.get_running_loop()) as mic:
-        async for report in capture_events(mic, detector):
-            ...                                     # hand over, keep pulling
+its own ``sample_rate``/``channels``. :class:`MicrophoneSource` opens the device
+(on a worker thread) and hands it to its capture thread (``worker.py``), which does
+blocking reads; the loop thread starts and stops it and consumes it. A file stands
+in for it (:class:`~.filesource.FileSource`, re-exported here).
+:func:`~.listen.capture_events` runs either through the pure pieces in ``vad.py``
+(conversion, VAD, segmentation): for the microphone on its capture thread, waking
+the loop only with reports; for a file on the event loop.
 
 Muting (the assistant must not hear itself): set ``detector.muted = True``
 while the reply plays and False afterwards, from the loop thread. The capture
@@ -26,35 +22,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from ..aio import within
-from ..audio import VAD_SAMPLE_RATE, encode_wav
 from ..devices import sounddevice_module
 from ..errors import AudioDeviceError
 from .filesource import FileSource
 from .report import CaptureReport
 from .ring import BlockRing
-from .segmenter import UtteranceEnded
-from .vad import CaptureConverter, UtteranceDetector
+from .vad import UtteranceDetector
 from .worker import CaptureProcessor, CaptureWorker, DetectorFeed, ReportInbox, Tap
 
 __all__ = [
     "CAPTURE_BUFFER_MS",
     "CAPTURE_QUICK_BUFFER_MS",
-    "AudioSource",
     "MicrophoneSource",
     "FileSource",
     "CaptureReport",
-    "Utterance",
-    "capture_events",
-    "utterances",
-    "utterance_wav",
 ]
 
 _FALLBACK_RATES = (48_000, 44_100, 16_000)
@@ -81,21 +68,6 @@ CAPTURE_BUFFER_MS = 500
 CAPTURE_QUICK_BUFFER_MS = 150
 
 
-class AudioSource(Protocol):
-    """Anything :func:`utterances` can read: float32 blocks (frames, channels), or int16
-    mono blocks (frames,) as a network client sends them.
-
-    A consumer may rely on a yielded block only until it asks for the next one;
-    copy it to keep it longer. (Both sources here yield arrays nobody else
-    writes to, but the protocol promises no more than that.)
-    """
-
-    sample_rate: int
-    channels: int
-
-    def blocks(self) -> AsyncGenerator[np.ndarray, None]: ...
-
-
 class MicrophoneSource:
     """Capture from an input device; use as ``async with`` on the event loop's thread.
 
@@ -115,14 +87,14 @@ class MicrophoneSource:
 
     Two ways to consume it, one per source:
 
-    - :func:`capture_events` (the cheap one): the capture thread itself converts,
-      runs the VAD and the segmenter, and wakes the loop only with reports.
+    - :func:`~.listen.capture_events` (the cheap one): the capture thread itself
+      converts, runs the VAD and the segmenter, and wakes the loop only with reports.
     - :meth:`blocks`: the capture thread copies each block into a preallocated
       :class:`~.ring.BlockRing` and posts its number to the loop; if the consumer
       falls behind by more than ``max_queued_ms``, the oldest blocks are dropped,
       and so is a block overwritten before the loop read it (both counted in
-      :attr:`dropped_blocks`). Blocks captured before :func:`capture_events`
-      starts wait there too, and it analyses them first.
+      :attr:`dropped_blocks`). Blocks captured before
+      :func:`~.listen.capture_events` starts wait there too, and it analyses them first.
 
     ``input_buffer_ms``: the stream's buffer, 500 by default (a process that decodes
     speech holds the GIL long enough to lose samples with less);
@@ -234,7 +206,8 @@ class MicrophoneSource:
     async def _reports(self, detector: UtteranceDetector, clock: Callable[[], float],
                        processor: CaptureProcessor | None = None, tap: Tap | None = None
                        ) -> AsyncGenerator[CaptureReport, None]:
-        """:func:`capture_events` for the microphone: the capture thread does the work.
+        """:func:`~.listen.capture_events` for the microphone: the capture thread does
+        the work.
 
         Loop thread. Hands the detector to the capture thread (which feeds it from
         now on, the blocks still queued for :meth:`blocks` first) and yields the
@@ -301,10 +274,13 @@ class MicrophoneSource:
             try:
                 sd.check_input_settings(device=self.device, samplerate=rate, channels=channels,
                                         dtype="float32")
-                # No callback: a blocking-mode stream, read by the capture thread. The
-                # blocksize makes PortAudio's ALSA period one block, so a read waits
-                # for one wake-up; PipeWire then runs its graph in quanta of the next
-                # power of two (4096 frames at 48 kHz, 85 ms, for 60 ms blocks).
+                # No callback: a blocking-mode stream, read by the capture thread.
+                # PortAudio's ALSA period (how often a read can see new samples) is
+                # the buffer / 4 rounded up to whole blocks: one 60 ms block with the
+                # 0.15 s buffer, three (180 ms) with 0.5 s, so a read waits for one
+                # wake-up; PipeWire serves it in whole quanta (64 or 85 ms for 60 ms).
+                # Shorter periods hear a user sooner but wake more (README, "Barge-in
+                # latency and CPU": 20 ms periods, ~20 ms sooner, +0.5 % of a core).
                 stream = sd.InputStream(samplerate=rate, blocksize=block_frames,
                                         device=self.device, channels=channels, dtype="float32",
                                         latency=self.input_buffer_ms / 1000)
@@ -358,77 +334,3 @@ def _formats(default_rate: int, max_channels: int) -> list[tuple[int, int]]:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-@dataclass(frozen=True)
-class Utterance:
-    """One utterance: PCM16 16 kHz mono, times in seconds since the source started."""
-
-    pcm16: bytes
-    start_s: float
-    end_s: float
-    reason: str
-    sample_rate: int = VAD_SAMPLE_RATE
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.pcm16) / 2 / self.sample_rate
-
-
-def utterance_wav(u: Utterance) -> bytes:
-    """The utterance as a WAV file, ready to base64 into an ``input_audio`` part."""
-    return encode_wav(u.pcm16, u.sample_rate)
-
-
-async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
-                         clock: Callable[[], float] = time.monotonic,
-                         processor: CaptureProcessor | None = None, tap: Tap | None = None,
-                         ) -> AsyncGenerator[CaptureReport, None]:
-    """Every detector event for ``source``, and progress while speech goes on.
-
-    Loop thread (the consumer's). For a :class:`MicrophoneSource` the work runs on
-    its capture thread, which owns ``detector`` until this generator ends (see
-    ``worker.py``; only ``detector.muted`` may be set meanwhile, from the loop).
-    Any other source is pulled block by block and converted on the loop. Either
-    way each detector event comes wrapped in a :class:`CaptureReport`, and at the
-    end of the source the converter and the detector are flushed. ``clock`` gives
-    the reports' ``at``; the capture thread calls it too. ``processor`` (microphone
-    only: echo cancellation needs real capture times) runs on each converted block
-    before the detector, on the capture thread. ``tap`` sees every converted block
-    beside the detector (``worker.Tap``; on the loop for a file).
-    """
-    if isinstance(source, MicrophoneSource):
-        async with contextlib.aclosing(source._reports(detector, clock, processor,
-                                                       tap)) as reports:
-            async for report in reports:
-                yield report
-        return
-    converter = CaptureConverter(source.sample_rate, source.channels)
-    async with contextlib.aclosing(source.blocks()) as blocks:
-        async for block in blocks:
-            at = clock()
-            pcm, start = converter.feed(block), detector.position
-            events = detector.feed(pcm)
-            if tap is not None and not detector.muted:
-                tap(pcm, start, detector.in_speech)
-            position = detector.position
-            voiced = detector.voiced_end if detector.in_speech else None
-            for event in events:
-                yield CaptureReport(event, position, at, voiced)
-            if detector.in_speech:
-                yield CaptureReport(None, position, at, voiced)
-    events = detector.feed(converter.flush()) + detector.end()
-    at, position = clock(), detector.position
-    for event in events:
-        yield CaptureReport(event, position, at)
-
-
-async def utterances(source: AudioSource,
-                     detector: UtteranceDetector) -> AsyncGenerator[Utterance, None]:
-    """The finished utterances of ``source``, one at a time, in order."""
-    rate = VAD_SAMPLE_RATE
-    async with contextlib.aclosing(capture_events(source, detector)) as reports:
-        async for report in reports:
-            ev = report.event
-            if isinstance(ev, UtteranceEnded):
-                yield Utterance(ev.pcm, ev.start_sample / rate, ev.end_sample / rate, ev.reason)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .segmenter import Event
+from .events import Event
 
 __all__ = ["CaptureReport"]
 

@@ -2,8 +2,8 @@
 
 No I/O, no clock, no VAD: the caller classifies each frame (``vad.py`` does it
 with webrtcvad) and feeds ``(frame, is_speech)``; the segmenter answers with
-events. Time is the number of samples fed so far, so the same input always gives
-the same events, however and whenever it arrives.
+events (:mod:`.events`). Time is the number of samples fed so far, so the same input
+always gives the same events, however and whenever it arrives.
 
 States::
 
@@ -27,10 +27,19 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from ..errors import ConfigError
 from .endpoint import Endpointer, EndpointMode
+# The events are the segmenter's API too (README): re-exported through __all__.
+from .events import (
+    Event,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    UtteranceDiscarded,
+    UtteranceEnded,
+)
 
 __all__ = [
     "SegmenterConfig",
@@ -144,64 +153,6 @@ class SegmenterConfig:
     @property
     def frame_bytes(self) -> int:
         return self.frame_samples * _BYTES_PER_SAMPLE
-
-
-@dataclass(frozen=True)
-class SpeechStarted:
-    """Speech began; ``start_sample`` is where the utterance will start (pre-roll included).
-
-    Emitted once the start trigger fires, i.e. ~0.3 s after the onset. Every
-    ``SpeechStarted`` is followed by exactly one ``UtteranceEnded`` or ``UtteranceDiscarded``.
-    """
-
-    start_sample: int
-
-
-@dataclass(frozen=True)
-class UtteranceEnded:
-    """A finished utterance: ``pcm`` is PCM16 16 kHz mono, the input in [start, end)."""
-
-    pcm: bytes
-    start_sample: int
-    end_sample: int
-    reason: Literal["silence", "max_length", "end_of_input"]
-
-
-@dataclass(frozen=True)
-class UtteranceDiscarded:
-    """The speech that started at ``start_sample`` is dropped (too short, or muted)."""
-
-    start_sample: int
-    end_sample: int
-    reason: Literal["too_short", "muted"] = "too_short"
-
-
-@dataclass(frozen=True)
-class SpeechPaused:
-    """The current utterance's speech has paused for ``pause_ms``; the turn may end here.
-
-    ``pcm`` is the utterance so far, [``start_sample``, ``end_sample``): what an
-    :class:`UtteranceEnded` would carry if the hang-over ends the turn in this pause
-    (at most ``tail_ms`` after the last speech frame; exactly that once
-    ``pause_ms`` ≥ ``tail_ms``). Once per pause; followed by a
-    :class:`SpeechResumed` if speech comes back, or by the utterance's end.
-    """
-
-    pcm: bytes
-    start_sample: int
-    end_sample: int
-
-
-@dataclass(frozen=True)
-class SpeechResumed:
-    """Speech came back after a :class:`SpeechPaused`: the utterance that started at
-    ``start_sample`` goes on, from ``resumed_sample`` (the start of the speech frame)."""
-
-    start_sample: int
-    resumed_sample: int
-
-
-Event = Union[SpeechStarted, UtteranceEnded, UtteranceDiscarded, SpeechPaused, SpeechResumed]
 
 
 class Segmenter:

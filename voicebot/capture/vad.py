@@ -24,7 +24,8 @@ import webrtcvad
 
 from ..audio import VAD_SAMPLE_RATE, float_to_pcm16, pcm16_to_float
 from ..errors import ConfigError
-from .segmenter import Event, Segmenter, SegmenterConfig
+from .events import Event
+from .segmenter import Segmenter, SegmenterConfig
 
 __all__ = ["CaptureConverter", "VadFramer", "Vad", "UtteranceDetector"]
 

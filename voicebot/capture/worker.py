@@ -46,8 +46,8 @@ import numpy as np
 
 from ..aio import within
 from ..audio import VAD_SAMPLE_RATE
+from .events import Event, SpeechStarted
 from .report import CaptureReport
-from .segmenter import Event, SpeechStarted
 from .ring import BlockRing
 from .vad import CaptureConverter, UtteranceDetector
 

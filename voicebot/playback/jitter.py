@@ -27,28 +27,26 @@ real sample is never replaced by silence; ``frames_played`` counts faded samples
 
 Threads. Exactly one *producer* thread (the asyncio loop: :meth:`push`,
 :meth:`end_of_stream`, :meth:`cancel`, :meth:`reset`) and one *consumer* thread (the
-PortAudio callback: :meth:`pull`). The ring is single-producer/single-consumer with
-absolute (never wrapping) read and write positions. The producer copies samples into
-the free part of the ring *outside* the lock — the consumer never reads past the
-published write position — and then takes a small ``threading.Lock`` only to publish
-the new write position. :meth:`pull` holds the lock for its whole run, which is a few
-index operations and a copy of one callback's worth of frames (microseconds); the
-producer never holds the lock while doing work of unbounded size (copying a push,
-growing the ring, updating the policy's targets, which it publishes with the write
-position), so the callback never waits on it. A lock (rather than relying on
-the GIL's atomic attribute stores) keeps the cross-thread commands — cancel, reset,
-end of stream — consistent with the indices in one step, and is correct on
-free-threaded Python too.
+PortAudio callback: :meth:`pull`). The samples wait in a single-producer/single-consumer
+ring (:class:`~.jitterring.SampleRing`, the buffer's base): the producer copies into it
+outside the lock and takes the lock only to publish the new write position. :meth:`pull`
+holds the lock for its whole run, which is a few index operations and a copy of one
+callback's worth of frames (microseconds); the producer never holds the lock while
+doing work of unbounded size (copying a push, growing the ring, updating the policy's
+targets, which it publishes with the write position), so the callback never waits on
+it. A lock (rather than relying on the GIL's atomic attribute stores) keeps the
+cross-thread commands — cancel, reset, end of stream — consistent with the indices in
+one step, and is correct on free-threaded Python too.
 """
 
 from __future__ import annotations
 
 import enum
-import threading
 
 import numpy as np
 
 from .jitterpolicy import JitterPolicy, TargetEstimator
+from .jitterring import FadeRamp, SampleRing, copy_positions
 
 __all__ = ["JitterBuffer", "JitterPolicy", "PlaybackState"]
 
@@ -75,7 +73,7 @@ def _ms_to_frames(ms: float, sample_rate: int) -> int:
     return int(round(ms * sample_rate / 1000.0))
 
 
-class JitterBuffer:
+class JitterBuffer(SampleRing):
     """Buffers one reply's samples between a producer and an output callback.
 
     ``sample_rate`` is the output rate (it only converts the ``*_ms`` options to
@@ -101,24 +99,18 @@ class JitterBuffer:
         self.fade_frames = _ms_to_frames(fade_ms, sample_rate)
         self.cancel_fade_frames = _ms_to_frames(cancel_fade_ms, sample_rate)
 
-        self._lock = threading.Lock()
-        self._ring = np.zeros(max(1, _ms_to_frames(capacity_ms, sample_rate)), np.float32)
-        # Preallocated for fades, so pull() computes gains without allocating arrays.
-        longest_fade = max(self.fade_frames, self.cancel_fade_frames, 1)
-        self._ramp_index = np.arange(longest_fade, dtype=np.float32)
-        self._gain = np.zeros(longest_fade, np.float32)
+        super().__init__(_ms_to_frames(capacity_ms, sample_rate))  # the ring, the lock
+        self._fade = FadeRamp(max(self.fade_frames, self.cancel_fade_frames, 1))
 
         # Producer side (written on the producer thread; published under the lock).
         # The targets (frames to hold before starting, and before resuming after an
         # underrun) are the producer's, published with the write position.
         self._targets = self._estimator.targets()
-        self._write_pos = 0
         self._eos = False
         self._cancel_requested = False
         self._frames_pushed = 0
         self._frames_dropped = 0
-        # Consumer side (only touched under the lock).
-        self._read_pos = 0
+        # Consumer side (only touched under the lock), beside the ring's read position.
         self._state = _WAITING
         self._fade_in_done = self.fade_frames  # no fade-in at the very start of a reply
         self._cancel_len = 0
@@ -156,35 +148,12 @@ class JitterBuffer:
         if now is not None:
             estimator.on_push(now, self._frames_pushed, n)
         write = self._write_pos
-        # The consumer only advances the read position, so this snapshot can only
-        # under-estimate the free space: safe without the lock.
-        buffered = write - self._read_pos
-        ring = self._ring
-        if buffered + n > len(ring):
-            ring = self._grow(buffered + n, write)
-        cap = len(ring)
-        start = write % cap
-        first = min(n, cap - start)
-        ring[start:start + first] = samples[:first]
-        if first < n:
-            ring[:n - first] = samples[first:]
+        self._store(samples, write)
         targets = estimator.targets()
         with self._lock:
             self._write_pos = write + n
             self._frames_pushed += n
             self._targets = targets
-
-    def _grow(self, needed: int, write: int) -> np.ndarray:
-        """Copy the unread samples into a bigger ring and publish it. Producer thread."""
-        old = self._ring
-        new = np.zeros(max(2 * len(old), needed), np.float32)
-        # Copy from a read-position snapshot: the consumer may go on reading the old
-        # ring meanwhile, but only at positions >= this one, which both rings hold.
-        read = self._read_pos
-        _copy_positions(old, read, write - read, new, read)
-        with self._lock:
-            self._ring = new
-        return new
 
     def end_of_stream(self) -> None:
         """No more samples for this reply: play what is buffered now, without
@@ -309,7 +278,7 @@ class JitterBuffer:
         self._copy_out(ring, out[:m])
         k = min(self.fade_frames, m)
         if k:
-            self._apply_fade(out[m - k:m], 0, k, rising=False)
+            self._fade.apply(out[m - k:m], 0, k, rising=False)
         out[m:] = 0.0
         self._waited += n - m
         self._underruns += 1
@@ -341,13 +310,13 @@ class JitterBuffer:
         m = len(dest)
         if m == 0:
             return
-        _copy_positions(ring, self._read_pos, m, dest, 0)
+        copy_positions(ring, self._read_pos, m, dest, 0)
         self._read_pos += m
         self._frames_played += m
         done = self._fade_in_done
         if done < self.fade_frames:
             k = min(m, self.fade_frames - done)
-            self._apply_fade(dest[:k], done, self.fade_frames, rising=True)
+            self._fade.apply(dest[:k], done, self.fade_frames, rising=True)
             self._fade_in_done = done + k
 
     def _start_cancel(self, avail: int) -> None:
@@ -362,8 +331,8 @@ class JitterBuffer:
     def _pull_cancel(self, ring: np.ndarray, out: np.ndarray, avail: int) -> None:
         done = self._cancel_done
         m = min(len(out), self._cancel_len - done, avail)
-        _copy_positions(ring, self._read_pos, m, out, 0)
-        self._apply_fade(out[:m], done, self._cancel_len, rising=False)
+        copy_positions(ring, self._read_pos, m, out, 0)
+        self._fade.apply(out[:m], done, self._cancel_len, rising=False)
         out[m:] = 0.0
         self._read_pos += m
         self._frames_played += m
@@ -372,18 +341,6 @@ class JitterBuffer:
             self._read_pos = self._write_pos
             self._cancel_len = 0
             self._state = _ENDED
-
-    def _apply_fade(self, seg: np.ndarray, start: int, total: int, *, rising: bool) -> None:
-        """Multiply ``seg`` in place by fade gains ``start .. start+len(seg)`` of a
-        linear ramp of ``total`` steps, all strictly inside (0, 1)."""
-        m = len(seg)
-        gain = self._gain[:m]
-        if rising:   # gain_j = (j + 1) / (total + 1)
-            np.add(self._ramp_index[:m], start + 1, out=gain)
-        else:        # gain_j = (total - j) / (total + 1)
-            np.subtract(total - start, self._ramp_index[:m], out=gain)
-        np.multiply(gain, 1.0 / (total + 1), out=gain)
-        np.multiply(seg, gain, out=seg)
 
     # ----------------------------------------------------------- any thread (reads)
 
@@ -418,14 +375,6 @@ class JitterBuffer:
         return self._frames_played
 
     @property
-    def buffered_frames(self) -> int:
-        return self._write_pos - self._read_pos
-
-    @property
-    def capacity_frames(self) -> int:
-        return len(self._ring)
-
-    @property
     def cancelled(self) -> bool:
         """:meth:`cancel` was called in this reply."""
         return self._cancel_requested
@@ -435,21 +384,3 @@ class JitterBuffer:
         """End of stream was signalled and every pushed sample has been played."""
         return (self._eos and not self._cancel_requested and self._state is _ENDED
                 and self._frames_played == self._frames_pushed)
-
-
-def _copy_positions(src_ring: np.ndarray, src_pos: int, count: int, dest: np.ndarray,
-                    dest_pos: int) -> None:
-    """Copy ``count`` samples from absolute position ``src_pos`` of ring ``src_ring``
-    to absolute position ``dest_pos`` of ``dest`` (itself a ring if longer than
-    ``count`` and ``dest_pos`` wraps; a plain array when ``dest_pos`` is 0 and it fits)."""
-    if count <= 0:
-        return
-    src_cap = len(src_ring)
-    dest_cap = len(dest)
-    done = 0
-    while done < count:
-        s = (src_pos + done) % src_cap
-        d = (dest_pos + done) % dest_cap
-        m = min(count - done, src_cap - s, dest_cap - d)
-        dest[d:d + m] = src_ring[s:s + m]
-        done += m

@@ -29,7 +29,8 @@ from collections.abc import AsyncGenerator, Callable
 
 from ..audio import VAD_SAMPLE_RATE
 from ..audio.backoff import Backoff
-from ..capture.mic import CAPTURE_BUFFER_MS, MicrophoneSource, capture_events
+from ..capture.listen import capture_events
+from ..capture.mic import CAPTURE_BUFFER_MS, MicrophoneSource
 from ..capture.report import CaptureReport
 from ..capture.vad import UtteranceDetector
 from ..errors import AudioDeviceError

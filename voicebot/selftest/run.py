@@ -214,7 +214,7 @@ def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
 
 def _vad_hears(samples: np.ndarray, rate: int) -> bool:
     """Whether the utterance detector (the conversation's defaults) finds speech."""
-    from ..capture.segmenter import SpeechStarted
+    from ..capture.events import SpeechStarted
     from ..capture.vad import UtteranceDetector
 
     detector = UtteranceDetector()

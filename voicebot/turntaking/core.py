@@ -16,56 +16,48 @@ The rules, for every :class:`~.policy.Policy`:
   the window closes, then "sleeping"); with ``push_to_talk`` only if the button was held.
 - Half-duplex (``mute_while_replying``): capture is muted from the start of a turn
   until it is over.
-- Barge-in: speech over an audible reply that lasts ``barge_in_ms`` (counted from the
-  later of its detection and the reply's first sound + grace) cancels the turn; the
-  history keeps what the listener heard, placed by the playback position. Speech over
-  the reply that ends sooner is a backchannel when shorter than ``backchannel_ms``.
-- Preemptive turns (``preemptive``): when the user's speech pauses and nothing else
-  is going on, the utterance so far is sent at once; the answer is held back. If the
-  utterance then ends in that pause, the held answer becomes the turn (the request
-  left before the end of the turn was decided); if speech resumes (or anything else
-  is submitted first), it is discarded, unheard and unrecorded, and the utterance
-  goes on. Nothing the world sees marks a discarded one but the summary's count.
-- A failed turn is reported and the conversation goes on listening.
+- Barge-in (:mod:`.bargein`): speech over an audible reply that lasts ``barge_in_ms``
+  (counted from the later of its detection and the reply's first sound + grace)
+  cancels the turn; the history keeps what the listener heard, placed by the playback
+  position. Speech over the reply that ends sooner is a backchannel when shorter than
+  ``backchannel_ms``.
+- Preemptive turns (``preemptive``, :mod:`.preemptive`): when the user's speech pauses
+  and nothing else is going on, the utterance so far is sent at once; the answer is
+  held back. If the utterance then ends in that pause, the held answer becomes the turn
+  (the request left before the end of the turn was decided); if speech resumes (or
+  anything else is submitted first), it is discarded, unheard and unrecorded, and the
+  utterance goes on. Nothing the world sees marks a discarded one but the summary's count.
+- A failed turn is reported and the conversation goes on listening. What the world is
+  told about the turn in progress (what the user said, the reply's words, tool calls,
+  the interruption) is its :class:`~.turn.Turn`'s.
 - Latency per turn, each stage after the end of the user's speech, and a summary.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Union
 
-from ..capture.segmenter import SAMPLE_RATE as CAPTURE_RATE
-from ..capture.segmenter import (
+from ..capture.events import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
     UtteranceDiscarded,
     UtteranceEnded,
 )
-from ..protocol.events import AudioDelta, InputTranscript, ToolCallDelta, UsageReport
+from ..capture.segmenter import SAMPLE_RATE as CAPTURE_RATE
 from ..protocol.request import input_audio_part, text_part
+from .bargein import BargeIn
 from .events import (
-    AudioReceived,
     ErrorEvent,
     Event,
-    Interrupted,
     StateChanged,
     Summary,
     TimerFired,
-    ToolCallDone,
-    ToolCallStarted,
-    TranscriptDelta,
-    TurnDone,
-    UsageReported,
-    UserSaid,
-    UtteranceDetected,
     UtteranceIgnored,
 )
 from .gates import Gates
 from .inputs import (
-    CancelTurn,
     Command,
     ConfirmTurn,
     Detected,
@@ -85,7 +77,6 @@ from .inputs import (
     TurnCancelled,
     TurnFailed,
     TurnFinished,
-    TurnReport,
     TypedText,
     UserParts,
     WakeAt,
@@ -95,35 +86,12 @@ from .inputs import (
 from .latency import LatencyLog
 from .policy import Policy
 from .preemptive import Preemption, Preemptive
-from .reply import REPLY_SAMPLE_RATE, ReplyTrack
+from .turn import Request, Turn
 from ..audio.wav import encode_wav
 
 __all__ = ["TurnTaking", "Output"]
 
 Output = Union[Command, Event]
-
-
-@dataclass
-class _Request:
-    """A turn waiting to start: its parts and what to tell the world about it."""
-    parts: tuple[dict[str, Any], ...]
-    user_text: str | None
-    audio_s: float | None
-    utterance: tuple[float, float, str] | None  # (start_s, end_s, reason) in capture time
-    speech_end_at: float | None  # when the user stopped speaking (monotonic)
-    submitted_at: float  # when the core learned of it
-
-
-class _Turn:
-    """The turn in progress."""
-
-    def __init__(self, number: int, request: _Request, started_at: float, strip_ssml: bool):
-        self.number = number
-        self.request = request
-        self.started_at = started_at
-        self.reply = ReplyTrack(strip_ssml=strip_ssml)
-        self.cancelling = False
-        self.user_said = False
 
 
 def _ignored(ev: UtteranceEnded, reason: str) -> UtteranceIgnored:
@@ -142,14 +110,13 @@ class TurnTaking:
     def __init__(self, policy: Policy | None = None) -> None:
         self.policy = policy or Policy()
         self._turns = 0
-        self._active: _Turn | None = None
-        self._waiting: deque[_Request] = deque()
+        self._active: Turn | None = None
+        self._waiting: deque[Request] = deque()
         self._muted = False
         self._ending = False
         self._stopped = False
         self._state = ""
-        # Barge-in: when the user's current speech began to count (None: silent).
-        self._speech_since: float | None = None
+        self._barge_in = BargeIn(self.policy)
         # When the utterance being spoken began, pre-roll included (None: none is).
         self._hearing_from: float | None = None
         self._gates = Gates(self.policy)
@@ -197,10 +164,10 @@ class TurnTaking:
         elif isinstance(event, (TurnFinished, TurnFailed, TurnCancelled)):
             self._turn_over(event, now, out)
         elif isinstance(event, TypedText):
-            self._submit(_Request((text_part(event.text),), event.text, None, None, None, now),
+            self._submit(Request((text_part(event.text),), event.text, None, None, None, now),
                          now, out)
         elif isinstance(event, UserParts):
-            self._submit(_Request(event.parts, event.text, event.audio_s, None, None, now),
+            self._submit(Request(event.parts, event.text, event.audio_s, None, None, now),
                          now, out)
         elif isinstance(event, InterruptRequest):
             self._interrupt("request", now, out)
@@ -240,15 +207,15 @@ class TurnTaking:
     def _detected(self, d: Detected, now: float, out: list[Output]) -> None:
         ev = d.event
         if isinstance(ev, SpeechStarted):
-            # Speech counts from the start trigger: the end of the last voiced frame
-            # of the block that fired it, not the block's end (up to a block later).
-            # With barge_in_ms = 0 the start itself interrupts, not the next report.
-            self._speech_since = d.at if d.voiced_end is None else d.time_of(d.voiced_end)
+            self._barge_in.speech_started(d)
             self._hearing_from = d.time_of(ev.start_sample)
         elif isinstance(ev, (UtteranceEnded, UtteranceDiscarded)):
-            self._speech_since = self._hearing_from = None
-        if d.voiced_end is not None:
-            self._check_barge_in(d.time_of(d.voiced_end), now, out)
+            self._barge_in.speech_over()
+            self._hearing_from = None
+        turn = self._active
+        if (d.voiced_end is not None and turn is not None
+                and self._barge_in.interrupts(turn, d.time_of(d.voiced_end))):
+            turn.cancel("barge_in", now, out)
         if isinstance(ev, SpeechPaused):
             self._preempt(ev, now, out)
         elif isinstance(ev, (SpeechResumed, UtteranceDiscarded)):
@@ -263,28 +230,12 @@ class TurnTaking:
                 self._discard_preemptive(out)
                 self._utterance(ev, d, now, out)
 
-    def _check_barge_in(self, voiced_until: float, now: float, out: list[Output]) -> None:
-        """Interrupt once the user has spoken ``barge_in_ms`` over the audible reply;
-        ``voiced_until``: when their last voiced frame ended."""
-        p, turn = self.policy, self._active
-        if not p.barge_in or turn is None or turn.cancelling or self._speech_since is None:
-            return
-        sound = turn.reply.first_sound_at
-        if sound is None:
-            return  # nothing audible yet: speech now is the user going on, not a barge-in
-        counted_from = max(self._speech_since, sound + p.barge_in_grace_ms / 1000)
-        if voiced_until - counted_from >= p.barge_in_ms / 1000:
-            self._cancel(turn, "barge_in", now, out)
-
     def _utterance(self, ev: UtteranceEnded, d: Detected, now: float, out: list[Output]) -> None:
         time_of = d.time_of
         start_s, end_s = ev.start_sample / CAPTURE_RATE, ev.end_sample / CAPTURE_RATE
         tail = self.policy.vad_tail_ms * CAPTURE_RATE // 1000 if ev.reason == "silence" else 0
         speech_end_at = time_of(ev.end_sample - tail)
-        turn = self._active
-        if (self.policy.barge_in and turn is not None and not turn.cancelling
-                and turn.reply.first_sound_at is not None
-                and (end_s - start_s) * 1000 < self.policy.backchannel_ms):
+        if self._barge_in.backchannel(self._active, start_s, end_s):
             out.append(_ignored(ev, "backchannel"))
             return
         admitted = self._gates.admit(ev, time_of, now)
@@ -294,7 +245,7 @@ class TurnTaking:
             return
         pcm, start = admitted
         audio_s = len(pcm) / 2 / CAPTURE_RATE
-        request = _Request((input_audio_part(encode_wav(pcm, CAPTURE_RATE)),), None, audio_s,
+        request = Request((input_audio_part(encode_wav(pcm, CAPTURE_RATE)),), None, audio_s,
                            (start / CAPTURE_RATE, end_s, ev.reason), speech_end_at, now)
         self._submit(request, now, out)
 
@@ -323,15 +274,15 @@ class TurnTaking:
         """The utterance ended in the pause the preemptive turn was sent in: it is the turn."""
         start_s, end_s = ev.start_sample / CAPTURE_RATE, ev.end_sample / CAPTURE_RATE
         tail = self.policy.vad_tail_ms * CAPTURE_RATE // 1000 if ev.reason == "silence" else 0
-        request = _Request(pre.parts, None, pre.audio_s, (start_s, end_s, ev.reason),
+        request = Request(pre.parts, None, pre.audio_s, (start_s, end_s, ev.reason),
                            d.time_of(ev.end_sample - tail), now)
         self._turns += 1
-        self._begin(_Turn(pre.number, request, now, self.policy.strip_ssml),
+        self._begin(Turn(pre.number, request, now, self.policy.strip_ssml),
                     ConfirmTurn(pre.number), out)
 
     # ------------------------------------------------------------------ turns
 
-    def _submit(self, request: _Request, now: float, out: list[Output]) -> None:
+    def _submit(self, request: Request, now: float, out: list[Output]) -> None:
         self._discard_preemptive(out)  # what comes first goes first
         self._waiting.append(request)
         self._maybe_next(now, out)
@@ -349,19 +300,13 @@ class TurnTaking:
             return
         request = self._waiting.popleft()
         self._turns += 1
-        turn = _Turn(self._turns, request, now, self.policy.strip_ssml)
+        turn = Turn(self._turns, request, now, self.policy.strip_ssml)
         self._begin(turn, StartTurn(turn.number, request.parts, request.user_text), out)
 
-    def _begin(self, turn: _Turn, command: StartTurn | ConfirmTurn, out: list[Output]) -> None:
+    def _begin(self, turn: Turn, command: StartTurn | ConfirmTurn, out: list[Output]) -> None:
         """Turn ``turn`` is the user's: tell the world, and start (or release) it."""
         self._active = turn
-        request = turn.request
-        if request.utterance is not None:
-            start_s, end_s, reason = request.utterance
-            out.append(UtteranceDetected(turn=turn.number, start_s=round(start_s, 3),
-                                         end_s=round(end_s, 3), reason=reason))
-        if request.audio_s is None:
-            self._user_said(turn, None, out)  # typed: known now; speech: with the answer
+        turn.announce(out)
         if self.policy.mute_while_replying and not self._muted:
             self._muted = True
             out.append(SetMuted(True))
@@ -369,17 +314,6 @@ class TurnTaking:
             out.append(PlayEarcon("thinking"))
         out.append(command)
         out += self._set_state("thinking")
-
-    def _user_said(self, turn: _Turn, transcript: str | None, out: list[Output]) -> None:
-        """The user's side of the turn, once: for speech, when the answer's first event
-        came (the server may have said what it recognised) or the turn ended."""
-        if turn.user_said:
-            return
-        turn.user_said = True
-        r = turn.request
-        out.append(UserSaid(turn=turn.number, text=r.user_text,
-                            audio_s=None if r.audio_s is None else round(r.audio_s, 3),
-                            transcript=transcript))
 
     def _stop(self, reason: str, out: list[Output]) -> None:
         self._stopped = True
@@ -389,37 +323,13 @@ class TurnTaking:
     def _interrupt(self, reason: str, now: float, out: list[Output]) -> None:
         turn = self._active
         if turn is not None and not turn.cancelling:
-            self._cancel(turn, reason, now, out)
-
-    def _cancel(self, turn: _Turn, reason: str, now: float, out: list[Output]) -> None:
-        self._user_said(turn, None, out)
-        turn.cancelling = True
-        heard = turn.reply.heard_by(now)
-        heard_text = turn.reply.heard_text(heard)
-        out.append(CancelTurn(turn.number, heard_text))
-        played_ms = round(1000.0 * heard / REPLY_SAMPLE_RATE, 1)
-        out.append(Interrupted(turn=turn.number, text=heard_text, played_ms=played_ms,
-                               reason=reason))
+            turn.cancel(reason, now, out)
 
     def _stream(self, s: StreamInput, out: list[Output]) -> None:
         turn = self._active
         if turn is None or turn.number != s.turn or turn.cancelling:
             return  # a late event of a turn that is over: nothing to say about it
-        ev = s.event
-        if isinstance(ev, InputTranscript):
-            self._user_said(turn, ev.text, out)
-            return
-        self._user_said(turn, None, out)
-        words = turn.reply.feed(ev)
-        if isinstance(ev, ToolCallDelta) and ev.name:
-            out.append(ToolCallStarted(turn=turn.number, index=ev.index, name=ev.name))
-        elif isinstance(ev, UsageReport):
-            out.append(UsageReported(turn=turn.number, usage=dict(ev.usage)))
-        elif isinstance(ev, AudioDelta):
-            out.append(AudioReceived(turn=turn.number, bytes=len(ev.pcm),
-                                     total_bytes=turn.reply.audio_bytes))
-        if words and not self.policy.pace_transcript:
-            self._say_words(turn, turn.reply.rest(), out)
+        turn.stream(s.event, self.policy.pace_transcript, out)
 
     def _progress(self, p: PlaybackProgress, out: list[Output]) -> None:
         turn = self._active
@@ -429,11 +339,7 @@ class TurnTaking:
         if p.heard_samples > 0 and self._state == "thinking":
             out += self._set_state("speaking")
         if self.policy.pace_transcript:
-            self._say_words(turn, turn.reply.due(p.heard_samples), out)
-
-    def _say_words(self, turn: _Turn, text: str, out: list[Output]) -> None:
-        if text:
-            out.append(TranscriptDelta(turn=turn.number, text=text))
+            turn.say_words(turn.reply.due(p.heard_samples), out)
 
     def _turn_over(self, ev: TurnFinished | TurnFailed | TurnCancelled, now: float,
                    out: list[Output]) -> None:
@@ -444,16 +350,11 @@ class TurnTaking:
         if turn is None or turn.number != ev.turn:
             return
         self._active = None
-        self._user_said(turn, None, out)
+        turn.tell_user_said(None, out)
         if not isinstance(ev, TurnCancelled):
-            turn.reply.end()
-            self._say_words(turn, turn.reply.rest(), out)
-            report = ev.report
-            for name, arguments, result in report.tool_calls:
-                out.append(ToolCallDone(turn=turn.number, name=name, arguments=arguments,
-                                        result=result))
+            turn.reply_over(ev.report, out)
         if isinstance(ev, TurnFinished):
-            out.append(self._turn_done(turn, ev.report))
+            out.append(turn.done(ev.report, self._latency))
             if self.policy.earcons:
                 out.append(PlayEarcon("done"))
         elif isinstance(ev, TurnFailed):
@@ -467,13 +368,6 @@ class TurnTaking:
             self._gates.reply_over(now)
         out += self._set_state(self._idle_state(now))
         self._maybe_next(now, out)
-
-    def _turn_done(self, turn: _Turn, r: TurnReport) -> TurnDone:
-        request = turn.request
-        return self._latency.turn_done(turn.number, r, speech_end_at=request.speech_end_at,
-                                       submitted_at=request.submitted_at,
-                                       first_sound_at=turn.reply.first_sound_at,
-                                       text=turn.reply.text)
 
     # ------------------------------------------------------------------ state
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..capture.events import UtteranceEnded
 from ..capture.segmenter import SAMPLE_RATE as CAPTURE_RATE
-from ..capture.segmenter import UtteranceEnded
 from .policy import Policy
 
 __all__ = ["Gates"]

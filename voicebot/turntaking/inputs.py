@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from ..capture.events import Event as DetectorEvent
 from ..capture.segmenter import SAMPLE_RATE as CAPTURE_RATE
-from ..capture.segmenter import Event as DetectorEvent
 from ..protocol.events import StreamEvent
 
 __all__ = [
