@@ -81,3 +81,31 @@ def test_a_user_who_answers_the_moment_a_reply_ends_is_heard_at_once(loudness: f
 def test_bad_tail_settings_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ConfigError, match="guard_tail"):
         AecConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_the_tail_is_judged_then_passed_untouched() -> None:
+    """Right after a reply the guard judges the microphone (and a ``-v`` log can say
+    how: nothing removed, how far over the echo expected); ``guard_tail_ms`` later the
+    input passes as it is, unjudged."""
+    ref = _two_replies()[: (REPLY_S + GAP_S) * RATE]
+    mic = scene(ref).mic
+    aec = EchoCanceller()
+    m, r = to_pcm16(mic), to_pcm16(ref)
+    judged: list[tuple[float, bool, bool]] = []  # (block start s, ran, judged)
+    for i in range(0, len(m), 2 * STEP):
+        at = T0 + i / 2 / RATE
+        if any(r[i:i + 2 * STEP]):
+            aec.push_reference(r[i:i + 2 * STEP], at)
+        out = aec.process(m[i:i + 2 * STEP], at)
+        judged.append((i / 2 / RATE, aec.active, aec.judging))
+        if aec.judging and not aec.active:
+            frames = aec.describe_recent(3).rsplit("): ", 1)[1].split()
+            assert all(f.startswith("0/") for f in frames), frames  # the canceller did not run
+        if not aec.judging:
+            assert out == m[i:i + 2 * STEP]
+    # (Pauses inside the reply are tails too: exact silence is not reference.)
+    tail = [t for t, ran, seen in judged if seen and not ran and t > REPLY_S - 0.1]
+    # The reference ends at 6 s; its echo 40 ms later; the canceller runs 84 ms past
+    # that (the filter and a frame), the guard 200 ms more: a block either side.
+    assert tail and REPLY_S < tail[0] < REPLY_S + 0.2 and tail[-1] < REPLY_S + 0.45, tail
+    assert not judged[-1][2]

@@ -122,6 +122,7 @@ class EchoCanceller:
         self._tail = cfg.filter_ms * _RATE // 1000 + self._frame
         self._guard_tail = cfg.guard_tail_ms * _RATE // 1000 if cfg.guard else 0
         self._was_active = False
+        self._judged_tail = False
         # Frames judged young again at a new reply and after a new delay.
         self._fresh_frames = cfg.guard_fresh_ms // cfg.frame_ms
         frame = self._frame
@@ -188,6 +189,12 @@ class EchoCanceller:
         """Whether the last :meth:`process` call ran the canceller."""
         return self._was_active
 
+    @property
+    def judging(self) -> bool:
+        """Whether the guard judged the last :meth:`process` call's frames: the
+        canceller ran, or they were the echo's tail after it (``guard_tail_ms``)."""
+        return self._was_active or self._judged_tail
+
     def process(self, mic_pcm16_16k: bytes, at: float) -> bytes:
         """Cancel the echo in a captured block; ``at`` is its first sample's ADC time.
 
@@ -212,6 +219,7 @@ class EchoCanceller:
             self._was_active = False
             self._pending = np.zeros(0, np.int16)
             self.unguarded = mic.astype("<i2").tobytes()
+            self._judged_tail = tail
             if tail:
                 return self._judge_tail(mic, slot)
             self._ref_history[:] = 0

@@ -176,10 +176,11 @@ class EchoStage:
         return self.canceller.process(pcm16_16k, steady)
 
     def describe_recent(self) -> str:
-        """Why the last frames got through, while the canceller works on a reply ("" when
-        it does not): its guard's last judgements (:meth:`EchoCanceller.describe_recent`),
-        for a ``-v`` log when speech starts over a reply. Capture thread."""
-        if self._bypassed or not self.canceller.active:
+        """Why the last frames got through, while the canceller's guard judges them (a
+        reply and its echo's tail; "" otherwise): its last judgements
+        (:meth:`EchoCanceller.describe_recent`), for a ``-v`` log when speech starts over
+        a reply. Capture thread."""
+        if self._bypassed or not self.canceller.judging:
             return ""
         return self.canceller.describe_recent(_DESCRIBED_FRAMES)
 
