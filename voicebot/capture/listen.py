@@ -90,9 +90,9 @@ async def capture_events(source: AudioSource, detector: UtteranceDetector, *,
     before the detector, on the capture thread. ``tap`` sees every converted block
     beside the detector (``worker.Tap``; on the loop for a file).
     """
-    if isinstance(source, MicrophoneSource):  # its own half of this, in mic.py
-        async with contextlib.aclosing(source._reports(detector, clock, processor,
-                                                       tap)) as reports:
+    if isinstance(source, MicrophoneSource):  # its own half of this: MicrophoneSource.reports
+        async with contextlib.aclosing(source.reports(detector, clock, processor,
+                                                      tap)) as reports:
             async for report in reports:
                 yield report
         return

@@ -203,9 +203,9 @@ class MicrophoneSource:
                 continue
             yield block
 
-    async def _reports(self, detector: UtteranceDetector, clock: Callable[[], float],
-                       processor: CaptureProcessor | None = None, tap: Tap | None = None
-                       ) -> AsyncGenerator[CaptureReport, None]:
+    async def reports(self, detector: UtteranceDetector, clock: Callable[[], float],
+                      processor: CaptureProcessor | None = None, tap: Tap | None = None
+                      ) -> AsyncGenerator[CaptureReport, None]:
         """:func:`~.listen.capture_events` for the microphone: the capture thread does
         the work.
 
