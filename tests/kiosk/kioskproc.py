@@ -7,6 +7,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,17 @@ VOICEBOT = [sys.executable, "-m", "voicebot"]
 
 
 class Kiosk:
-    """``voicebot kiosk --json ARGS``: its events as they come; SIGINT on exit."""
+    """``voicebot kiosk --json ARGS``: its events as they come; SIGINT on exit.
+
+    Its stderr goes to a file, not a pipe: with ``-v`` it writes a line per utterance
+    and more, which nobody reads until the end (a full pipe would block the kiosk),
+    and a failed wait shows what it has said so far."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self._stderr_file = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(VOICEBOT + ["kiosk", "--json", *args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True,
+                                     stderr=self._stderr_file, text=True,
                                      env={**child_env(), **(env or {})})
         self._events = json_events(self.proc)
         self.seen: list[dict[str, Any]] = []
@@ -59,12 +65,13 @@ class Kiosk:
                 return event
         raise AssertionError(f"no {event_type} {fields} within {timeout_s} s; seen: "
                              f"{[e['type'] for e in self.seen]}; last: {self.seen[-5:]}; "
-                             f"stderr: {self._stderr_now()}")
+                             f"stderr: {self.stderr_so_far()}")
 
-    def _stderr_now(self) -> str:
-        if self.proc.poll() is None:
-            return "(still running)"
-        return self.proc.stderr.read() if self.proc.stderr else ""
+    def stderr_so_far(self, tail_chars: int = 6000) -> str:
+        """The last ``tail_chars`` of what the kiosk has written to stderr so far."""
+        self._stderr_file.seek(0)
+        text = self._stderr_file.read()
+        return text if len(text) <= tail_chars else "…" + text[-tail_chars:]
 
     def drain(self, seconds: float) -> None:
         """Collect what comes for ``seconds``."""
@@ -81,7 +88,8 @@ class Kiosk:
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        self.stderr = wait(self.proc, 30)
+        wait(self.proc, 30)
+        self.stderr = self.stderr_so_far(tail_chars=1 << 30)
         return self.proc.returncode
 
     def __enter__(self) -> Kiosk:
@@ -91,6 +99,7 @@ class Kiosk:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        self._stderr_file.close()
 
 
 def say_into_mic(tmp_path: Path, name: str, parts: list[str | float], *, wait: bool = True,

@@ -4,10 +4,12 @@ position, none while muted; and WakeTap's detections reaching the loop."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from speech import compose
 from vdev import write_wav
@@ -15,7 +17,7 @@ from voicebot.capture.listen import capture_events
 from voicebot.capture.mic import FileSource
 from voicebot.capture.vad import UtteranceDetector
 from voicebot.kiosk.listen import WakeTap
-from voicebot.kiosk.wakeword import WakeDetection, WakePlaced
+from voicebot.kiosk.wakeword import WakeDetection, WakePlaced, WakeRun
 
 
 def test_tap_sees_every_block_in_order(tmp_path: Path) -> None:
@@ -57,22 +59,29 @@ def test_tap_is_not_called_while_muted(tmp_path: Path) -> None:
 
 class _Detector:
     """Stands in for WakeWordDetector: one detection in the block holding sample 16000,
-    its end placed again in the block holding sample 20000."""
+    its end placed again in the block holding sample 20000, the run of speech over in
+    the block holding sample 24000."""
 
     _placed = False
+    _ended = False
 
     def feed(self, samples: np.ndarray, position: int, voiced: bool) -> list[WakeDetection]:
         assert samples.dtype == np.dtype("<i2")
         if position <= 16_000 < position + len(samples):
             return [WakeDetection("hey_jarvis", 16_000, 0.9)]
         self._placed = position <= 20_000 < position + len(samples)
+        self._ended = position <= 24_000 < position + len(samples)
         return []
 
     def placed(self) -> list[WakePlaced]:
         return [WakePlaced("hey_jarvis", 15_000)] if self._placed else []
 
+    def runs(self) -> list[WakeRun]:
+        return [WakeRun(0, 24_000, 0.9, 16_000, 18, 0.5)] if self._ended else []
 
-def test_wake_tap_posts_detections_to_the_loop() -> None:
+
+def test_wake_tap_posts_detections_to_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="voicebot.kiosk.listen")
     got: list[tuple[Any, ...]] = []
     ends: list[int] = []
 
@@ -91,3 +100,7 @@ def test_wake_tap_posts_detections_to_the_loop() -> None:
     assert name == "hey_jarvis" and position == 16_000
     assert at == 100.0 - (16_320 - 16_000) / 16_000  # the block ended at 16320
     assert ends == [15_000]  # the end placed again, later
+    # With -v, a line per run of speech says how near the model came.
+    assert [r.getMessage() for r in caplog.records] == [
+        "wake word: speech at 0.00-1.50 s of capture, best score 0.90 at 1.00 s "
+        "(fires at 0.50), 18 chunks"]

@@ -14,7 +14,8 @@ from speech import compose
 from voicebot.capture.vad import UtteranceDetector, Vad
 from voicebot.capture.vadmodels import VoicedTap
 from voicebot.errors import ConfigError
-from voicebot.kiosk.wakeword import WakeDetection, WakePlaced, WakeWordConfig, WakeWordDetector
+from voicebot.kiosk.wakeword import (WakeDetection, WakePlaced, WakeRun, WakeWordConfig,
+                                     WakeWordDetector)
 
 RATE = 16_000
 BLOCK = 960  # 60 ms
@@ -88,6 +89,66 @@ def test_question_alone_does_not_wake(which: str, request: pytest.FixtureRequest
                     2.0], voice="en-us", wpm=170, noise="fan", noise_dbfs=-45.0, seed=4)
     detector.reset()
     assert listen(detector, x) == []
+
+
+def test_each_run_of_speech_is_summed_up(detector: WakeWordDetector) -> None:
+    """runs(): one record per run of speech the gate let the model hear, from before
+    the speech (the pre-roll) to after it (the hangover), with the best score: over the
+    threshold where the wake word fired, under it for a question alone."""
+    x, truth = compose([3.0, "hey jarvis,", 0.05, "what time is it?", 3.0,
+                        "what is the weather?", 3.0], voice="en-us", wpm=170, noise="fan",
+                       noise_dbfs=-45.0, seed=3)
+    detector.reset()
+    pcm = (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
+    tap = VoicedTap(Vad(3).is_speech)
+    segmenter = UtteranceDetector(classify=tap)
+    found: list[WakeDetection] = []
+    runs: list[WakeRun] = []
+    for i in range(0, len(pcm) - BLOCK + 1, BLOCK):
+        segmenter.feed(pcm[i:i + BLOCK].tobytes())
+        found += detector.feed(pcm[i:i + BLOCK], i, tap.take())
+        runs += detector.runs()
+    assert len(found) == 1, found
+
+    def holding(word: int) -> WakeRun:
+        [run] = [r for r in runs if r.start_position / RATE < truth[word].start_s
+                 and truth[word].end_s < r.end_position / RATE]
+        return run
+
+    woken, question = holding(0), holding(2)
+    assert holding(1) == woken != question
+    threshold = WakeWordConfig().threshold or 0.5
+    assert all(r.threshold == threshold for r in runs)
+    assert woken.best_score >= threshold and woken.start_position < woken.best_position
+    # The model peaks a few hundred ms after the word (its detection lag).
+    assert 0 <= woken.best_position / RATE - truth[0].end_s < 1.0
+    assert all(r.best_score < threshold for r in runs if r is not woken), runs
+    assert all(r.chunks == (r.end_position - r.start_position) // 1280 for r in runs), runs
+    assert detector.runs() == []
+
+
+def test_a_gap_in_the_stream_ends_the_run(detector: WakeWordDetector) -> None:
+    """The kiosk stops feeding the detector while listening is muted: the run of speech
+    heard before ends where the audio stopped, not when the gate closes after it."""
+    x, truth = compose([3.0, "hey jarvis,", 0.05, "what time is it?", 2.0], voice="en-us",
+                       wpm=170, noise="fan", noise_dbfs=-45.0, seed=3)
+    detector.reset()
+    pcm = (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
+    tap = VoicedTap(Vad(3).is_speech)
+    segmenter = UtteranceDetector(classify=tap)
+    cut = int(truth[1].start_s * RATE) // BLOCK * BLOCK  # muted from the question on
+    runs: list[WakeRun] = []
+    for i in range(0, len(pcm) - BLOCK + 1, BLOCK):
+        segmenter.feed(pcm[i:i + BLOCK].tobytes())
+        voiced = tap.take()
+        if i < cut:
+            detector.feed(pcm[i:i + BLOCK], i, voiced)
+        elif i >= cut + 10 * BLOCK:  # heard again 600 ms later
+            detector.feed(pcm[i:i + BLOCK], i, voiced)
+        runs += detector.runs()
+    first = next(r for r in runs if r.start_position / RATE < truth[0].start_s
+                 and r.end_position / RATE > truth[0].end_s)
+    assert first.end_position == cut, (first, cut)
 
 
 def test_close_is_idempotent() -> None:

@@ -14,6 +14,7 @@ detector has placed the word's end again from the score's peak (:mod:`.wakeend`)
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -24,6 +25,8 @@ from ..capture.vad import VadFramer
 from .wakeword import WakeWordDetector
 
 __all__ = ["WakeTap"]
+
+_log = logging.getLogger(__name__)
 
 
 class WakeTap:
@@ -60,6 +63,12 @@ class WakeTap:
             voiced = any([self._classify(frame) for frame in self._framer.push(pcm16)])
         found = self.detector.feed(samples, position, voiced)
         placed = self.detector.placed()
+        for run in self.detector.runs():
+            # Why a wake word was (not) heard: one line per run of speech, with -v.
+            _log.debug("wake word: speech at %.2f-%.2f s of capture, best score %.2f "
+                       "at %.2f s (fires at %.2f), %d chunks", run.start_position / VAD_SAMPLE_RATE,
+                       run.end_position / VAD_SAMPLE_RATE, run.best_score,
+                       run.best_position / VAD_SAMPLE_RATE, run.threshold, run.chunks)
         if not found and not placed:
             return
         # The block's last sample was captured about now (the reports' own `at`

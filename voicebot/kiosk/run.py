@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -57,6 +58,8 @@ from .upstream import UpstreamMonitor
 from .wakeword import WakeWordConfig, WakeWordDetector
 
 __all__ = ["kiosk", "wake_word_name"]
+
+_log = logging.getLogger(__name__)
 
 #: Said once (locally) when the server stops answering.
 OUTAGE_LINE = "I can't reach the server right now. I'll keep trying."
@@ -141,7 +144,14 @@ class _Listening:
     def _apply(self) -> None:
         guarded = self._guard_until > asyncio.get_running_loop().time()
         echo = self._replying and self.hears_speaker()
-        self.muted = self.user_muted or self._core_muted or guarded or echo
+        muted = self.user_muted or self._core_muted or guarded or echo
+        if muted != self.muted and _log.isEnabledFor(logging.DEBUG):
+            why = [name for name, on in (("by the user", self.user_muted),
+                                         ("half-duplex", self._core_muted),
+                                         ("an earcon", guarded),
+                                         ("the speaker is heard", echo)) if on]
+            _log.debug("listening %s", f"muted ({', '.join(why)})" if muted else "again")
+        self.muted = muted
         self._set(self.muted)
 
 
@@ -203,6 +213,8 @@ async def kiosk(settings: Settings, console: Console, *, screen: bool = False,
         def on_wake(name: str, position: int, at: float) -> None:
             if not listening.muted:  # muted since the capture thread heard it: not now
                 driver.feed(WakeWord(name, position, at))
+            else:
+                _log.debug("wake word %s heard as listening was muted: ignored", name)
 
         def on_wake_end(position: int) -> None:
             if not listening.muted:

@@ -41,8 +41,10 @@ from .gate import GateConfig, ScoreTrigger, SpeechGate
 from .looker import Looker
 from .verifier import Verifier, load_verifier
 from .wakeend import PeakPlacer
+from .wakerun import RunLog, WakeRun
 
-__all__ = ["BUILTIN_MODELS", "WakeWordConfig", "WakeDetection", "WakePlaced", "WakeWordDetector"]
+__all__ = ["BUILTIN_MODELS", "WakeWordConfig", "WakeDetection", "WakePlaced", "WakeRun",
+           "WakeWordDetector"]
 
 _ENGINES = ("openwakeword", "microwakeword")
 _GATES = ("vad", "always")
@@ -210,6 +212,8 @@ class WakeWordDetector:
                         if chunks > 0 and first.peak_lag_samples is not None else None)
         self._placed: list[WakePlaced] = []
         self._trigger = EitherTrigger(triggers, config.refractory_ms * (VAD_SAMPLE_RATE // 1000))
+        # Each run of speech the first model heard, summed up for a -v line.
+        self._runs = RunLog(triggers[0].threshold, first.chunk_samples)
         #: Chunks run through the first engine's model since construction (the
         #: benchmark reads it).
         self.chunks_run = 0
@@ -267,11 +271,14 @@ class WakeWordDetector:
             raise RuntimeError("WakeWordDetector.feed after close()")
         found: list[WakeDetection] = []
         look, placer = self._look, self._placer
+        self._runs.block(position, len(samples))
         for i, (engine, gate) in enumerate(zip(self._engines, self._gates)):
             for chunk in gate.feed(samples, position, voiced):
                 score = engine.score(chunk.samples)
                 if i == 0:
                     self.chunks_run += 1
+                if i == 0:
+                    self._runs.chunk(chunk.end_position, score if chunk.scored else None)
                 if score is None or not chunk.scored:
                     continue
                 model_score = score
@@ -288,6 +295,8 @@ class WakeWordDetector:
                         self._place(placer.detected(chunk.end_position, model_score))
         if placer is not None and placer.pending and not self._gates[0].is_open:
             self._place(placer.idle())
+        if not self._gates[0].is_open:
+            self._runs.gate_closed()
         if look is not None:
             gate = self._gates[0]
             for request in look.timing.due(position + len(samples)):
@@ -298,6 +307,10 @@ class WakeWordDetector:
                 if end is not None:
                     found.append(WakeDetection(self.name, end, score))
         return found
+
+    def runs(self) -> list[WakeRun]:
+        """The first model's runs of speech ended since the last call (:mod:`.wakerun`)."""
+        return self._runs.take()
 
     def placed(self) -> list[WakePlaced]:
         """The detections placed again since the last call (each some chunks after its
@@ -331,6 +344,7 @@ class WakeWordDetector:
         """
         for gate in self._gates:
             gate.reset()
+        self._runs.reset()
         self._trigger.reset()
         if self._placer is not None:
             self._placer.reset()
