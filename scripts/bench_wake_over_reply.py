@@ -16,10 +16,15 @@ around the wake word's end (-0.2 s … +1.2 s) is printed for each:
   ``EchoStage.heard`` with ``guard_vad_only``);
 - linear: the same with no residual echo suppressor (``AecConfig(suppress=False)``).
 
+Two situations: "cold", the canceller (and the model) start on the reply the wake
+word is said over; "warm", both have heard an earlier reply first (6 s, then 1 s of
+silence), as in a kiosk, which stays half-duplex until its canceller has learnt the
+room. ``--only cold|warm`` runs one.
+
 The summary counts, among the takes the model finds alone (talker >= 0.9), those
 under the threshold (0.5) on each of the other signals.
 
-Usage: .venv/bin/python scripts/bench_wake_over_reply.py [--echo-db -10,-4]
+Usage: .venv/bin/python scripts/bench_wake_over_reply.py [--echo-db -10,-4] [--only cold|warm]
 """
 
 from __future__ import annotations
@@ -78,20 +83,32 @@ def cancelled(mic: np.ndarray, ref: np.ndarray, *, suppress: bool) -> np.ndarray
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--echo-db", default="-10,-4", help="echo levels (dB), comma-separated")
+    parser.add_argument("--only", choices=("cold", "warm"), help="one situation")
     args = parser.parse_args()
     if not aec_available():
         sys.exit("libspeexdsp1 is not installed")
     echo_dbs = [float(v) for v in args.echo_db.split(",")]
-    reference = reply(9.0)
+    for situation in ("cold", "warm") if args.only is None else (args.only,):
+        run(situation == "warm", echo_dbs)
+
+
+def run(warm: bool, echo_dbs: list[float]) -> None:
     names = ("talker", "mic", "output", "linear")
     rows: list[dict[str, float]] = []
+    reference = reply(9.0)
+    # The earlier reply the canceller learnt the room on (a different stretch of speech).
+    before = (np.concatenate([reply(15.0)[-6 * RATE:], np.zeros(RATE, np.float32)]) if warm
+              else np.zeros(0, np.float32))
+    lead_s = len(before) / RATE
+    reference = np.concatenate([before, reference]).astype(np.float32)
+    print(f"\n{'warm' if warm else 'cold'}: {'after an earlier reply' if warm else 'from the reply on'}")
     print(f"{'voice':10} {'at s':>5} {'echo':>5} {'peak':>5} " + " ".join(f"{n:>7}" for n in names))
     for voice in VOICES:
         for start_s in STARTS_S:
             for echo_db in echo_dbs:
                 for peak in TALKER_PEAKS:
-                    talk, truth = compose([start_s, "hey jarvis,", 0.05, "what time is it?", 1.0],
-                                          RATE, voice=voice)
+                    talk, truth = compose([lead_s + start_s, "hey jarvis,", 0.05,
+                                           "what time is it?", 1.0], RATE, voice=voice)
                     n = len(reference)
                     near = np.zeros(n, np.float32)
                     near[:min(n, len(talk))] = (peak * talk / np.abs(talk).max())[:n]
@@ -111,6 +128,8 @@ def main() -> None:
     for name in names[1:]:
         missed = sorted(r[name] for r in found if r[name] < THRESHOLD)
         print(f"  {name:7} {len(missed):3d}  {' '.join(f'{v:.2f}' for v in missed)}")
+    print(f"of all {len(rows)} takes, under {THRESHOLD}: "
+          + ", ".join(f"{name} {sum(r[name] < THRESHOLD for r in rows)}" for name in names))
 
 
 if __name__ == "__main__":

@@ -338,7 +338,7 @@ def test_wake_word_stops_a_reply_heard_through_the_speaker(audio_devices: None,
        it: the stream is hung up, the history keeps what was heard, and the question
        (the audio after the wake word) is sent and answered. The model misses the wake
        word over a reply now and then (on the rig it scored 0.41 in 1 of 23 runs, 0.91
-       -1.00 in the others; scripts/bench_wake_over_reply.py: 5 of 24 takes under 0.5
+       -1.00 in the others; scripts/bench_wake_over_reply.py: 12-14 of 36 takes under 0.5
        over a simulated room's echo: README, "Echo cancellation in the kiosk"),
        so a user who is not heard says it again, once, as a person would.
     """
