@@ -24,15 +24,16 @@ VOICEBOT = [sys.executable, "-m", "voicebot"]
 
 
 class Kiosk:
-    """``voicebot kiosk --json ARGS``: its events as they come; SIGINT on exit.
+    """``voicebot kiosk --json -v ARGS``: its events as they come; SIGINT on exit.
 
-    Its stderr goes to a file, not a pipe: with ``-v`` it writes a line per utterance
-    and more, which nobody reads until the end (a full pipe would block the kiosk),
-    and a failed wait shows what it has said so far."""
+    ``-v`` so that a failed wait says why (the wake word's best score per run of
+    speech, listening muted and why, the echo stage's judgements); its stderr goes to
+    a file, not a pipe: nobody reads it until the end (a full pipe would block the
+    kiosk), and a failed wait shows what it has said so far."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         self._stderr_file = tempfile.TemporaryFile("w+")
-        self.proc = subprocess.Popen(VOICEBOT + ["kiosk", "--json", *args],
+        self.proc = subprocess.Popen(VOICEBOT + ["kiosk", "--json", "-v", *args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self._stderr_file, text=True,
                                      env={**child_env(), **(env or {})})

@@ -352,7 +352,7 @@ def test_wake_word_stops_a_reply_heard_through_the_speaker(audio_devices: None,
     question, _ = compose(["what time is it?"], 16_000)
     with ReplyServer(float_to_pcm16(story), " ".join(STORY), piece_delay_s=0.08) as server, \
             speaker_loopback(40, -10.0), SpeakerRecorder() as rec, \
-            Kiosk(["--wake-word", "hey_jarvis", "--aec", "on", "-v",
+            Kiosk(["--wake-word", "hey_jarvis", "--aec", "on",
                    "--base-url", server.base_url]) as kiosk:
         kiosk.wait_for(90, "state", state="sleeping")
         say_into_mic(tmp_path, "ask", [1.0, "hey jarvis,", 0.05, "tell me a story", 1.0])
