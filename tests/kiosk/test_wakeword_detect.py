@@ -22,8 +22,11 @@ BLOCK = 960  # 60 ms
 
 
 def listen(detector: WakeWordDetector, x: np.ndarray, start: int = 0,
-           placed: list[WakePlaced] | None = None) -> list[WakeDetection]:
-    """The detections; ``placed`` gets the ends placed again."""
+           placed: list[WakePlaced] | None = None, runs: list[WakeRun] | None = None,
+           muted: range = range(0)) -> list[WakeDetection]:
+    """The detections; ``placed`` gets the ends placed again, ``runs`` the runs of
+    speech summed up. Blocks starting in ``muted`` (sample offsets into ``x``) are not
+    fed to the detector, as the kiosk's tap is not called while listening is muted."""
     pcm = (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
     tap = VoicedTap(Vad(3).is_speech)
     segmenter = UtteranceDetector(classify=tap)
@@ -31,9 +34,14 @@ def listen(detector: WakeWordDetector, x: np.ndarray, start: int = 0,
     for i in range(0, len(pcm) - BLOCK + 1, BLOCK):
         block = pcm[i:i + BLOCK]
         segmenter.feed(block.tobytes())
-        found += detector.feed(block, start + i, tap.take())
+        voiced = tap.take()
+        if i in muted:
+            continue
+        found += detector.feed(block, start + i, voiced)
         if placed is not None:
             placed += detector.placed()
+        if runs is not None:
+            runs += detector.runs()
     return found
 
 
@@ -99,15 +107,8 @@ def test_each_run_of_speech_is_summed_up(detector: WakeWordDetector) -> None:
                         "what is the weather?", 3.0], voice="en-us", wpm=170, noise="fan",
                        noise_dbfs=-45.0, seed=3)
     detector.reset()
-    pcm = (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
-    tap = VoicedTap(Vad(3).is_speech)
-    segmenter = UtteranceDetector(classify=tap)
-    found: list[WakeDetection] = []
     runs: list[WakeRun] = []
-    for i in range(0, len(pcm) - BLOCK + 1, BLOCK):
-        segmenter.feed(pcm[i:i + BLOCK].tobytes())
-        found += detector.feed(pcm[i:i + BLOCK], i, tap.take())
-        runs += detector.runs()
+    found = listen(detector, x, runs=runs)
     assert len(found) == 1, found
 
     def holding(word: int) -> WakeRun:
@@ -133,19 +134,9 @@ def test_a_gap_in_the_stream_ends_the_run(detector: WakeWordDetector) -> None:
     x, truth = compose([3.0, "hey jarvis,", 0.05, "what time is it?", 2.0], voice="en-us",
                        wpm=170, noise="fan", noise_dbfs=-45.0, seed=3)
     detector.reset()
-    pcm = (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16)
-    tap = VoicedTap(Vad(3).is_speech)
-    segmenter = UtteranceDetector(classify=tap)
     cut = int(truth[1].start_s * RATE) // BLOCK * BLOCK  # muted from the question on
     runs: list[WakeRun] = []
-    for i in range(0, len(pcm) - BLOCK + 1, BLOCK):
-        segmenter.feed(pcm[i:i + BLOCK].tobytes())
-        voiced = tap.take()
-        if i < cut:
-            detector.feed(pcm[i:i + BLOCK], i, voiced)
-        elif i >= cut + 10 * BLOCK:  # heard again 600 ms later
-            detector.feed(pcm[i:i + BLOCK], i, voiced)
-        runs += detector.runs()
+    listen(detector, x, runs=runs, muted=range(cut, cut + 10 * BLOCK))  # heard again 600 ms later
     first = next(r for r in runs if r.start_position / RATE < truth[0].start_s
                  and r.end_position / RATE > truth[0].end_s)
     assert first.end_position == cut, (first, cut)

@@ -277,7 +277,6 @@ class WakeWordDetector:
                 score = engine.score(chunk.samples)
                 if i == 0:
                     self.chunks_run += 1
-                if i == 0:
                     self._runs.chunk(chunk.end_position, score if chunk.scored else None)
                 if score is None or not chunk.scored:
                     continue
